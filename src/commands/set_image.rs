@@ -1,0 +1,275 @@
+//! `ferry set-image`: set image tags everywhere they are referenced in a local directory.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Error;
+use crate::cli::{Output, SetImageArgs};
+use crate::config::{self, Config};
+use crate::exit::Exit;
+use crate::image::{self, ImageName, ImageUpdate};
+use crate::plan::{self, Change, Notice, Plan, Planner};
+use crate::report;
+use crate::tree;
+
+/// The result, as printed with `--output json`.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    status: Status,
+    dir: String,
+    changes: &'a [Change],
+    warnings: &'a [Notice],
+    refusals: &'a [Notice],
+    missing: Vec<Missing>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Status {
+    Changed,
+    UpToDate,
+    DryRun,
+    NotFound,
+    Refused,
+}
+
+#[derive(Debug, Serialize)]
+struct Missing {
+    image: String,
+    suggestions: Vec<String>,
+}
+
+pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
+    let updates = requested_updates(args)?;
+    let dir = target_dir(args)?;
+    let planner = Planner::new(updates)?;
+
+    let started = Instant::now();
+    let files = tree::yaml_files(&dir)?;
+    let scans = tree::scan(&dir, &files, |path, bytes| planner.scan(path, bytes))?;
+    let plan = planner.plan(scans)?;
+    tracing::debug!(
+        files = files.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "planned"
+    );
+
+    let dir_label = dir.display().to_string();
+    let mut text = String::new();
+    for w in &plan.warnings {
+        report::diagnostics(&format!("warning: {}\n", located(&dir, w)));
+    }
+    let (status, exit, missing) = if !plan.refusals.is_empty() {
+        report::diagnostics(&refusal_text(&dir, &plan));
+        (Status::Refused, Exit::Refused, Vec::new())
+    } else if !plan.missing.is_empty() {
+        let missing = suggestions(&dir, &files, &plan.missing)?;
+        report::diagnostics(&missing_text(&dir_label, files.len(), &missing));
+        (Status::NotFound, Exit::NotFound, missing)
+    } else if plan.changes.is_empty() {
+        let _ = writeln!(
+            text,
+            "Already up to date: {} reference(s) to {} already set.",
+            plan.references,
+            describe(planner.updates())
+        );
+        (Status::UpToDate, Exit::Done, Vec::new())
+    } else if args.dry_run {
+        for f in &plan.files {
+            text.push_str(&unified_diff(&f.path, &f.before, &f.after));
+        }
+        list_changes(&mut text, &dir, &plan);
+        let _ = writeln!(
+            text,
+            "Dry run: would change {} reference(s) in {} file(s); nothing was written.",
+            plan.changes.len(),
+            plan.files.len()
+        );
+        (Status::DryRun, Exit::Done, Vec::new())
+    } else {
+        for f in &plan.files {
+            tree::write_atomic(&dir.join(&f.path), f.after.as_bytes())?;
+        }
+        list_changes(&mut text, &dir, &plan);
+        let _ = writeln!(
+            text,
+            "Set {}: changed {} reference(s) in {} file(s).",
+            describe(planner.updates()),
+            plan.changes.len(),
+            plan.files.len()
+        );
+        (Status::Changed, Exit::Done, Vec::new())
+    };
+    let report = Report {
+        status,
+        dir: dir_label,
+        changes: &plan.changes,
+        warnings: &plan.warnings,
+        refusals: &plan.refusals,
+        missing,
+    };
+    report::emit(output, &report, &text)?;
+    Ok(exit)
+}
+
+/// The updates from the command line, with `--digest` folded in.
+fn requested_updates(args: &SetImageArgs) -> Result<Vec<ImageUpdate>, Error> {
+    let mut updates = args.updates.clone();
+    if let Some(digest) = &args.digest {
+        match updates.as_mut_slice() {
+            [one] if one.digest.is_none() => one.digest = Some(digest.clone()),
+            [_] => {
+                return Err(Error::Usage(
+                    "--digest and IMAGE=TAG@DIGEST both give a digest; use one".into(),
+                ));
+            }
+            _ => return Err(Error::Usage(
+                "--digest needs exactly one IMAGE=TAG; with several images write IMAGE=TAG@DIGEST"
+                    .into(),
+            )),
+        }
+    }
+    Ok(updates)
+}
+
+/// The directory to edit: --dir, or the --env environment's path below it.
+fn target_dir(args: &SetImageArgs) -> Result<PathBuf, Error> {
+    let dir = match &args.env {
+        None => args.dir.clone(),
+        Some(name) => {
+            let file = args
+                .config
+                .clone()
+                .unwrap_or_else(|| args.dir.join(config::FILE_NAME));
+            let config = Config::load(&file)?;
+            tracing::info!(config = %file.display(), "using configuration");
+            let env = config.environment(name)?;
+            file.parent().unwrap_or(Path::new(".")).join(&env.path)
+        }
+    };
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: no such directory; pass the directory holding the environment's YAML with --dir",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+fn describe(updates: &[ImageUpdate]) -> String {
+    let parts: Vec<String> = updates
+        .iter()
+        .map(|u| match &u.digest {
+            Some(d) => format!("{}={}@{d}", u.written, u.tag),
+            None => format!("{}={}", u.written, u.tag),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn located(dir: &Path, n: &Notice) -> String {
+    format!(
+        "{}:{}:{}: {}",
+        dir.join(&n.file).display(),
+        n.line,
+        n.column,
+        n.message
+    )
+}
+
+fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
+    for c in &plan.changes {
+        let old = c
+            .old
+            .as_deref()
+            .map_or_else(|| "(added)".to_owned(), |o| format!("{o:?}"));
+        let _ = writeln!(
+            text,
+            "{}:{}:{}: {old} → {:?} [{}]",
+            dir.join(&c.file).display(),
+            c.line,
+            c.column,
+            c.new,
+            c.shape.as_str()
+        );
+        if let Some(note) = &c.note {
+            let _ = writeln!(text, "  note: {note}");
+        }
+    }
+}
+
+fn refusal_text(dir: &Path, plan: &Plan) -> String {
+    let mut text = format!(
+        "error: ferry will not edit {} reference(s); nothing was written:\n",
+        plan.refusals.len()
+    );
+    for r in &plan.refusals {
+        let reason = r.reason.map_or("refused", |r| r.as_str());
+        let _ = writeln!(
+            text,
+            "  {}:{}:{}: {reason}: {}",
+            dir.join(&r.file).display(),
+            r.line,
+            r.column,
+            r.message
+        );
+    }
+    text
+}
+
+fn missing_text(dir: &str, files: usize, missing: &[Missing]) -> String {
+    let mut text = String::new();
+    for m in missing {
+        let _ = writeln!(
+            text,
+            "error: no reference to {} in the {files} YAML file(s) below {dir}; nothing was written",
+            m.image
+        );
+        if m.suggestions.is_empty() {
+            text.push_str("  hint: check the image name and --dir; names are compared after normalization (nginx = docker.io/library/nginx)\n");
+        } else {
+            let _ = writeln!(text, "  hint: did you mean {}?", m.suggestions.join(", "));
+        }
+    }
+    text
+}
+
+/// For each missing image, the closest image names referenced anywhere below `dir`.
+fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Vec<Missing>, Error> {
+    let found: BTreeSet<ImageName> =
+        tree::scan(dir, files, |path, bytes| Some(plan::images_in(path, bytes)))?
+            .into_iter()
+            .flatten()
+            .collect();
+    Ok(missing
+        .iter()
+        .map(|m| Missing {
+            image: m.to_string(),
+            suggestions: image::closest(m, &found, 5)
+                .into_iter()
+                .map(ToString::to_string)
+                .collect(),
+        })
+        .collect())
+}
+
+/// A unified diff of one file, with `a/` and `b/` paths as git prints them.
+fn unified_diff(path: &str, before: &str, after: &str) -> String {
+    let diff = similar::TextDiff::from_lines(before, after);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "{}",
+        diff.unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{path}"), &format!("b/{path}"))
+    );
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,30 @@
+//! The exit-code contract. Scripts branch on these numbers; they never change meaning.
+
+/// Why ferry stopped. Each variant maps to one documented process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The work is done, or there was nothing to do (already up to date).
+    Done,
+    /// An unexpected failure: I/O, a bug. The message says what happened.
+    Failure,
+    /// The command line or `ferry.yaml` is wrong (bad image, bad tag, unknown key). Fix the input.
+    Usage,
+    /// No reference to a requested image was found. The message lists the closest names.
+    NotFound,
+    /// A reference was found that ferry will not edit safely (block scalar, shared anchor,
+    /// template, unparsable file). Nothing was written; the message says where and why.
+    Refused,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Done => 0,
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::NotFound => 3,
+            Exit::Refused => 4,
+        }
+    }
+}

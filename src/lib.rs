@@ -1,0 +1,23 @@
+//! ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
+//!
+//! The library is organised one module per concept:
+//! - [`image`]: container image references (the Docker/OCI grammar), tags and digests;
+//! - [`yaml`]: a byte-span view of YAML files, scalar quoting rules, and verified splicing;
+//! - [`locate`]: where an image's tag lives in a YAML document (the supported shapes);
+//! - [`plan`]: a pure plan from a tree snapshot and image updates to new file contents;
+//! - [`tree`]: reading a local directory into the planner, fast;
+//! - [`config`]: the environment repository's `ferry.yaml`;
+//! - [`cli`] and [`commands`]: the command line and what each command does;
+//! - [`report`]: text and JSON output, logging;
+//! - [`exit`]: the documented exit codes.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod image;
+pub mod locate;
+pub mod plan;
+pub mod report;
+pub mod tree;
+pub mod yaml;

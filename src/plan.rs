@@ -1,0 +1,559 @@
+//! A pure plan: from file contents and requested image updates to new file contents.
+//!
+//! [`Planner::scan`] looks at one file (cheap byte prefilter, then parse and
+//! [`locate`](crate::locate::locate)); [`Planner::plan`] combines the scans of a tree, resolves
+//! Flux setter markers across files, computes every edit and splices it with verification. No
+//! I/O happens here: the same plan serves a local directory and a git tree.
+
+use std::collections::BTreeMap;
+
+use memchr::memmem::Finder;
+use serde::Serialize;
+
+use crate::image::{self, ImageName, ImageUpdate};
+use crate::locate::{
+    self, Found, InsertPoint, MarkedField, Reason, Shape, Site, Slot, Target, Want,
+};
+use crate::yaml::splice::{self, Edit, SpliceError};
+use crate::yaml::{Style, Yaml, scalar};
+
+/// Whether a path names a file ferry reads: `*.yaml`, `*.yml` or `Kustomization`.
+pub fn is_yaml_path(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization"
+}
+
+/// One edited scalar (or added key), as reported to users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The normalized image name.
+    pub image: String,
+    pub shape: Shape,
+    /// The scalar's value before; `None` for an added key.
+    pub old: Option<String>,
+    pub new: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A warning or refusal with its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    pub message: String,
+}
+
+/// A file's contents before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEdit {
+    pub path: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// What applying the updates to a tree means.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Files whose bytes change, in path order.
+    pub files: Vec<FileEdit>,
+    pub changes: Vec<Change>,
+    pub warnings: Vec<Notice>,
+    /// References that must not be edited. When any exist, nothing may be written.
+    pub refusals: Vec<Notice>,
+    /// Requested images with no reference at all.
+    pub missing: Vec<ImageName>,
+    /// How many references to the requested images were found (changed or already current).
+    pub references: usize,
+}
+
+/// A plan that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0} is requested twice; give each image once")]
+    Duplicate(String),
+    #[error("{file}: {error}. This is a bug in ferry; please report it with the file")]
+    Verify { file: String, error: SpliceError },
+}
+
+/// What one file holds for the requested images.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub path: String,
+    pub text: String,
+    pub found: Found,
+}
+
+/// Plans updates of a fixed set of images.
+#[derive(Debug)]
+pub struct Planner {
+    updates: Vec<ImageUpdate>,
+    names: Vec<ImageName>,
+    needles: Vec<Finder<'static>>,
+}
+
+impl Planner {
+    pub fn new(updates: Vec<ImageUpdate>) -> Result<Planner, PlanError> {
+        let mut names: Vec<ImageName> = Vec::with_capacity(updates.len());
+        for u in &updates {
+            if names.contains(&u.image) {
+                return Err(PlanError::Duplicate(u.image.familiar()));
+            }
+            names.push(u.image.clone());
+        }
+        let mut needles: Vec<Finder<'static>> = names
+            .iter()
+            .map(|n| Finder::new(n.last_component()).into_owned())
+            .collect();
+        needles.push(Finder::new("$imagepolicy").into_owned());
+        Ok(Planner {
+            updates,
+            names,
+            needles,
+        })
+    }
+
+    pub fn updates(&self) -> &[ImageUpdate] {
+        &self.updates
+    }
+
+    /// Cheap test: a file that contains no requested image's last path component (nor a setter
+    /// marker) cannot reference them.
+    pub fn may_reference(&self, bytes: &[u8]) -> bool {
+        self.needles.iter().any(|n| n.find(bytes).is_some())
+    }
+
+    /// Looks for the requested images in one file. `None` when the file has nothing to say.
+    pub fn scan(&self, path: &str, bytes: &[u8]) -> Option<Scan> {
+        if !self.may_reference(bytes) {
+            return None;
+        }
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        let (text, found) = match std::str::from_utf8(bytes) {
+            Ok(text) => match Yaml::parse(text) {
+                Ok(yaml) => (
+                    text,
+                    locate::locate(&yaml, file_name, Want::Names(&self.names)),
+                ),
+                Err(error) => (
+                    text,
+                    self.unparsable(
+                        text,
+                        &format!(
+                            "it does not parse as YAML at {}:{}: {}",
+                            error.line, error.column, error.message
+                        ),
+                    ),
+                ),
+            },
+            Err(e) => {
+                let lossy = String::from_utf8_lossy(bytes);
+                let found = self.unparsable(
+                    &lossy,
+                    &format!(
+                        "it is not UTF-8 (invalid byte at offset {})",
+                        e.valid_up_to()
+                    ),
+                );
+                return (!found.refusals.is_empty()).then(|| Scan {
+                    path: path.to_owned(),
+                    text: lossy.into_owned(),
+                    found,
+                });
+            }
+        };
+        let f = &found;
+        if f.sites.is_empty()
+            && f.refusals.is_empty()
+            && f.warnings.is_empty()
+            && f.policies.is_empty()
+            && f.marked.is_empty()
+        {
+            return None;
+        }
+        Some(Scan {
+            path: path.to_owned(),
+            text: text.to_owned(),
+            found,
+        })
+    }
+
+    /// A file that cannot be parsed is refused where it mentions a requested image, and
+    /// skipped otherwise.
+    fn unparsable(&self, text: &str, why: &str) -> Found {
+        let mut found = Found::default();
+        let template = text.contains("{{");
+        for name in &self.names {
+            for m in image::mentions(text, name) {
+                let (line, column) = crate::yaml::position(text, m.range.start);
+                let (reason, message) = if template {
+                    (
+                        Reason::Template,
+                        format!(
+                            "{name} is referenced in a template file ({why}); ferry edits rendered values only. Set the tag in the values the template reads"
+                        ),
+                    )
+                } else {
+                    (
+                        Reason::ParseError,
+                        format!(
+                            "{name} is referenced in a file ferry cannot read: {why}. Fix the file"
+                        ),
+                    )
+                };
+                found.refusals.push(locate::Refusal {
+                    reason,
+                    line,
+                    column,
+                    message,
+                });
+            }
+        }
+        found
+    }
+
+    /// Combines the scans of a whole tree (in path order) into a plan.
+    pub fn plan(&self, scans: Vec<Scan>) -> Result<Plan, PlanError> {
+        let mut plan = Plan::default();
+        // Setter policies naming a requested image, from any file.
+        let mut policies: BTreeMap<&str, &ImageName> = BTreeMap::new();
+        for scan in &scans {
+            for (policy, name) in &scan.found.policies {
+                if let Some(wanted) = self.names.iter().find(|n| *n == name) {
+                    policies.entry(policy.as_str()).or_insert(wanted);
+                }
+            }
+        }
+        let mut seen: Vec<bool> = vec![false; self.names.len()];
+        for scan in &scans {
+            let file = scan.path.as_str();
+            let notice = |line, column, reason, message: &str| Notice {
+                file: file.to_owned(),
+                line,
+                column,
+                reason,
+                message: message.to_owned(),
+            };
+            for w in &scan.found.warnings {
+                plan.warnings
+                    .push(notice(w.line, w.column, None, &w.message));
+            }
+            for r in &scan.found.refusals {
+                plan.refusals
+                    .push(notice(r.line, r.column, Some(r.reason), &r.message));
+            }
+            let mut sites: Vec<Site> = scan.found.sites.clone();
+            for m in &scan.found.marked {
+                let Some(&image) = policies.get(m.policy.as_str()) else {
+                    continue;
+                };
+                match &m.slot {
+                    Err(r) => {
+                        plan.refusals
+                            .push(notice(r.line, r.column, Some(r.reason), &r.message))
+                    }
+                    Ok(slot) if !sites.iter().any(|s| site_holds(s, slot)) => {
+                        let (tag, digest) = match m.field {
+                            MarkedField::Tag => (Some(slot.clone()), None),
+                            MarkedField::Digest => (None, Some(slot.clone())),
+                        };
+                        sites.push(Site {
+                            image: image.clone(),
+                            shape: Shape::Setter,
+                            target: Target::Fields {
+                                tag,
+                                digest,
+                                insert: None,
+                            },
+                        });
+                    }
+                    Ok(_) => {}
+                }
+            }
+            let mut edits: Vec<Edit> = Vec::new();
+            for site in &sites {
+                let Some(i) = self.names.iter().position(|n| *n == site.image) else {
+                    continue;
+                };
+                seen[i] = true;
+                plan.references += 1;
+                let mut out = SiteEdits {
+                    file,
+                    site,
+                    edits: &mut edits,
+                    changes: &mut plan.changes,
+                    warnings: &mut plan.warnings,
+                };
+                out.apply(&self.updates[i]);
+            }
+            edits.sort_by_key(edit_start);
+            edits.dedup_by_key(|e| edit_start(e));
+            if !edits.is_empty() {
+                let after =
+                    splice::apply(&scan.text, &edits).map_err(|error| PlanError::Verify {
+                        file: file.to_owned(),
+                        error,
+                    })?;
+                if after != scan.text {
+                    plan.files.push(FileEdit {
+                        path: file.to_owned(),
+                        before: scan.text.clone(),
+                        after,
+                    });
+                }
+            }
+        }
+        plan.missing = self
+            .names
+            .iter()
+            .zip(&seen)
+            .filter(|(_, seen)| !**seen)
+            .map(|(n, _)| n.clone())
+            .collect();
+        plan.changes
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        plan.changes
+            .dedup_by(|a, b| a.file == b.file && a.line == b.line && a.column == b.column);
+        plan.refusals
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        plan.refusals
+            .dedup_by(|a, b| a.file == b.file && a.line == b.line && a.column == b.column);
+        Ok(plan)
+    }
+}
+
+fn edit_start(e: &Edit) -> usize {
+    match e {
+        Edit::Replace { span, .. } => span.start,
+        Edit::Insert { at, .. } => *at,
+    }
+}
+
+fn site_holds(site: &Site, slot: &Slot) -> bool {
+    match &site.target {
+        Target::Whole { slot: s, .. } => s.span == slot.span,
+        Target::Fields { tag, digest, .. } => [tag, digest]
+            .iter()
+            .any(|s| s.as_ref().is_some_and(|s| s.span == slot.span)),
+    }
+}
+
+/// Collects the edits and reports for one site.
+struct SiteEdits<'p> {
+    file: &'p str,
+    site: &'p Site,
+    edits: &'p mut Vec<Edit>,
+    changes: &'p mut Vec<Change>,
+    warnings: &'p mut Vec<Notice>,
+}
+
+impl SiteEdits<'_> {
+    fn apply(&mut self, update: &ImageUpdate) {
+        let tag = update.tag.as_str();
+        match &self.site.target {
+            Target::Whole {
+                slot,
+                prefix_len,
+                reference,
+            } => {
+                let keep = &slot.value
+                    [..(prefix_len + reference.written_name.len()).min(slot.value.len())];
+                let mut new = format!("{keep}:{tag}");
+                if let Some(d) = &update.digest {
+                    new.push('@');
+                    new.push_str(d.as_str());
+                }
+                let note = match (&reference.digest, &update.digest) {
+                    (Some(old), None) if new != slot.value => Some(format!(
+                        "removed the digest {old}, which pinned the previous image; pass IMAGE=TAG@DIGEST to pin the new one"
+                    )),
+                    _ => None,
+                };
+                self.set(slot, &new, note);
+            }
+            Target::Fields {
+                tag: tag_slot,
+                digest,
+                insert,
+            } => {
+                match (tag_slot, insert) {
+                    (Some(slot), _) => self.set(slot, tag, None),
+                    (None, Some(point)) => self.insert(point, "newTag", tag),
+                    (None, None) => {}
+                }
+                match (&update.digest, digest, insert) {
+                    (Some(d), Some(slot), _) => self.set(slot, d.as_str(), None),
+                    (Some(d), None, Some(point)) => self.insert(point, "digest", d.as_str()),
+                    (Some(_), None, None) => {
+                        let at = tag_slot.as_ref();
+                        self.warnings.push(Notice {
+                            file: self.file.to_owned(),
+                            line: at.map_or(0, |s| s.line),
+                            column: at.map_or(0, |s| s.column),
+                            reason: None,
+                            message: format!(
+                                "{} has no digest field here; only the tag was set",
+                                self.site.image
+                            ),
+                        });
+                    }
+                    (None, Some(slot), _) if !slot.value.is_empty() => {
+                        let note = format!(
+                            "cleared the digest {}, which pinned the previous image; pass IMAGE=TAG@DIGEST to pin the new one",
+                            slot.value
+                        );
+                        self.set(slot, "", Some(note));
+                    }
+                    (None, _, _) => {}
+                }
+            }
+        }
+    }
+
+    fn set(&mut self, slot: &Slot, value: &str, note: Option<String>) {
+        if slot.value == value {
+            return;
+        }
+        self.edits.push(Edit::Replace {
+            span: slot.span.clone(),
+            text: scalar::render(value, slot.style),
+            value: value.to_owned(),
+        });
+        self.changes.push(Change {
+            file: self.file.to_owned(),
+            line: slot.line,
+            column: slot.column,
+            image: self.site.image.to_string(),
+            shape: self.site.shape,
+            old: Some(slot.value.clone()),
+            new: value.to_owned(),
+            note,
+        });
+    }
+
+    fn insert(&mut self, point: &InsertPoint, key: &str, value: &str) {
+        let text = format!(
+            "{}{key}: {}",
+            point.lead,
+            scalar::render(value, Style::Plain)
+        );
+        self.edits.push(Edit::Insert {
+            at: point.at,
+            text,
+            mapping: point.mapping,
+            key: key.to_owned(),
+            value: value.to_owned(),
+        });
+        self.changes.push(Change {
+            file: self.file.to_owned(),
+            line: point.line,
+            column: point.column,
+            image: self.site.image.to_string(),
+            shape: self.site.shape,
+            old: None,
+            new: value.to_owned(),
+            note: Some(format!("added `{key}`")),
+        });
+    }
+}
+
+/// Every image name referenced in a file, under image-like keys and in the structured shapes,
+/// for "did you mean" suggestions.
+pub fn images_in(path: &str, bytes: &[u8]) -> Vec<ImageName> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Vec::new();
+    };
+    let Ok(yaml) = Yaml::parse(text) else {
+        return Vec::new();
+    };
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    let found = locate::locate(&yaml, file_name, Want::Any);
+    let mut names: Vec<ImageName> = found
+        .sites
+        .into_iter()
+        .map(|s| s.image)
+        .chain(found.policies.into_iter().map(|(_, n)| n))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(files: &[(&str, &str)], updates: &[&str]) -> Plan {
+        let updates = updates
+            .iter()
+            .map(|u| ImageUpdate::parse(u).unwrap())
+            .collect();
+        let planner = Planner::new(updates).unwrap();
+        let scans = files
+            .iter()
+            .filter_map(|(p, t)| planner.scan(p, t.as_bytes()))
+            .collect();
+        planner.plan(scans).unwrap()
+    }
+
+    #[test]
+    fn whole_reference_keeps_name_and_drops_stale_digest() {
+        let d = "sha256:".to_owned() + &"a".repeat(64);
+        let src = format!("image: nginx:1.25@{d} # pinned\n");
+        let p = plan(&[("a.yaml", &src)], &["docker.io/library/nginx=1.27"]);
+        assert_eq!(p.files[0].after, "image: nginx:1.27 # pinned\n");
+        assert!(
+            p.changes[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("removed the digest")
+        );
+    }
+
+    #[test]
+    fn numeric_tag_is_quoted_in_plain_fields_only() {
+        let src = "image:\n  repository: shop/cart\n  tag: v1\nsidecar: shop/cart:v1\n";
+        let p = plan(&[("values.yaml", src)], &["shop/cart=1234567"]);
+        assert_eq!(
+            p.files[0].after,
+            "image:\n  repository: shop/cart\n  tag: \"1234567\"\nsidecar: shop/cart:1234567\n"
+        );
+    }
+
+    #[test]
+    fn setter_markers_pair_across_files() {
+        let a = "image: ghcr.io/shop/cart:v1 # {\"$imagepolicy\": \"flux-system:cart\"}\n";
+        let b = "values:\n  appTag: v1 # {\"$imagepolicy\": \"flux-system:cart:tag\"}\n";
+        let p = plan(&[("a.yaml", a), ("b.yaml", b)], &["ghcr.io/shop/cart=v2"]);
+        assert_eq!(p.files.len(), 2);
+        assert_eq!(p.files[1].after, b.replace("v1", "v2"));
+        assert_eq!(p.changes[1].shape, Shape::Setter);
+    }
+
+    #[test]
+    fn kustomize_entry_gets_new_tag_inserted() {
+        let src = "images:\n- name: shop/cart\n  newName: ghcr.io/shop/cart # moved\nresources: [a.yaml]\n";
+        let p = plan(&[("kustomization.yaml", src)], &["ghcr.io/shop/cart=v2"]);
+        assert_eq!(
+            p.files[0].after,
+            "images:\n- name: shop/cart\n  newName: ghcr.io/shop/cart # moved\n  newTag: v2\nresources: [a.yaml]\n"
+        );
+        assert_eq!((p.changes[0].line, p.changes[0].column), (4, 3));
+    }
+
+    #[test]
+    fn up_to_date_has_no_files_and_missing_is_reported() {
+        let src = "image: shop/cart:v2\n";
+        let p = plan(&[("a.yaml", src)], &["shop/cart=v2", "shop/api=v1"]);
+        assert!(p.files.is_empty() && p.changes.is_empty());
+        assert_eq!(p.references, 1);
+        assert_eq!(p.missing, vec![ImageName::parse("shop/api").unwrap()]);
+    }
+}

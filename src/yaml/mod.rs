@@ -1,0 +1,555 @@
+//! A byte-span view of YAML, for edits that change only the bytes they mean to.
+//!
+//! [`Yaml::parse`] turns a file into a tree of nodes, each knowing the exact byte range it came
+//! from, its anchor and how often aliases reuse it. [`scalar`] decides how a new value must be
+//! written, and [`splice`] applies edits and proves, by parsing again, that nothing else moved.
+
+pub mod scalar;
+pub mod splice;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use granit_parser::{Event, Parser, Placement, ScalarStyle, StructureStyle};
+
+/// Index of a node in [`Yaml::nodes`].
+pub type NodeId = usize;
+
+/// How a scalar is written in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+impl Style {
+    /// Block scalars (`|`, `>`) are refused for edits: their value is text, not a field.
+    pub fn is_block(self) -> bool {
+        matches!(self, Style::Literal | Style::Folded)
+    }
+}
+
+/// What a node holds.
+#[derive(Debug, Clone)]
+pub enum Kind<'a> {
+    Scalar {
+        value: Cow<'a, str>,
+        style: Style,
+    },
+    /// Entries as (key, value) node pairs, in source order.
+    Mapping {
+        entries: Vec<(NodeId, NodeId)>,
+        flow: bool,
+    },
+    Sequence {
+        items: Vec<NodeId>,
+        flow: bool,
+    },
+    /// `*name`: a reuse of the node `target`.
+    Alias {
+        target: NodeId,
+    },
+}
+
+/// One node and where it sits in the source.
+#[derive(Debug, Clone)]
+pub struct Node<'a> {
+    pub kind: Kind<'a>,
+    /// Source bytes. Scalars: including quotes, excluding anchor, tag and comment. Flow
+    /// collections: from the opening to the closing bracket. Block collections: from the first
+    /// child to where the parser closed the collection.
+    pub span: Range<usize>,
+    /// 1-based line of the first byte.
+    pub line: usize,
+    /// 1-based column (in characters) of the first byte.
+    pub column: usize,
+    /// The anchor name (without `&`), when the node defines one.
+    pub anchor: Option<String>,
+    /// The explicit tag as written (`!!str`), if any.
+    pub tag: Option<String>,
+    pub parent: Option<NodeId>,
+}
+
+/// A comment to the right of content on the same line (`image: x # comment`).
+#[derive(Debug, Clone)]
+pub struct LineComment {
+    pub line: usize,
+    pub text: String,
+}
+
+/// A YAML file that failed to parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// A parsed file: every document's root and every node, with source positions.
+#[derive(Debug, Clone)]
+pub struct Yaml<'a> {
+    pub source: &'a str,
+    pub documents: Vec<NodeId>,
+    pub nodes: Vec<Node<'a>>,
+    /// For each node, how many aliases reuse it (0 for most).
+    alias_uses: Vec<u32>,
+    /// For each reused node, the line of its first alias.
+    first_alias_line: HashMap<NodeId, usize>,
+    comments: HashMap<usize, String>,
+}
+
+enum Frame {
+    Mapping {
+        node: NodeId,
+        pending_key: Option<NodeId>,
+    },
+    Sequence {
+        node: NodeId,
+    },
+}
+
+impl<'a> Yaml<'a> {
+    /// Parses every document of `source`.
+    pub fn parse(source: &'a str) -> Result<Yaml<'a>, ParseError> {
+        Builder::new(source).run()
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node<'a> {
+        &self.nodes[id]
+    }
+
+    /// The scalar value of `id`, if it is a scalar.
+    pub fn scalar(&self, id: NodeId) -> Option<&str> {
+        match &self.nodes[id].kind {
+            Kind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Follows aliases to the node they reuse.
+    pub fn resolve(&self, mut id: NodeId) -> NodeId {
+        // Aliases always point backwards, so this terminates.
+        while let Kind::Alias { target } = self.nodes[id].kind {
+            id = target;
+        }
+        id
+    }
+
+    /// The value of `key` in mapping `map` (own entries only, last one wins as parsers do).
+    pub fn get(&self, map: NodeId, key: &str) -> Option<NodeId> {
+        match &self.nodes[map].kind {
+            Kind::Mapping { entries, .. } => entries
+                .iter()
+                .rev()
+                .find(|(k, _)| self.scalar(*k) == Some(key))
+                .map(|&(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The entries of `map` as seen through `<<` merge keys: own entries win over merged ones.
+    /// Each value comes with whether it was reached through a merge (an alias).
+    pub fn merged_entries(&self, map: NodeId) -> Vec<(NodeId, NodeId, bool)> {
+        let mut out: Vec<(NodeId, NodeId, bool)> = Vec::new();
+        self.collect_merged(map, false, &mut out, 0);
+        out
+    }
+
+    fn collect_merged(
+        &self,
+        map: NodeId,
+        via: bool,
+        out: &mut Vec<(NodeId, NodeId, bool)>,
+        depth: usize,
+    ) {
+        let Kind::Mapping { entries, .. } = &self.nodes[map].kind else {
+            return;
+        };
+        if depth > 16 {
+            return;
+        }
+        let mut merges = Vec::new();
+        for &(k, v) in entries {
+            match self.scalar(k) {
+                Some("<<") if self.nodes[k].tag.is_none() => merges.push(v),
+                Some(name) => {
+                    if !out.iter().any(|&(ok, _, _)| self.scalar(ok) == Some(name)) {
+                        out.push((k, v, via));
+                    }
+                }
+                None => {}
+            }
+        }
+        // Merged keys come after own keys, so own keys win; earlier merge sources win over later.
+        for m in merges {
+            let target = self.resolve(m);
+            let via_alias = via || target != m;
+            match &self.nodes[target].kind {
+                Kind::Mapping { .. } => self.collect_merged(target, via_alias, out, depth + 1),
+                Kind::Sequence { items, .. } => {
+                    for &item in items {
+                        let t = self.resolve(item);
+                        self.collect_merged(t, via_alias || t != item, out, depth + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// How many aliases reuse `id`.
+    pub fn alias_uses(&self, id: NodeId) -> u32 {
+        self.alias_uses[id]
+    }
+
+    /// The nearest node at or above `id` that aliases reuse, with the line of one such alias:
+    /// editing below it would change every reuse too.
+    pub fn shared_ancestor(&self, id: NodeId) -> Option<(NodeId, usize)> {
+        let mut cur = Some(id);
+        while let Some(n) = cur {
+            if self.alias_uses[n] > 0 {
+                return Some((n, self.first_alias_line.get(&n).copied().unwrap_or(0)));
+            }
+            cur = self.nodes[n].parent;
+        }
+        None
+    }
+
+    /// The key under which `id` sits, when its parent is a mapping.
+    pub fn key_of(&self, id: NodeId) -> Option<&str> {
+        let parent = self.nodes[id].parent?;
+        match &self.nodes[parent].kind {
+            Kind::Mapping { entries, .. } => entries
+                .iter()
+                .find(|&&(_, v)| v == id)
+                .and_then(|&(k, _)| self.scalar(k)),
+            _ => None,
+        }
+    }
+
+    /// Whether `id` is a mapping key (keys are never edited).
+    pub fn is_key(&self, id: NodeId) -> bool {
+        let Some(parent) = self.nodes[id].parent else {
+            return false;
+        };
+        match &self.nodes[parent].kind {
+            Kind::Mapping { entries, .. } => entries.iter().any(|&(k, _)| k == id),
+            _ => false,
+        }
+    }
+
+    /// The comment to the right of content on `line`, without the `#`.
+    pub fn comment_on_line(&self, line: usize) -> Option<&str> {
+        self.comments.get(&line).map(String::as_str)
+    }
+
+    /// The byte offset just past the last content of `id` (for block collections, past the
+    /// last child's content rather than where the parser closed the collection).
+    pub fn content_end(&self, id: NodeId) -> usize {
+        let node = &self.nodes[id];
+        match &node.kind {
+            Kind::Mapping {
+                entries,
+                flow: false,
+            } => entries
+                .last()
+                .map_or(node.span.start, |&(_, v)| self.content_end(v)),
+            Kind::Sequence { items, flow: false } => items
+                .last()
+                .map_or(node.span.start, |&v| self.content_end(v)),
+            _ => node.span.end,
+        }
+    }
+
+    /// 1-based line and column of byte `offset`.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        position(self.source, offset)
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn position(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = 1 + memchr::memchr_iter(b'\n', before).count();
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    let column = 1 + text
+        .get(line_start..offset)
+        .map_or(offset - line_start, |s| s.chars().count());
+    (line, column)
+}
+
+struct Builder<'a> {
+    source: &'a str,
+    nodes: Vec<Node<'a>>,
+    documents: Vec<NodeId>,
+    alias_uses: Vec<u32>,
+    first_alias_line: HashMap<NodeId, usize>,
+    comments: HashMap<usize, String>,
+    anchors: HashMap<usize, NodeId>,
+    stack: Vec<Frame>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(source: &'a str) -> Self {
+        Builder {
+            source,
+            nodes: Vec::new(),
+            documents: Vec::new(),
+            alias_uses: Vec::new(),
+            first_alias_line: HashMap::new(),
+            comments: HashMap::new(),
+            anchors: HashMap::new(),
+            stack: Vec::new(),
+        }
+    }
+
+    fn run(mut self) -> Result<Yaml<'a>, ParseError> {
+        let options = granit_parser::options! { emit_anchor_events: true };
+        let mut last_node: Option<NodeId> = None;
+        for next in Parser::new_from_str_with_options(self.source, options) {
+            let (event, span) = next.map_err(|e| ParseError {
+                line: e.marker().line(),
+                column: e.marker().col() + 1,
+                message: e.info().to_string(),
+            })?;
+            let range = span.byte_range().unwrap_or(0..0);
+            let line = span.start.line();
+            let column = span.start.col() + 1;
+            let tag = span
+                .tag_span()
+                .and_then(|t| t.slice(self.source))
+                .map(str::to_owned);
+            match event {
+                Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+                Event::DocumentStart(..) => self.anchors.clear(),
+                Event::Comment(text, placement) => {
+                    if placement == Placement::Right {
+                        self.comments.insert(line, text.into_owned());
+                    }
+                }
+                Event::Anchor(_, name) => {
+                    if let Some(id) = last_node {
+                        self.nodes[id].anchor = Some(name.into_owned());
+                    }
+                }
+                Event::Alias(anchor) => {
+                    let Some(&target) = self.anchors.get(&anchor) else {
+                        return Err(ParseError {
+                            line,
+                            column,
+                            message: "alias to an unknown anchor".into(),
+                        });
+                    };
+                    self.alias_uses[target] += 1;
+                    self.first_alias_line.entry(target).or_insert(line);
+                    // The alias also reuses everything inside the target.
+                    last_node = Some(self.push(Kind::Alias { target }, range, line, column, None));
+                }
+                Event::UnresolvedAlias(_) => {
+                    return Err(ParseError {
+                        line,
+                        column,
+                        message: "alias to an unknown anchor".into(),
+                    });
+                }
+                Event::Scalar(value, style, anchor, _) => {
+                    let style = match style {
+                        ScalarStyle::Plain => Style::Plain,
+                        ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                        ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                        ScalarStyle::Literal => Style::Literal,
+                        ScalarStyle::Folded => Style::Folded,
+                    };
+                    let id = self.push(Kind::Scalar { value, style }, range, line, column, tag);
+                    if anchor != 0 {
+                        self.anchors.insert(anchor, id);
+                    }
+                    last_node = Some(id);
+                }
+                Event::MappingStart(style, anchor, _) => {
+                    let flow = style == StructureStyle::Flow;
+                    let id = self.push(
+                        Kind::Mapping {
+                            entries: Vec::new(),
+                            flow,
+                        },
+                        range,
+                        line,
+                        column,
+                        tag,
+                    );
+                    if anchor != 0 {
+                        self.anchors.insert(anchor, id);
+                    }
+                    self.stack.push(Frame::Mapping {
+                        node: id,
+                        pending_key: None,
+                    });
+                    last_node = Some(id);
+                }
+                Event::SequenceStart(style, anchor, _) => {
+                    let flow = style == StructureStyle::Flow;
+                    let id = self.push(
+                        Kind::Sequence {
+                            items: Vec::new(),
+                            flow,
+                        },
+                        range,
+                        line,
+                        column,
+                        tag,
+                    );
+                    if anchor != 0 {
+                        self.anchors.insert(anchor, id);
+                    }
+                    self.stack.push(Frame::Sequence { node: id });
+                    last_node = Some(id);
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    if let Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) =
+                        self.stack.pop()
+                    {
+                        self.nodes[node].span.end = range.end.max(self.nodes[node].span.start);
+                    }
+                }
+                // Events added by later parser versions carry no data ferry needs.
+                _ => {}
+            }
+        }
+        Ok(Yaml {
+            source: self.source,
+            documents: self.documents,
+            nodes: self.nodes,
+            alias_uses: self.alias_uses,
+            first_alias_line: self.first_alias_line,
+            comments: self.comments,
+        })
+    }
+
+    /// Adds a node and attaches it to the open collection (or makes it a document root).
+    fn push(
+        &mut self,
+        kind: Kind<'a>,
+        span: Range<usize>,
+        line: usize,
+        column: usize,
+        tag: Option<String>,
+    ) -> NodeId {
+        let id = self.nodes.len();
+        let parent = match self.stack.last() {
+            Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) => Some(*node),
+            None => None,
+        };
+        self.nodes.push(Node {
+            kind,
+            span,
+            line,
+            column,
+            anchor: None,
+            tag,
+            parent,
+        });
+        self.alias_uses.push(0);
+        match self.stack.last_mut() {
+            None => self.documents.push(id),
+            Some(Frame::Sequence { node }) => {
+                if let Kind::Sequence { items, .. } = &mut self.nodes[*node].kind {
+                    items.push(id);
+                }
+            }
+            Some(Frame::Mapping { node, pending_key }) => match pending_key.take() {
+                None => *pending_key = Some(id),
+                Some(key) => {
+                    if let Kind::Mapping { entries, .. } = &mut self.nodes[*node].kind {
+                        entries.push((key, id));
+                    }
+                }
+            },
+        }
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Yaml<'_> {
+        Yaml::parse(s).expect("parses")
+    }
+
+    #[test]
+    fn spans_cover_quotes_but_not_anchor_or_comment() {
+        let src = "a: &x \"v1\" # note\nb: *x\n";
+        let y = parse(src);
+        let root = y.documents[0];
+        let a = y.get(root, "a").unwrap();
+        assert_eq!(&src[y.node(a).span.clone()], "\"v1\"");
+        assert_eq!(y.node(a).anchor.as_deref(), Some("x"));
+        assert_eq!(y.alias_uses(a), 1);
+        assert_eq!(y.comment_on_line(1), Some(" note"));
+        let b = y.get(root, "b").unwrap();
+        assert_eq!(y.resolve(b), a);
+        assert_eq!(y.shared_ancestor(a), Some((a, 2)));
+    }
+
+    #[test]
+    fn merged_entries_prefer_own_keys_and_mark_merges() {
+        let src = "base: &b {repository: shop/cart, tag: v0}\nimg:\n  <<: *b\n  tag: v1\n";
+        let y = parse(src);
+        let img = y.get(y.documents[0], "img").unwrap();
+        let entries = y.merged_entries(img);
+        let find = |k: &str| {
+            entries
+                .iter()
+                .find(|(key, _, _)| y.scalar(*key) == Some(k))
+                .copied()
+        };
+        let (_, tag, via) = find("tag").unwrap();
+        assert_eq!(y.scalar(tag), Some("v1"));
+        assert!(!via);
+        let (_, repo, via) = find("repository").unwrap();
+        assert_eq!(y.scalar(repo), Some("shop/cart"));
+        assert!(via);
+    }
+
+    #[test]
+    fn block_collection_content_end_stops_at_last_value() {
+        let src = "- name: a\n  newName: b  # c\n\n- name: z\n";
+        let y = parse(src);
+        let Kind::Sequence { items, .. } = &y.node(y.documents[0]).kind else {
+            panic!()
+        };
+        assert_eq!(&src[..y.content_end(items[0])], "- name: a\n  newName: b");
+    }
+
+    #[test]
+    fn positions_are_one_based_and_count_characters() {
+        let src = "é: x\nkey: 'v'\n";
+        assert_eq!(position(src, 0), (1, 1));
+        assert_eq!(position(src, 4), (1, 4));
+        assert_eq!(position(src, src.find('\'').unwrap()), (2, 6));
+    }
+
+    #[test]
+    fn parse_errors_carry_line_and_column() {
+        let err = Yaml::parse("k: v\n  bad: [\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.column > 1);
+    }
+
+    #[test]
+    fn documents_and_bom() {
+        let src = "\u{feff}a: 1\r\n---\r\nb: 2\r\n";
+        let y = parse(src);
+        assert_eq!(y.documents.len(), 2);
+        let b = y.get(y.documents[1], "b").unwrap();
+        assert_eq!(&src[y.node(b).span.clone()], "2");
+    }
+}

@@ -1,0 +1,282 @@
+//! How a new scalar value is written so that it reads back as the same string.
+//!
+//! Kubernetes tools read YAML 1.1 (sigs.k8s.io/yaml) while newer tools read YAML 1.2, so a plain
+//! scalar is left unquoted only when it is a string under both: `on`, `0755`, `1_000` and
+//! `2024-01-02` are not strings in YAML 1.1 and get quotes.
+
+use super::Style;
+
+/// Writes `value` in `style`. Plain scalars that would not read back as a string are
+/// double-quoted. Block styles are never produced (edits inside them are refused upstream).
+pub fn render(value: &str, style: Style) -> String {
+    match style {
+        Style::Plain if plain_is_safe(value) => value.to_owned(),
+        Style::SingleQuoted if !value.contains(['\n', '\r', '\t']) => {
+            format!("'{}'", value.replace('\'', "''"))
+        }
+        _ => double_quoted(value),
+    }
+}
+
+/// `value` in double quotes with YAML escapes.
+pub fn double_quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `value` can be written as a plain scalar and still read as this exact string under
+/// YAML 1.1 and 1.2, in block and flow context.
+pub fn plain_is_safe(value: &str) -> bool {
+    let Some(first) = value.chars().next() else {
+        return false;
+    };
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() {
+        return false;
+    }
+    if value.ends_with(|c: char| c.is_whitespace() || c == ':')
+        || value.contains(": ")
+        || value.contains(" #")
+        || value.contains([',', '[', ']', '{', '}'])
+        || value.chars().any(|c| c.is_control())
+    {
+        return false;
+    }
+    !(is_null_or_bool(value)
+        || is_int(value)
+        || is_float(value)
+        || is_timestamp(value)
+        || value == "<<"
+        || value == "=")
+}
+
+fn is_null_or_bool(v: &str) -> bool {
+    matches!(
+        v,
+        "~" | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "y"
+            | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
+}
+
+fn strip_sign(v: &str) -> &str {
+    v.strip_prefix(['-', '+']).unwrap_or(v)
+}
+
+fn all(s: &str, f: impl Fn(u8) -> bool) -> bool {
+    !s.is_empty() && s.bytes().all(f)
+}
+
+/// Integers of YAML 1.2 core and 1.1 (binary, octal, hex, underscores, base 60).
+fn is_int(v: &str) -> bool {
+    let v = strip_sign(v);
+    if let Some(rest) = v.strip_prefix("0b") {
+        return all(rest, |b| matches!(b, b'0' | b'1' | b'_'));
+    }
+    if let Some(rest) = v.strip_prefix("0x") {
+        return all(rest, |b| b.is_ascii_hexdigit() || b == b'_');
+    }
+    if let Some(rest) = v.strip_prefix("0o") {
+        return all(rest, |b| matches!(b, b'0'..=b'7'));
+    }
+    is_decimal(v) || is_sexagesimal(v)
+}
+
+/// `[0-9][0-9_]*`: decimal, 1.1 octal (`0755`) and underscored (`1_000`) integers.
+fn is_decimal(v: &str) -> bool {
+    v.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && all(v, |b| b.is_ascii_digit() || b == b'_')
+}
+
+/// `[0-9][0-9_]*(:[0-5]?[0-9])+`: YAML 1.1 base-60 integers such as `12:30`.
+fn is_sexagesimal(v: &str) -> bool {
+    let mut parts = v.split(':');
+    let head = parts.next().unwrap_or_default();
+    let mut rest = parts.peekable();
+    rest.peek().is_some()
+        && is_decimal(head)
+        && rest.all(|p| {
+            let b = p.as_bytes();
+            match b {
+                [d] => d.is_ascii_digit(),
+                [t, d] => matches!(t, b'0'..=b'5') && d.is_ascii_digit(),
+                _ => false,
+            }
+        })
+}
+
+/// Floats of YAML 1.2 core and 1.1: `1.10`, `.5`, `1e3`, `1_000.5`, `.inf`, `.NaN`, `1:30.5`.
+fn is_float(v: &str) -> bool {
+    if matches!(v, ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    let v = strip_sign(v);
+    if matches!(v, ".inf" | ".Inf" | ".INF") {
+        return true;
+    }
+    let (mantissa, exponent) = match v.find(['e', 'E']) {
+        Some(i) => (&v[..i], Some(&v[i + 1..])),
+        None => (v, None),
+    };
+    if let Some(exp) = exponent {
+        if !all(strip_sign(exp), |b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    // Base 60 with a fraction (YAML 1.1).
+    if let Some((int, frac)) = mantissa.rsplit_once('.') {
+        if int.contains(':')
+            && is_sexagesimal(int)
+            && frac.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+        {
+            return true;
+        }
+    }
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let int_ok = int.is_empty() || is_decimal(int);
+    let frac_ok = frac.is_none_or(|f| f.bytes().all(|b| b.is_ascii_digit() || b == b'_'));
+    let has_digit = mantissa.bytes().any(|b| b.is_ascii_digit());
+    int_ok && frac_ok && has_digit && (frac.is_some() || exponent.is_some())
+}
+
+/// YAML 1.1 timestamps start with a `YYYY-M-D` date.
+fn is_timestamp(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let rest = &v[5..];
+    let mut parts = rest.splitn(3, '-');
+    let month = parts.next().unwrap_or_default();
+    let day_and_time = parts.next().unwrap_or_default();
+    let day: String = day_and_time
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (1..=2).contains(&month.len())
+        && month.bytes().all(|c| c.is_ascii_digit())
+        && (1..=2).contains(&day.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_tags_stay_plain() {
+        for v in [
+            "v2",
+            "1a2b3c4",
+            "3.2.1",
+            "main-abc123",
+            "sha-9f8e7d",
+            "1.2.3-rc.1",
+            "latest",
+            "v1.10",
+            "deadbeef",
+            "e3",
+            "1.2.3_4",
+            "shop/cart:1234567",
+            "localhost:5000/shop/cart:v1",
+        ] {
+            assert!(plain_is_safe(v), "{v} should stay plain");
+            assert_eq!(render(v, Style::Plain), v);
+        }
+    }
+
+    #[test]
+    fn values_that_are_not_strings_get_quotes() {
+        for v in [
+            "1234567",
+            "1.10",
+            "1e3",
+            "1E-3",
+            "0755",
+            "0x1F",
+            "0o17",
+            "0b101",
+            "1_000",
+            "12:30",
+            "1:30.5",
+            ".5",
+            "+1",
+            "-1",
+            "on",
+            "Off",
+            "yes",
+            "Y",
+            "n",
+            "null",
+            "~",
+            "NULL",
+            "true",
+            "False",
+            "2024-01-02",
+            "2024-1-2T10:00:00",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "",
+            "<<",
+            "=",
+            "-x",
+            "a: b",
+            "a #b",
+            "x,y",
+            "tail ",
+        ] {
+            assert!(!plain_is_safe(v), "{v:?} must be quoted");
+            assert_eq!(render(v, Style::Plain), double_quoted(v));
+        }
+    }
+
+    #[test]
+    fn quoted_styles_are_kept() {
+        assert_eq!(render("v2", Style::SingleQuoted), "'v2'");
+        assert_eq!(render("it's", Style::SingleQuoted), "'it''s'");
+        assert_eq!(render("v2", Style::DoubleQuoted), "\"v2\"");
+        assert_eq!(
+            render("a\"b\\c\n", Style::DoubleQuoted),
+            "\"a\\\"b\\\\c\\n\""
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! ferry's integration tests: one binary, helpers in `support/`.
+
+mod support;
