@@ -39,8 +39,13 @@ enum Status {
 
 #[derive(Debug, Serialize)]
 struct Missing {
+    /// The normalized name.
     image: String,
+    /// The closest names found, normalized, best first.
     suggestions: Vec<String>,
+    /// The same names in their short form, for people.
+    #[serde(skip)]
+    familiar: (String, Vec<String>),
 }
 
 pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
@@ -61,7 +66,7 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     let dir_label = dir.display().to_string();
     let mut text = String::new();
     for w in &plan.warnings {
-        report::diagnostics(&format!("warning: {}\n", located(&dir, w)));
+        tracing::warn!("{}", located(&dir, w));
     }
     let (status, exit, missing) = if !plan.refusals.is_empty() {
         report::diagnostics(&refusal_text(&dir, &plan));
@@ -232,7 +237,7 @@ fn missing_text(dir: &str, files: usize, missing: &[Missing]) -> String {
         if m.suggestions.is_empty() {
             text.push_str("  hint: check the image name and --dir; names are compared after normalization (nginx = docker.io/library/nginx)\n");
         } else {
-            let _ = writeln!(text, "  hint: did you mean {}?", m.suggestions.join(", "));
+            let _ = writeln!(text, "  hint: did you mean {}?", m.familiar.1.join(", "));
         }
     }
     text
@@ -247,12 +252,13 @@ fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Ve
             .collect();
     Ok(missing
         .iter()
-        .map(|m| Missing {
-            image: m.to_string(),
-            suggestions: image::closest(m, &found, 5)
-                .into_iter()
-                .map(ToString::to_string)
-                .collect(),
+        .map(|m| {
+            let close = image::closest(m, &found, 5);
+            Missing {
+                image: m.to_string(),
+                suggestions: close.iter().map(ToString::to_string).collect(),
+                familiar: (m.familiar(), close.iter().map(|n| n.familiar()).collect()),
+            }
         })
         .collect())
 }

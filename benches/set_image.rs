@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the set-image benchmark.
+fn main() {}
