@@ -84,6 +84,26 @@ pub struct Site {
     pub target: Target,
 }
 
+impl Site {
+    /// Where the site is reported: its tag (or whole reference), else where the tag would be
+    /// added, else its digest.
+    pub fn position(&self) -> (usize, usize) {
+        match &self.target {
+            Target::Whole { slot, .. }
+            | Target::Fields {
+                tag: Some(slot), ..
+            } => (slot.line, slot.column),
+            Target::Fields {
+                insert: Some(p), ..
+            } => (p.line, p.column),
+            Target::Fields {
+                digest: Some(slot), ..
+            } => (slot.line, slot.column),
+            Target::Fields { .. } => (0, 0),
+        }
+    }
+}
+
 /// Why a reference is not edited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -261,13 +281,12 @@ impl Walker<'_, '_, '_> {
         let key = self.y.key_of(id);
         let in_images_list = self.list_key(id) == Some("images");
         let value: &str = value;
-        if in_images_list {
-            if let Some((old, new)) = value.split_once('=') {
-                if let Ok(reference) = Reference::parse(new) {
-                    self.whole(id, reference, old.len() + 1, Shape::KustomizeOverride);
-                    return;
-                }
-            }
+        if in_images_list
+            && let Some((old, new)) = value.split_once('=')
+            && let Ok(reference) = Reference::parse(new)
+        {
+            self.whole(id, reference, old.len() + 1, Shape::KustomizeOverride);
+            return;
         }
         if let Ok(reference) = Reference::parse(value) {
             let tagged = reference.tag.is_some() || reference.digest.is_some();
@@ -658,16 +677,7 @@ impl Walker<'_, '_, '_> {
         if let Ok(inner) = Yaml::parse(value) {
             let found = locate(&inner, "", self.want);
             for site in &found.sites {
-                let (line, column) = match &site.target {
-                    Target::Whole { slot, .. }
-                    | Target::Fields {
-                        tag: Some(slot), ..
-                    } => (slot.line, slot.column),
-                    Target::Fields {
-                        insert: Some(p), ..
-                    } => (p.line, p.column),
-                    Target::Fields { .. } => continue,
-                };
+                let (line, column) = site.position();
                 spots.push((line, column, site.image.to_string()));
             }
             for r in &found.refusals {

@@ -168,6 +168,10 @@ impl Planner {
                 });
             }
         };
+        let mut found = found;
+        if text.contains("{{") {
+            refuse_templated(&mut found);
+        }
         let f = &found;
         if f.sites.is_empty()
             && f.refusals.is_empty()
@@ -222,16 +226,18 @@ impl Planner {
     pub fn plan(&self, scans: Vec<Scan>) -> Result<Plan, PlanError> {
         let mut plan = Plan::default();
         // Setter policies naming a requested image, from any file.
-        let mut policies: BTreeMap<&str, &ImageName> = BTreeMap::new();
+        let mut policies: BTreeMap<String, ImageName> = BTreeMap::new();
         for scan in &scans {
             for (policy, name) in &scan.found.policies {
                 if let Some(wanted) = self.names.iter().find(|n| *n == name) {
-                    policies.entry(policy.as_str()).or_insert(wanted);
+                    policies
+                        .entry(policy.clone())
+                        .or_insert_with(|| wanted.clone());
                 }
             }
         }
         let mut seen: Vec<bool> = vec![false; self.names.len()];
-        for scan in &scans {
+        for scan in scans {
             let file = scan.path.as_str();
             let notice = |line, column, reason, message: &str| Notice {
                 file: file.to_owned(),
@@ -248,15 +254,15 @@ impl Planner {
                 plan.refusals
                     .push(notice(r.line, r.column, Some(r.reason), &r.message));
             }
-            let mut sites: Vec<Site> = scan.found.sites.clone();
+            let mut sites: Vec<Site> = scan.found.sites;
             for m in &scan.found.marked {
-                let Some(&image) = policies.get(m.policy.as_str()) else {
+                let Some(image) = policies.get(m.policy.as_str()) else {
                     continue;
                 };
                 match &m.slot {
                     Err(r) => {
                         plan.refusals
-                            .push(notice(r.line, r.column, Some(r.reason), &r.message))
+                            .push(notice(r.line, r.column, Some(r.reason), &r.message));
                     }
                     Ok(slot) if !sites.iter().any(|s| site_holds(s, slot)) => {
                         let (tag, digest) = match m.field {
@@ -303,7 +309,7 @@ impl Planner {
                 if after != scan.text {
                     plan.files.push(FileEdit {
                         path: file.to_owned(),
-                        before: scan.text.clone(),
+                        before: scan.text,
                         after,
                     });
                 }
@@ -326,6 +332,24 @@ impl Planner {
             .dedup_by(|a, b| a.file == b.file && a.line == b.line && a.column == b.column);
         Ok(plan)
     }
+}
+
+/// A file holding `{{ … }}` is a template (a Helm chart template, an ApplicationSet): what it
+/// renders may differ from what it says, so its references are refused, not edited.
+fn refuse_templated(found: &mut Found) {
+    for site in std::mem::take(&mut found.sites) {
+        let (line, column) = site.position();
+        found.refusals.push(locate::Refusal {
+            reason: Reason::Template,
+            line,
+            column,
+            message: format!(
+                "{} is referenced in a file holding `{{{{ … }}}}` templates (a Helm chart template or an ApplicationSet), which ferry does not edit; set the tag in the values or the generator the template reads",
+                site.image
+            ),
+        });
+    }
+    found.refusals.sort_by_key(|r| (r.line, r.column));
 }
 
 fn edit_start(e: &Edit) -> usize {

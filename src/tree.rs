@@ -66,7 +66,7 @@ where
     F: Fn(&str, &[u8]) -> Option<T> + Sync,
 {
     let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+        .map_or(1, std::num::NonZero::get)
         .min(files.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Vec<Result<Vec<(usize, T)>, TreeError>> = std::thread::scope(|s| {

@@ -117,10 +117,10 @@ fn run_case(dir: &Path) -> Result<(), String> {
         match serde_json::from_str::<Value>(&stdout) {
             Err(e) => problems.push(format!("stdout is not JSON ({e}): {stdout}")),
             Ok(json) => {
-                if let Some(status) = &case.status {
-                    if json["status"] != Value::String(status.clone()) {
-                        problems.push(format!("status {}, expected {status}", json["status"]));
-                    }
+                if let Some(status) = &case.status
+                    && json["status"] != Value::String(status.clone())
+                {
+                    problems.push(format!("status {}, expected {status}", json["status"]));
                 }
                 if let Some(changes) = &case.changes {
                     compare_list("changes", changes, &json["changes"], &mut problems);

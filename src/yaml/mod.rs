@@ -177,12 +177,10 @@ impl<'a> Yaml<'a> {
         for &(k, v) in entries {
             match self.scalar(k) {
                 Some("<<") if self.nodes[k].tag.is_none() => merges.push(v),
-                Some(name) => {
-                    if !out.iter().any(|&(ok, _, _)| self.scalar(ok) == Some(name)) {
-                        out.push((k, v, via));
-                    }
+                Some(name) if !out.iter().any(|&(ok, _, _)| self.scalar(ok) == Some(name)) => {
+                    out.push((k, v, via));
                 }
-                None => {}
+                _ => {}
             }
         }
         // Merged keys come after own keys, so own keys win; earlier merge sources win over later.
@@ -328,11 +326,10 @@ impl<'a> Builder<'a> {
             match event {
                 Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
                 Event::DocumentStart(..) => self.anchors.clear(),
-                Event::Comment(text, placement) => {
-                    if placement == Placement::Right {
-                        self.comments.insert(line, text.into_owned());
-                    }
+                Event::Comment(text, Placement::Right) => {
+                    self.comments.insert(line, text.into_owned());
                 }
+                Event::Comment(..) => {}
                 Event::Anchor(_, name) => {
                     if let Some(id) = last_node {
                         self.nodes[id].anchor = Some(name.into_owned());

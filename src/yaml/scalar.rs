@@ -30,7 +30,7 @@ pub fn double_quoted(value: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
+                out.push_str(&format!("\\x{:02x}", c as u32));
             }
             c => out.push(c),
         }
@@ -52,7 +52,7 @@ pub fn plain_is_safe(value: &str) -> bool {
         || value.contains(": ")
         || value.contains(" #")
         || value.contains([',', '[', ']', '{', '}'])
-        || value.chars().any(|c| c.is_control())
+        || value.chars().any(char::is_control)
     {
         return false;
     }
@@ -154,19 +154,18 @@ fn is_float(v: &str) -> bool {
         Some(i) => (&v[..i], Some(&v[i + 1..])),
         None => (v, None),
     };
-    if let Some(exp) = exponent {
-        if !all(strip_sign(exp), |b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(exp) = exponent
+        && !all(strip_sign(exp), |b| b.is_ascii_digit())
+    {
+        return false;
     }
     // Base 60 with a fraction (YAML 1.1).
-    if let Some((int, frac)) = mantissa.rsplit_once('.') {
-        if int.contains(':')
-            && is_sexagesimal(int)
-            && frac.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-        {
-            return true;
-        }
+    if let Some((int, frac)) = mantissa.rsplit_once('.')
+        && int.contains(':')
+        && is_sexagesimal(int)
+        && frac.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    {
+        return true;
     }
     let (int, frac) = match mantissa.split_once('.') {
         Some((i, f)) => (i, Some(f)),

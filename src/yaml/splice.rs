@@ -236,11 +236,10 @@ fn verify(before: &str, after: &str, edits: &[Edit]) -> Result<(), SpliceError> 
                         value,
                         ..
                     } = e
+                        && *mapping == signed.opened_at
                     {
-                        if *mapping == signed.opened_at {
-                            expected.push(plain_scalar(key));
-                            expected.push(plain_scalar(value));
-                        }
+                        expected.push(plain_scalar(key));
+                        expected.push(plain_scalar(value));
                     }
                 }
                 expected.push(Sig::MappingEnd);

@@ -1,0 +1,215 @@
+//! Fuzzes the locate/splice path of `ferry set-image` on arbitrary bytes.
+//!
+//! Input layout: the first byte chooses the requested update(s) and the file name; the rest is
+//! the file's bytes. See `fuzz/README.md` for what is checked and how to run it.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use ferry::image::ImageUpdate;
+use ferry::locate::{self, Found, InsertPoint, Slot, Target, Want};
+use ferry::plan::{self, Plan, PlanError, Planner};
+use ferry::yaml::Yaml;
+use libfuzzer_sys::fuzz_target;
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The requested updates, one planner each (the last one requests two images at once).
+fn planners() -> &'static [Planner] {
+    static PLANNERS: OnceLock<Vec<Planner>> = OnceLock::new();
+    PLANNERS.get_or_init(|| {
+        let nginx = format!("nginx=1.27@{DIGEST}");
+        let sets: [&[&str]; 5] = [
+            &["shop/cart=v2"],
+            &["shop/cart=1234567"],
+            &[&nginx],
+            &["ghcr.io/acme/cart=2024-01-02"],
+            &["shop/cart=v2", &nginx],
+        ];
+        sets.iter()
+            .map(|set| {
+                let updates = set
+                    .iter()
+                    .map(|u| ImageUpdate::parse(u).expect("valid update"))
+                    .collect();
+                Planner::new(updates).expect("no duplicates")
+            })
+            .collect()
+    })
+}
+
+const FILES: [&str; 3] = ["values.yaml", "kustomization.yaml", "app.yaml"];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, bytes)) = data.split_first() else {
+        return;
+    };
+    let planners = planners();
+    let planner = &planners[selector as usize % planners.len()];
+    let file = FILES[(selector as usize / planners.len()) % FILES.len()];
+
+    locate_any(file, bytes);
+    set_image(data, planner, file, bytes);
+});
+
+/// `Yaml::parse` + `locate` with `Want::Any` (the "did you mean" path): no panic, and every
+/// span it hands out lies inside the source on character boundaries.
+fn locate_any(file: &str, bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    if let Ok(yaml) = Yaml::parse(text) {
+        for node in &yaml.nodes {
+            check_range(text, node.span.start, node.span.end, "node span");
+        }
+        let found = locate::locate(&yaml, file, Want::Any);
+        check_found(text, &found);
+    }
+    let _ = plan::images_in(file, bytes);
+}
+
+/// Scan, plan, and check the plan's invariants; then plan again on the new text.
+fn set_image(data: &[u8], planner: &Planner, file: &str, bytes: &[u8]) {
+    let scans: Vec<_> = planner.scan(file, bytes).into_iter().collect();
+    for scan in &scans {
+        check_found(&scan.text, &scan.found);
+    }
+    let first = match planner.plan(scans) {
+        Ok(plan) => plan,
+        Err(PlanError::Verify { error, .. }) => {
+            record_verify(data, &error.to_string());
+            return;
+        }
+        Err(e) => panic!("unexpected plan error: {e}"),
+    };
+    assert_eq!(
+        first.changes.is_empty(),
+        first.files.is_empty(),
+        "changes reported without a changed file, or the reverse: {:?}",
+        first.changes
+    );
+    assert!(first.files.len() <= 1, "one input file, several edited");
+    let Some(edit) = first.files.first() else {
+        return;
+    };
+    assert_eq!(edit.path, file);
+    assert_ne!(edit.after, edit.before, "a file listed as changed is unchanged");
+    if let Err(e) = Yaml::parse(&edit.after) {
+        panic!("the edited file no longer parses ({e}):\n{}", edit.after);
+    }
+
+    // Idempotence: the same request on the new text changes nothing and refuses nothing new.
+    let again: Vec<_> = planner
+        .scan(file, edit.after.as_bytes())
+        .into_iter()
+        .collect();
+    let second = match planner.plan(again) {
+        Ok(plan) => plan,
+        Err(e) => panic!(
+            "second run on the edited text failed ({e}); first run's changes: {:?}\nafter:\n{}",
+            first.changes, edit.after
+        ),
+    };
+    assert!(
+        second.files.is_empty() && second.changes.is_empty(),
+        "not idempotent: the second run changes {:?}\nfirst run's changes: {:?}\nafter first run:\n{}",
+        second.changes,
+        first.changes,
+        edit.after
+    );
+    assert!(
+        first.refusals.is_empty() || second.refusals.len() == first.refusals.len(),
+        "the refusals changed after editing: {:?} then {:?}",
+        first.refusals,
+        second.refusals
+    );
+    assert!(
+        !first.refusals.is_empty() || second.refusals.is_empty(),
+        "the edit created refusals: {:?}\nafter:\n{}",
+        second.refusals,
+        edit.after
+    );
+    assert_eq!(
+        first.missing, second.missing,
+        "an image went missing after editing"
+    );
+}
+
+fn check_found(text: &str, found: &Found) {
+    let slot = |s: &Slot| {
+        check_range(text, s.span.start, s.span.end, "slot");
+        assert!(!s.style.is_block(), "a block scalar slot: {s:?}");
+        assert!(
+            !text[s.span.clone()].contains('\n'),
+            "a multi-line slot: {s:?}"
+        );
+    };
+    let insert = |p: &InsertPoint| {
+        check_range(text, p.at, p.at, "insert point");
+        check_range(text, p.mapping, p.mapping, "insert mapping");
+        assert!(p.mapping <= p.at, "an insert point before its mapping: {p:?}");
+    };
+    for site in &found.sites {
+        match &site.target {
+            Target::Whole {
+                slot: s,
+                prefix_len,
+                reference,
+            } => {
+                slot(s);
+                let keep = prefix_len + reference.written_name.len();
+                assert!(
+                    keep <= s.value.len() && s.value.is_char_boundary(keep),
+                    "the kept name is not a prefix of the value: {site:?}"
+                );
+            }
+            Target::Fields {
+                tag,
+                digest,
+                insert: point,
+            } => {
+                tag.iter().chain(digest).for_each(slot);
+                point.iter().for_each(insert);
+            }
+        }
+    }
+    for m in &found.marked {
+        if let Ok(s) = &m.slot {
+            slot(s);
+        }
+    }
+}
+
+fn check_range(text: &str, start: usize, end: usize, what: &str) {
+    assert!(
+        start <= end && end <= text.len(),
+        "{what} {start}..{end} out of bounds (len {})",
+        text.len()
+    );
+    assert!(
+        text.is_char_boundary(start) && text.is_char_boundary(end),
+        "{what} {start}..{end} not on character boundaries"
+    );
+}
+
+/// A `PlanError::Verify` is allowed (the splice verifier refused to write), but may be a
+/// locator bug: keep the input when `FERRY_FUZZ_VERIFY_DIR` is set, and fail on it when
+/// `FERRY_FUZZ_STRICT_VERIFY` is set.
+fn record_verify(data: &[u8], error: &str) {
+    if let Some(dir) = std::env::var_os("FERRY_FUZZ_VERIFY_DIR") {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        data.hash(&mut h);
+        let dir = std::path::PathBuf::from(dir);
+        let path = dir.join(format!("verify-{:016x}", h.finish()));
+        if !path.exists() {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(&path, data);
+            let _ = std::fs::write(path.with_extension("txt"), error);
+        }
+    }
+    if std::env::var_os("FERRY_FUZZ_STRICT_VERIFY").is_some() {
+        panic!("the splice verifier rejected the plan: {error}");
+    }
+}
