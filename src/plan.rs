@@ -389,7 +389,11 @@ impl SiteEdits<'_> {
                 let keep = &slot.value
                     [..(prefix_len + reference.written_name.len()).min(slot.value.len())];
                 let mut new = format!("{keep}:{tag}");
-                if let Some(d) = &update.digest {
+                // A digest beside an unchanged tag is not known to be stale: keep it.
+                let kept = reference.digest.as_ref().filter(|_| {
+                    update.digest.is_none() && reference.tag.as_ref() == Some(&update.tag)
+                });
+                if let Some(d) = update.digest.as_ref().or(kept) {
                     new.push('@');
                     new.push_str(d.as_str());
                 }
@@ -406,13 +410,18 @@ impl SiteEdits<'_> {
                 digest,
                 insert,
             } => {
-                match (tag_slot, insert) {
+                let tag_changes = match (tag_slot, insert) {
                     (Some(slot), _) => self.set(slot, tag, None),
-                    (None, Some(point)) => self.insert(point, "newTag", tag),
-                    (None, None) => {}
-                }
+                    (None, Some(point)) => {
+                        self.insert(point, "newTag", tag);
+                        true
+                    }
+                    (None, None) => false,
+                };
                 match (&update.digest, digest, insert) {
-                    (Some(d), Some(slot), _) => self.set(slot, d.as_str(), None),
+                    (Some(d), Some(slot), _) => {
+                        self.set(slot, d.as_str(), None);
+                    }
                     (Some(d), None, Some(point)) => self.insert(point, "digest", d.as_str()),
                     (Some(_), None, None) => {
                         let at = tag_slot.as_ref();
@@ -427,7 +436,8 @@ impl SiteEdits<'_> {
                             ),
                         });
                     }
-                    (None, Some(slot), _) if !slot.value.is_empty() => {
+                    // A digest beside an unchanged tag is not known to be stale: keep it.
+                    (None, Some(slot), _) if tag_changes && !slot.value.is_empty() => {
                         let note = format!(
                             "cleared the digest {}, which pinned the previous image; pass IMAGE=TAG@DIGEST to pin the new one",
                             slot.value
@@ -440,9 +450,10 @@ impl SiteEdits<'_> {
         }
     }
 
-    fn set(&mut self, slot: &Slot, value: &str, note: Option<String>) {
+    /// Sets `slot` to `value`; whether that changes anything.
+    fn set(&mut self, slot: &Slot, value: &str, note: Option<String>) -> bool {
         if slot.value == value {
-            return;
+            return false;
         }
         self.edits.push(Edit::Replace {
             span: slot.span.clone(),
@@ -459,6 +470,7 @@ impl SiteEdits<'_> {
             new: value.to_owned(),
             note,
         });
+        true
     }
 
     fn insert(&mut self, point: &InsertPoint, key: &str, value: &str) {
