@@ -73,6 +73,22 @@ pub struct Plan {
     pub references: usize,
 }
 
+impl Plan {
+    /// Puts every path below `prefix` (the plan was made for a subdirectory, such as an
+    /// environment's path in its repository).
+    pub fn relocate(&mut self, prefix: &str) {
+        let prefix = prefix.trim_end_matches('/');
+        if prefix.is_empty() {
+            return;
+        }
+        let moved = |path: &mut String| *path = format!("{prefix}/{path}");
+        self.files.iter_mut().for_each(|f| moved(&mut f.path));
+        self.changes.iter_mut().for_each(|c| moved(&mut c.file));
+        self.warnings.iter_mut().for_each(|n| moved(&mut n.file));
+        self.refusals.iter_mut().for_each(|n| moved(&mut n.file));
+    }
+}
+
 /// A plan that could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -1,6 +1,6 @@
 //! What ferry tells people: results on stdout (text or JSON), logs and diagnostics on stderr.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
 
@@ -17,9 +17,11 @@ pub fn init_logging(verbose: u8, quiet: bool, output: Output) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferry={level}")));
+    let color = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(color)
         .with_target(false);
     let _ = match output {
         Output::Json => builder.json().flatten_event(true).try_init(),

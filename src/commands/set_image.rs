@@ -50,13 +50,15 @@ struct Missing {
 
 pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     let updates = requested_updates(args)?;
-    let dir = target_dir(args)?;
+    let (dir, env_path) = target_dir(args)?;
     let planner = Planner::new(updates)?;
 
     let started = Instant::now();
-    let files = tree::yaml_files(&dir)?;
-    let scans = tree::scan(&dir, &files, |path, bytes| planner.scan(path, bytes))?;
-    let plan = planner.plan(scans)?;
+    let scanned = dir.join(&env_path);
+    let files = tree::yaml_files(&scanned)?;
+    let scans = tree::scan(&scanned, &files, |path, bytes| planner.scan(path, bytes))?;
+    let mut plan = planner.plan(scans)?;
+    plan.relocate(&env_path);
     tracing::debug!(
         files = files.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -72,8 +74,9 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
         report::diagnostics(&refusal_text(&dir, &plan));
         (Status::Refused, Exit::Refused, Vec::new())
     } else if !plan.missing.is_empty() {
-        let missing = suggestions(&dir, &files, &plan.missing)?;
-        report::diagnostics(&missing_text(&dir_label, files.len(), &missing));
+        let missing = suggestions(&scanned, &files, &plan.missing)?;
+        let label = scanned.display().to_string();
+        report::diagnostics(&missing_text(&label, files.len(), &missing));
         (Status::NotFound, Exit::NotFound, missing)
     } else if plan.changes.is_empty() {
         let _ = writeln!(
@@ -141,10 +144,11 @@ fn requested_updates(args: &SetImageArgs) -> Result<Vec<ImageUpdate>, Error> {
     Ok(updates)
 }
 
-/// The directory to edit: --dir, or the --env environment's path below it.
-fn target_dir(args: &SetImageArgs) -> Result<PathBuf, Error> {
-    let dir = match &args.env {
-        None => args.dir.clone(),
+/// The root that reported paths are relative to (--dir, or the directory of ferry.yaml), and the
+/// directory to edit below it (the --env environment's path, or nothing).
+fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String), Error> {
+    let (root, env_path) = match &args.env {
+        None => (args.dir.clone(), String::new()),
         Some(name) => {
             let file = args
                 .config
@@ -153,16 +157,20 @@ fn target_dir(args: &SetImageArgs) -> Result<PathBuf, Error> {
             let config = Config::load(&file)?;
             tracing::info!(config = %file.display(), "using configuration");
             let env = config.environment(name)?;
-            file.parent().unwrap_or(Path::new(".")).join(&env.path)
+            (
+                file.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                env.path,
+            )
         }
     };
+    let dir = root.join(&env_path);
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: no such directory; pass the directory holding the environment's YAML with --dir",
             dir.display()
         )));
     }
-    Ok(dir)
+    Ok((root, env_path))
 }
 
 fn describe(updates: &[ImageUpdate]) -> String {
