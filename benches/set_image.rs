@@ -18,7 +18,8 @@
 //!   every file to suggest close names.
 //!
 //! Environment: `FERRY_BENCH_SIZES=5000,10000,20000` (file counts), `FERRY_BENCH_RUNS=7` (timed
-//! runs per scenario, after one warm-up run). Files are read from the page cache (they were
+//! runs per scenario, after one warm-up run), `FERRY_BENCH_KEEP=1` (keep the generated trees,
+//! for profiling, and print where they are). Files are read from the page cache (they were
 //! just written), as in CI right after a checkout.
 
 #![allow(
@@ -146,7 +147,7 @@ const WORDS: &[&str] = &[
 /// How often an image slot holds a look-alike, and a free-text value mentions the look-alike
 /// service: tuned so that about a quarter of the files pass the prefilter.
 const P_LOOKALIKE_IMAGE: f64 = 0.10;
-const P_LOOKALIKE_TEXT: f64 = 0.02;
+const P_LOOKALIKE_TEXT: f64 = 0.006;
 /// How often a Deployment's image carries a Flux setter marker (`$imagepolicy` also passes the
 /// prefilter).
 const P_SETTER: f64 = 0.04;
@@ -595,8 +596,9 @@ struct Tree {
     dir: tempfile::TempDir,
     files: usize,
     bytes: u64,
-    /// Files that pass ferry's byte prefilter (contain `cart` or `$imagepolicy`).
+    /// Files that pass ferry's byte prefilter (contain `cart` or `$imagepolicy`), and their bytes.
     parsed: usize,
+    parsed_bytes: u64,
     /// Files referencing the target, and how many references they hold.
     targets: usize,
     references: usize,
@@ -618,6 +620,7 @@ fn generate(n: usize, word: &'static str) -> io::Result<Tree> {
         files: 0,
         bytes: 0,
         parsed: 0,
+        parsed_bytes: 0,
         targets: 0,
         references: 0,
         dir,
@@ -751,6 +754,7 @@ fn generate(n: usize, word: &'static str) -> io::Result<Tree> {
         tree.bytes += text.len() as u64;
         if text.contains("cart") || text.contains("$imagepolicy") {
             tree.parsed += 1;
+            tree.parsed_bytes += text.len() as u64;
         }
         if refs > 0 {
             tree.targets += 1;
@@ -846,6 +850,7 @@ struct Row {
     files: usize,
     bytes: u64,
     parsed: usize,
+    parsed_bytes: u64,
     runs: usize,
     wall_min: Duration,
     wall_median: Duration,
@@ -946,6 +951,7 @@ fn measure(
         files: tree.files,
         bytes: tree.bytes,
         parsed: tree.parsed,
+        parsed_bytes: tree.parsed_bytes,
         runs,
         wall_min: walls.iter().copied().min().unwrap_or_default(),
         wall_median: median(walls),
@@ -1000,6 +1006,14 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The 1-minute load average: other work on the machine inflates wall times.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 fn main() -> io::Result<()> {
     let sizes = env_list("FERRY_BENCH_SIZES", &[5_000, 10_000, 20_000]);
     let runs = env_list("FERRY_BENCH_RUNS", &[7])
@@ -1008,12 +1022,17 @@ fn main() -> io::Result<()> {
         .unwrap_or(7)
         .max(1);
     let largest = sizes.iter().copied().max().unwrap_or(0);
+    let keep = std::env::var_os("FERRY_BENCH_KEEP").is_some_and(|v| v == "1");
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!("ferry set-image benchmark");
     println!("  binary:  {}", env!("CARGO_BIN_EXE_ferry"));
     println!("  command: ferry set-image --dir TREE -q {TARGET}=TAG   (a new TAG each run)");
     println!("  machine: {cores} cores, {}", cpu_model());
     println!("  runs:    1 warm-up + {runs} timed per scenario, page cache warm");
+    let load_before = load_average();
+    println!(
+        "  load:    {load_before} (1-minute load average before the benchmark; above ~0.5 other work competes for the cores and wall times grow)"
+    );
     println!();
 
     let mut rows = Vec::new();
@@ -1023,11 +1042,12 @@ fn main() -> io::Result<()> {
             let started = Instant::now();
             let tree = generate(n, word)?;
             println!(
-                "{scenario} tree: {} files, {:.1} MB (avg {:.0} B), {} pass the prefilter, {} reference {TARGET} ({} references); generated in {:.1} s",
+                "{scenario} tree: {} files, {:.1} MB (avg {:.0} B), {} ({:.1} MB) pass the prefilter, {} reference {TARGET} ({} references); generated in {:.1} s",
                 tree.files,
                 tree.bytes as f64 / 1e6,
                 tree.bytes as f64 / tree.files.max(1) as f64,
                 tree.parsed,
+                tree.parsed_bytes as f64 / 1e6,
                 tree.targets,
                 tree.references,
                 started.elapsed().as_secs_f64()
@@ -1046,6 +1066,9 @@ fn main() -> io::Result<()> {
                 )?;
                 print_row(&row);
                 rows.push(row);
+            }
+            if keep {
+                println!("  kept: {}", tree.dir.keep().display());
             }
         }
     }
@@ -1078,6 +1101,30 @@ fn main() -> io::Result<()> {
         );
     }
 
+    // Cost split: the prefilter-only tree has the same bytes; the difference is parsing.
+    for m in &mixed {
+        let Some(p) = rows
+            .iter()
+            .find(|r| r.scenario == "prefilter-only" && r.files == m.files)
+        else {
+            continue;
+        };
+        let extra_mb = (m.parsed_bytes.saturating_sub(p.parsed_bytes)) as f64 / 1e6;
+        let extra_files = m.parsed.saturating_sub(p.parsed);
+        let parse_ms = ms(m.wall_median) - ms(p.wall_median);
+        let parse_cpu_ms = ms(m.cpu_median) - ms(p.cpu_median);
+        println!(
+            "Cost split at {} files: list + read + prefilter {:.0} ms wall ({:.0} ms CPU) for {:.1} MB; parsing {} more files ({extra_mb:.1} MB) adds {parse_ms:.0} ms wall ({parse_cpu_ms:.0} ms CPU, {:.0} µs CPU per parsed file, {:.1} MB/s per core)",
+            m.files,
+            ms(p.wall_median),
+            ms(p.cpu_median),
+            p.mb(),
+            extra_files,
+            parse_cpu_ms * 1e3 / extra_files.max(1) as f64,
+            extra_mb / (parse_cpu_ms / 1e3)
+        );
+    }
+
     println!();
     println!(
         "| scenario | files | MB read | files parsed | wall median | wall min | CPU (user+sys) | peak RSS | MB/s | µs/file |"
@@ -1085,11 +1132,12 @@ fn main() -> io::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.1} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} MB | {:.0} | {:.1} |",
+            "| {} | {} | {:.1} | {} ({:.1} MB) | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} MB | {:.0} | {:.1} |",
             r.scenario,
             r.files,
             r.mb(),
             r.parsed,
+            r.parsed_bytes as f64 / 1e6,
             ms(r.wall_median),
             ms(r.wall_min),
             ms(r.cpu_median),
@@ -1100,9 +1148,10 @@ fn main() -> io::Result<()> {
     }
     println!();
     println!(
-        "{cores} cores ({}); {} timed runs after a warm-up; page cache warm; MB = 10^6 bytes.",
+        "{cores} cores ({}); {} timed runs after a warm-up; page cache warm; MB = 10^6 bytes; load average {load_before} before, {} after.",
         cpu_model(),
-        rows.first().map_or(runs, |r| r.runs)
+        rows.first().map_or(runs, |r| r.runs),
+        load_average()
     );
 
     match rows

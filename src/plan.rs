@@ -466,11 +466,20 @@ impl SiteEdits<'_> {
         }
     }
 
-    /// Sets `slot` to `value`; whether that changes anything.
+    /// Sets `slot` to `value`; whether that changes anything. A plain scalar that already holds
+    /// `value` but reads as a number or boolean (`tag: 1.10`) is quoted so it reads as the string.
     fn set(&mut self, slot: &Slot, value: &str, note: Option<String>) -> bool {
-        if slot.value == value {
+        let mistyped =
+            slot.style == Style::Plain && !value.is_empty() && !scalar::plain_is_safe(value);
+        if slot.value == value && !mistyped {
             return false;
         }
+        let note = match note {
+            None if slot.value == value => Some(format!(
+                "quoted the value: unquoted, `{value}` reads as a number, boolean or date, not as the string"
+            )),
+            other => other,
+        };
         self.edits.push(Edit::Replace {
             span: slot.span.clone(),
             text: scalar::render(value, slot.style),

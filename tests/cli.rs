@@ -131,7 +131,10 @@ fn example_dry_run_shows_the_diff_and_writes_nothing() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("--- a/envs/staging/kustomization.yaml"), "{text}");
+    assert!(
+        text.contains("--- a/envs/staging/kustomization.yaml"),
+        "{text}"
+    );
     assert!(
         text.contains("-    newTag: 3f9c2e1\n+    newTag: 9d8c7b6"),
         "{text}"

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use ferry::image::ImageUpdate;
 use ferry::locate::{self, Found, InsertPoint, Slot, Target, Want};
-use ferry::plan::{self, Plan, PlanError, Planner};
+use ferry::plan::{self, PlanError, Planner, Scan};
 use ferry::yaml::Yaml;
 use libfuzzer_sys::fuzz_target;
 
@@ -75,6 +75,7 @@ fn set_image(data: &[u8], planner: &Planner, file: &str, bytes: &[u8]) {
     for scan in &scans {
         check_found(&scan.text, &scan.found);
     }
+    let skip_invariants = known_issue(planner, &scans).is_some_and(|_| !no_skip());
     let first = match planner.plan(scans) {
         Ok(plan) => plan,
         Err(PlanError::Verify { error, .. }) => {
@@ -93,8 +94,18 @@ fn set_image(data: &[u8], planner: &Planner, file: &str, bytes: &[u8]) {
     let Some(edit) = first.files.first() else {
         return;
     };
+    if skip_invariants {
+        // Still check that the result parses; idempotence is known to fail (see known_issue).
+        if let Err(e) = Yaml::parse(&edit.after) {
+            panic!("the edited file no longer parses ({e}):\n{}", edit.after);
+        }
+        return;
+    }
     assert_eq!(edit.path, file);
-    assert_ne!(edit.after, edit.before, "a file listed as changed is unchanged");
+    assert_ne!(
+        edit.after, edit.before,
+        "a file listed as changed is unchanged"
+    );
     if let Err(e) = Yaml::parse(&edit.after) {
         panic!("the edited file no longer parses ({e}):\n{}", edit.after);
     }
@@ -136,6 +147,35 @@ fn set_image(data: &[u8], planner: &Planner, file: &str, bytes: &[u8]) {
     );
 }
 
+/// Known bugs, reported and kept as fixtures in `tests/fixtures/fuzz/`, that would otherwise
+/// fire on most inputs of their shape and hide new findings. For these inputs the plan still
+/// runs (no panic allowed) but the plan invariants are not checked. `FERRY_FUZZ_NO_SKIP=1`
+/// checks them anyway (use it once the bug is fixed, then delete the pattern here).
+fn known_issue(planner: &Planner, scans: &[Scan]) -> Option<&'static str> {
+    // kustomize-digest-insert-dropped: an `images:` entry with neither `newTag` nor `digest`,
+    // and a request with a digest: both keys are inserted at the same byte and plan.rs's
+    // `edits.dedup_by_key(edit_start)` drops the second (the digest).
+    let insert_both = scans.iter().flat_map(|s| &s.found.sites).any(|site| {
+        matches!(
+            site.target,
+            Target::Fields {
+                tag: None,
+                digest: None,
+                insert: Some(_),
+            }
+        ) && planner
+            .updates()
+            .iter()
+            .any(|u| u.image == site.image && u.digest.is_some())
+    });
+    insert_both.then_some("kustomize-digest-insert-dropped")
+}
+
+fn no_skip() -> bool {
+    static NO_SKIP: OnceLock<bool> = OnceLock::new();
+    *NO_SKIP.get_or_init(|| std::env::var_os("FERRY_FUZZ_NO_SKIP").is_some())
+}
+
 fn check_found(text: &str, found: &Found) {
     let slot = |s: &Slot| {
         check_range(text, s.span.start, s.span.end, "slot");
@@ -148,7 +188,10 @@ fn check_found(text: &str, found: &Found) {
     let insert = |p: &InsertPoint| {
         check_range(text, p.at, p.at, "insert point");
         check_range(text, p.mapping, p.mapping, "insert mapping");
-        assert!(p.mapping <= p.at, "an insert point before its mapping: {p:?}");
+        assert!(
+            p.mapping <= p.at,
+            "an insert point before its mapping: {p:?}"
+        );
     };
     for site in &found.sites {
         match &site.target {

@@ -64,8 +64,13 @@ pub fn plain_is_safe(value: &str) -> bool {
         || value == "=")
 }
 
+/// Nulls and booleans. Booleans are matched in any letter case: some readers accept `tRUE`.
 fn is_null_or_bool(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
     matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+    ) || matches!(
         v,
         "~" | "null"
             | "Null"
@@ -106,14 +111,20 @@ fn all(s: &str, f: impl Fn(u8) -> bool) -> bool {
 /// Integers of YAML 1.2 core and 1.1 (binary, octal, hex, underscores, base 60).
 fn is_int(v: &str) -> bool {
     let v = strip_sign(v);
-    if let Some(rest) = v.strip_prefix("0b") {
+    // Go's number parsing (behind sigs.k8s.io/yaml) also accepts `0X`, `0O` and `0B`.
+    let radix = |prefix: &str| {
+        v.get(..2)
+            .filter(|p| p.eq_ignore_ascii_case(prefix))
+            .map(|_| &v[2..])
+    };
+    if let Some(rest) = radix("0b") {
         return all(rest, |b| matches!(b, b'0' | b'1' | b'_'));
     }
-    if let Some(rest) = v.strip_prefix("0x") {
+    if let Some(rest) = radix("0x") {
         return all(rest, |b| b.is_ascii_hexdigit() || b == b'_');
     }
-    if let Some(rest) = v.strip_prefix("0o") {
-        return all(rest, |b| matches!(b, b'0'..=b'7'));
+    if let Some(rest) = radix("0o") {
+        return all(rest, |b| matches!(b, b'0'..=b'7' | b'_'));
     }
     is_decimal(v) || is_sexagesimal(v)
 }
@@ -226,6 +237,13 @@ mod tests {
     fn values_that_are_not_strings_get_quotes() {
         for v in [
             "1234567",
+            "0X1F",
+            "0O17",
+            "0B101",
+            "tRUE",
+            "oN",
+            "OfF",
+            "yEs",
             "1.10",
             "1e3",
             "1E-3",
