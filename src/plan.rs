@@ -315,7 +315,9 @@ impl Planner {
                 out.apply(&self.updates[i]);
             }
             edits.sort_by_key(edit_start);
-            edits.dedup_by_key(|e| edit_start(e));
+            // The same scalar may be reached twice (a setter marker on a Helm tag); two inserts
+            // at one place (`newTag` and `digest`) are different edits and both stay.
+            edits.dedup();
             if !edits.is_empty() {
                 let after =
                     splice::apply(&scan.text, &edits).map_err(|error| PlanError::Verify {
@@ -340,8 +342,7 @@ impl Planner {
             .collect();
         plan.changes
             .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-        plan.changes
-            .dedup_by(|a, b| a.file == b.file && a.line == b.line && a.column == b.column);
+        plan.changes.dedup();
         plan.refusals
             .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         plan.refusals
@@ -499,6 +500,21 @@ impl SiteEdits<'_> {
     }
 
     fn insert(&mut self, point: &InsertPoint, key: &str, value: &str) {
+        // Entries already inserted at this point come first: this one goes after them.
+        let earlier: Vec<&str> = self
+            .edits
+            .iter()
+            .filter_map(|e| match e {
+                Edit::Insert { at, text, .. } if *at == point.at => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let (line, column) = if point.lead.contains('\n') {
+            (point.line + earlier.len(), point.column)
+        } else {
+            let shift: usize = earlier.iter().map(|t| t.chars().count()).sum();
+            (point.line, point.column + shift)
+        };
         let text = format!(
             "{}{key}: {}",
             point.lead,
@@ -513,8 +529,8 @@ impl SiteEdits<'_> {
         });
         self.changes.push(Change {
             file: self.file.to_owned(),
-            line: point.line,
-            column: point.column,
+            line,
+            column,
             image: self.site.image.to_string(),
             shape: self.site.shape,
             old: None,

@@ -141,7 +141,7 @@ fn example_dry_run_shows_the_diff_and_writes_nothing() {
     );
     assert!(text.contains("report-cronjob.yaml:14:22: \"ghcr.io/acme/cart:3f9c2e1\" → \"ghcr.io/acme/cart:9d8c7b6\" [reference]"), "{text}");
     assert!(
-        text.contains("would change 2 reference(s) in 2 file(s)"),
+        text.contains("would make 2 change(s) in 2 file(s)"),
         "{text}"
     );
     assert_eq!(read_tree(&repo), before, "a dry run wrote files");

@@ -93,7 +93,7 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
         list_changes(&mut text, &dir, &plan);
         let _ = writeln!(
             text,
-            "Dry run: would change {} reference(s) in {} file(s); nothing was written.",
+            "Dry run: would make {} change(s) in {} file(s); nothing was written.",
             plan.changes.len(),
             plan.files.len()
         );
@@ -105,7 +105,7 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
         list_changes(&mut text, &dir, &plan);
         let _ = writeln!(
             text,
-            "Set {}: changed {} reference(s) in {} file(s).",
+            "Set {}: {} change(s) in {} file(s).",
             describe(planner.updates()),
             plan.changes.len(),
             plan.files.len()
