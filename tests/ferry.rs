@@ -1,6 +1,7 @@
 //! ferry's integration tests: one binary, helpers in `support/`.
 
 mod cli;
+mod fuzz_regressions;
 mod golden;
 mod properties;
 mod support;
