@@ -39,7 +39,11 @@ impl Shape {
 /// A scalar that may be rewritten, with what is needed to rewrite it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
+    /// The bytes replaced.
     pub span: Range<usize>,
+    /// Written before the new value: empty, or `": "` when an empty value (`tag:`) is filled
+    /// by replacing its `:` indicator, or `" "` after an anchor or tag property.
+    pub prefix: &'static str,
     pub value: String,
     pub style: Style,
     pub line: usize,
@@ -113,6 +117,7 @@ pub enum Reason {
     Template,
     ParseError,
     MultiLine,
+    EmptyValue,
 }
 
 impl Reason {
@@ -123,6 +128,7 @@ impl Reason {
             Reason::Template => "template",
             Reason::ParseError => "parse-error",
             Reason::MultiLine => "multi-line",
+            Reason::EmptyValue => "empty-value",
         }
     }
 }
@@ -399,15 +405,33 @@ impl Walker<'_, '_, '_> {
                     ));
                 }
                 let raw = &self.y.source[node.span.clone()];
-                if raw.contains('\n') {
+                if raw.contains(['\n', '\r']) {
                     return Err(refusal(
                         Reason::MultiLine,
                         format!("the value for {image} spans several lines; write it on one line"),
                     ));
                 }
+                let at = node.span.start;
+                let (span, prefix, value) = if !node.span.is_empty() {
+                    (node.span.clone(), "", value.to_string())
+                } else if self.y.source.as_bytes().get(at) == Some(&b':') {
+                    // An empty value (`tag:`) sits at its `:` indicator: replace that with `: v2`.
+                    (at..at + 1, ": ", String::new())
+                } else if node.anchor.is_some() || node.tag.is_some() {
+                    // `tag: &t` or `tag: !!str`: the empty value sits right after the property.
+                    (at..at, " ", String::new())
+                } else {
+                    return Err(refusal(
+                        Reason::EmptyValue,
+                        format!(
+                            "the value for {image} is empty where ferry cannot fill it; write a placeholder value"
+                        ),
+                    ));
+                };
                 Ok(Some(Slot {
-                    span: node.span.clone(),
-                    value: value.to_string(),
+                    span,
+                    prefix,
+                    value,
                     style: *style,
                     line: node.line,
                     column: node.column,
@@ -489,15 +513,15 @@ impl Walker<'_, '_, '_> {
                 column: column + 2,
             });
         }
-        let line_end = memchr::memchr(b'\n', &src.as_bytes()[end..]).map_or(src.len(), |i| end + i);
-        let (at, eol) =
-            if line_end > 0 && src.as_bytes().get(line_end.wrapping_sub(1)) == Some(&b'\r') {
-                (line_end - 1, "\r\n")
-            } else if line_end == src.len() && src.contains("\r\n") {
-                (line_end, "\r\n")
-            } else {
-                (line_end, "\n")
-            };
+        let bytes = src.as_bytes();
+        let at = memchr::memchr2(b'\n', b'\r', &bytes[end..]).map_or(src.len(), |i| end + i);
+        // The new line ends like the line it follows (YAML allows LF, CRLF and lone CR).
+        let eol = match bytes.get(at..).unwrap_or_default() {
+            [b'\r', b'\n', ..] => "\r\n",
+            [b'\r', ..] => "\r",
+            [_, ..] => "\n",
+            [] => crate::yaml::line_break(src),
+        };
         let indent = y.node(first_key).column - 1;
         let (line, _) = y.position(at);
         Some(InsertPoint {
@@ -543,6 +567,13 @@ impl Walker<'_, '_, '_> {
             return;
         };
         if !self.want.wants(&image) {
+            return;
+        }
+        // `tag: shop/cart:v1` holds a whole reference: the reference rule edits it as one.
+        if y.scalar(tag)
+            .and_then(|t| Reference::parse(t).ok())
+            .is_some_and(|r| r.tag.is_some() || r.digest.is_some())
+        {
             return;
         }
         if tag_via_merge {

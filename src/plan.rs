@@ -314,7 +314,7 @@ impl Planner {
                 };
                 out.apply(&self.updates[i]);
             }
-            edits.sort_by_key(edit_start);
+            edits.sort_by_key(Edit::order);
             // The same scalar may be reached twice (a setter marker on a Helm tag); two inserts
             // at one place (`newTag` and `digest`) are different edits and both stay.
             edits.dedup();
@@ -367,13 +367,6 @@ fn refuse_templated(found: &mut Found) {
         });
     }
     found.refusals.sort_by_key(|r| (r.line, r.column));
-}
-
-fn edit_start(e: &Edit) -> usize {
-    match e {
-        Edit::Replace { span, .. } => span.start,
-        Edit::Insert { at, .. } => *at,
-    }
 }
 
 fn site_holds(site: &Site, slot: &Slot) -> bool {
@@ -483,7 +476,7 @@ impl SiteEdits<'_> {
         };
         self.edits.push(Edit::Replace {
             span: slot.span.clone(),
-            text: scalar::render(value, slot.style),
+            text: format!("{}{}", slot.prefix, scalar::render(value, slot.style)),
             value: value.to_owned(),
         });
         self.changes.push(Change {

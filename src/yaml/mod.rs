@@ -270,12 +270,31 @@ impl<'a> Yaml<'a> {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
+/// The line break `text` uses (its first one), `\n` when it has none.
+pub fn line_break(text: &str) -> &'static str {
+    let bytes = text.as_bytes();
+    match memchr::memchr2(b'\n', b'\r', bytes) {
+        Some(i) if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') => "\r\n",
+        Some(i) if bytes[i] == b'\r' => "\r",
+        _ => "\n",
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`. Line breaks are LF,
+/// CRLF or a lone CR, as in YAML.
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
-    let line = 1 + memchr::memchr_iter(b'\n', before).count();
-    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    let mut line = 1;
+    let mut line_start = 0;
+    for i in memchr::memchr2_iter(b'\n', b'\r', before) {
+        // A CRLF counts once, at its LF.
+        if before[i] == b'\r' && text.as_bytes().get(i + 1) == Some(&b'\n') {
+            continue;
+        }
+        line += 1;
+        line_start = i + 1;
+    }
     let column = 1 + text
         .get(line_start..offset)
         .map_or(offset - line_start, |s| s.chars().count());

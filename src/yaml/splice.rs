@@ -27,11 +27,17 @@ pub enum Edit {
 }
 
 impl Edit {
-    fn start(&self) -> usize {
+    /// The order edits apply in: by position, and at one position a replacement of an empty
+    /// value before an insert (`digest: &d` at the end of the line where `newTag` is added).
+    pub fn order(&self) -> (usize, u8) {
         match self {
-            Edit::Replace { span, .. } => span.start,
-            Edit::Insert { at, .. } => *at,
+            Edit::Replace { span, .. } => (span.start, 0),
+            Edit::Insert { at, .. } => (*at, 1),
         }
+    }
+
+    fn start(&self) -> usize {
+        self.order().0
     }
 }
 
@@ -57,7 +63,7 @@ pub enum SpliceError {
 /// the inserted entries.
 pub fn apply(source: &str, edits: &[Edit]) -> Result<String, SpliceError> {
     let mut sorted: Vec<&Edit> = edits.iter().collect();
-    sorted.sort_by_key(|e| e.start());
+    sorted.sort_by_key(|e| e.order());
     let mut out = String::with_capacity(source.len() + 64);
     let mut pos = 0;
     for edit in &sorted {
