@@ -184,14 +184,13 @@ fn describe(updates: &[ImageUpdate]) -> String {
     parts.join(", ")
 }
 
+/// `path:line:column` of a place in a file below `dir`, as editors and terminals link it.
+fn place(dir: &Path, file: &str, line: usize, column: usize) -> String {
+    format!("{}:{line}:{column}", dir.join(file).display())
+}
+
 fn located(dir: &Path, n: &Notice) -> String {
-    format!(
-        "{}:{}:{}: {}",
-        dir.join(&n.file).display(),
-        n.line,
-        n.column,
-        n.message
-    )
+    format!("{}: {}", place(dir, &n.file, n.line, n.column), n.message)
 }
 
 fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
@@ -200,15 +199,8 @@ fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
             .old
             .as_deref()
             .map_or_else(|| "(added)".to_owned(), |o| format!("{o:?}"));
-        let _ = writeln!(
-            text,
-            "{}:{}:{}: {old} → {:?} [{}]",
-            dir.join(&c.file).display(),
-            c.line,
-            c.column,
-            c.new,
-            c.shape.as_str()
-        );
+        let at = place(dir, &c.file, c.line, c.column);
+        let _ = writeln!(text, "{at}: {old} → {:?} [{}]", c.new, c.shape.as_str());
         if let Some(note) = &c.note {
             let _ = writeln!(text, "  note: {note}");
         }
@@ -224,10 +216,8 @@ fn refusal_text(dir: &Path, plan: &Plan) -> String {
         let reason = r.reason.map_or("refused", |r| r.as_str());
         let _ = writeln!(
             text,
-            "  {}:{}:{}: {reason}: {}",
-            dir.join(&r.file).display(),
-            r.line,
-            r.column,
+            "  {}: {reason}: {}",
+            place(dir, &r.file, r.line, r.column),
             r.message
         );
     }

@@ -382,50 +382,24 @@ impl<'a> Builder<'a> {
                         ScalarStyle::Literal => Style::Literal,
                         ScalarStyle::Folded => Style::Folded,
                     };
-                    let id = self.push(Kind::Scalar { value, style }, range, line, column, tag);
-                    if anchor != 0 {
-                        self.anchors.insert(anchor, id);
-                    }
-                    last_node = Some(id);
+                    let kind = Kind::Scalar { value, style };
+                    last_node = Some(self.add(kind, anchor, range, line, column, tag));
                 }
                 Event::MappingStart(style, anchor, _) => {
                     let flow = style == StructureStyle::Flow;
-                    let id = self.push(
-                        Kind::Mapping {
-                            entries: Vec::new(),
-                            flow,
-                        },
-                        range,
-                        line,
-                        column,
-                        tag,
-                    );
-                    if anchor != 0 {
-                        self.anchors.insert(anchor, id);
-                    }
-                    self.stack.push(Frame::Mapping {
-                        node: id,
-                        pending_key: None,
-                    });
-                    last_node = Some(id);
+                    let kind = Kind::Mapping {
+                        entries: Vec::new(),
+                        flow,
+                    };
+                    last_node = Some(self.add(kind, anchor, range, line, column, tag));
                 }
                 Event::SequenceStart(style, anchor, _) => {
                     let flow = style == StructureStyle::Flow;
-                    let id = self.push(
-                        Kind::Sequence {
-                            items: Vec::new(),
-                            flow,
-                        },
-                        range,
-                        line,
-                        column,
-                        tag,
-                    );
-                    if anchor != 0 {
-                        self.anchors.insert(anchor, id);
-                    }
-                    self.stack.push(Frame::Sequence { node: id });
-                    last_node = Some(id);
+                    let kind = Kind::Sequence {
+                        items: Vec::new(),
+                        flow,
+                    };
+                    last_node = Some(self.add(kind, anchor, range, line, column, tag));
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
                     if let Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) =
@@ -446,6 +420,36 @@ impl<'a> Builder<'a> {
             first_alias_line: self.first_alias_line,
             comments: self.comments,
         })
+    }
+
+    /// Adds a node with its anchor (`anchor` 0 for none); a collection becomes the open one.
+    fn add(
+        &mut self,
+        kind: Kind<'a>,
+        anchor: usize,
+        span: Range<usize>,
+        line: usize,
+        column: usize,
+        tag: Option<String>,
+    ) -> NodeId {
+        let frame = match kind {
+            Kind::Mapping { .. } => Some(true),
+            Kind::Sequence { .. } => Some(false),
+            _ => None,
+        };
+        let id = self.push(kind, span, line, column, tag);
+        if anchor != 0 {
+            self.anchors.insert(anchor, id);
+        }
+        match frame {
+            Some(true) => self.stack.push(Frame::Mapping {
+                node: id,
+                pending_key: None,
+            }),
+            Some(false) => self.stack.push(Frame::Sequence { node: id }),
+            None => {}
+        }
+        id
     }
 
     /// Adds a node and attaches it to the open collection (or makes it a document root).
