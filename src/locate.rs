@@ -522,7 +522,7 @@ impl Walker<'_, '_, '_> {
             [_, ..] => "\n",
             [] => crate::yaml::line_break(src),
         };
-        let indent = y.node(first_key).column - 1;
+        let indent = key_indent(src, y.node(first_key).span.start);
         let (line, _) = y.position(at);
         Some(InsertPoint {
             mapping: node.span.start,
@@ -788,6 +788,26 @@ impl Walker<'_, '_, '_> {
     }
 }
 
+/// The indentation of a block mapping whose first key's content starts at byte `key`: the
+/// column where that key's node begins, including an anchor or tag before it (`- &a name: x`
+/// puts the mapping at the column of `&a`), after the `- ` of any enclosing sequence items.
+fn key_indent(src: &str, key: usize) -> usize {
+    let line_start = src[..key].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+    let prefix = &src[line_start..key];
+    let mut rest = prefix;
+    loop {
+        let trimmed = rest.trim_start_matches([' ', '\t']);
+        match trimmed.strip_prefix('-') {
+            Some(after) if after.starts_with([' ', '\t']) => rest = after,
+            _ => {
+                rest = trimmed;
+                break;
+            }
+        }
+    }
+    prefix[..prefix.len() - rest.len()].chars().count()
+}
+
 /// Parses a setter marker comment `{"$imagepolicy": "NS:POLICY[:FIELD]"}` into the policy
 /// (`NS:POLICY`) and the field.
 pub fn setter_policy(comment: &str) -> Option<(&str, Option<&str>)> {
@@ -872,6 +892,24 @@ mod tests {
         assert_eq!(p.at, src.len() - 2);
         // Outside a kustomization file an entry with only `name` is not an image entry.
         assert!(find(src, "other.yaml", "shop/cart").sites.is_empty());
+    }
+
+    #[test]
+    fn key_indent_counts_properties_and_sequence_dashes() {
+        for (src, want) in [
+            ("- name: x", 2),
+            ("- &a name: x", 2),
+            ("  - !!str name: x", 4),
+            ("- - k: v", 4),
+            ("x:\n  k: v", 2),
+            ("k: v", 0),
+        ] {
+            let key = src
+                .rfind('k')
+                .filter(|_| src.contains("k:"))
+                .unwrap_or_else(|| src.find("name").unwrap());
+            assert_eq!(key_indent(src, key), want, "{src:?}");
+        }
     }
 
     #[test]
