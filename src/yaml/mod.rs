@@ -260,6 +260,12 @@ impl<'a> Yaml<'a> {
             Kind::Sequence { items, flow: false } => items
                 .last()
                 .map_or(node.span.start, |&v| self.content_end(v)),
+            // A block scalar's span runs to the start of the next line; its content ends at
+            // its last non-blank character.
+            Kind::Scalar { style, .. } if style.is_block() => {
+                let raw = &self.source[node.span.clone()];
+                node.span.start + raw.trim_end_matches([' ', '\t', '\n', '\r']).len()
+            }
             _ => node.span.end,
         }
     }
@@ -547,6 +553,14 @@ mod tests {
             panic!()
         };
         assert_eq!(&src[..y.content_end(items[0])], "- name: a\n  newName: b");
+    }
+
+    #[test]
+    fn block_scalar_content_ends_at_its_last_character() {
+        let src = "a: |\n  one\n  two\n\nb: 1\n";
+        let y = parse(src);
+        let a = y.get(y.documents[0], "a").unwrap();
+        assert_eq!(&src[..y.content_end(a)], "a: |\n  one\n  two");
     }
 
     #[test]
