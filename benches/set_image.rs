@@ -3,9 +3,10 @@
 //! Run it with `cargo bench --bench set_image`. It generates, with a fixed seed, trees of N YAML
 //! files of mixed shapes (Deployments, StatefulSets, CronJobs, Services, ConfigMaps,
 //! kustomizations, Helm values, Argo CD Applications, Flux HelmReleases, multi-document files;
-//! 0.5–8 KB, about 2 KB on average). About a quarter of the files mention look-alike images
-//! (`other.io/team/cart`, `ghcr.io/acme/cart-worker`, a `cart` service URL...) so they pass the
-//! byte prefilter and are parsed; 0.2 % reference `ghcr.io/acme/cart` itself, in every shape.
+//! 0.5–8 KB, about 2 KB on average). About a fifth of the files mention look-alike images
+//! (`other.io/team/cart`, `ghcr.io/acme/cart-worker`, a `cart` service URL...) and 2 % carry a
+//! Flux `$imagepolicy` marker, so 23 % pass the byte prefilter and are parsed; 0.2 % reference
+//! `ghcr.io/acme/cart` itself, in every shape.
 //!
 //! For each size it runs the release binary as a child process,
 //! `ferry set-image --dir TREE -q ghcr.io/acme/cart=TAG` with a new TAG each run (so every run
@@ -13,9 +14,10 @@
 //! the child's peak RSS (`wait4`'s `ru_maxrss`). Scenarios per size:
 //! - `mixed`: the tree above;
 //! - `prefilter-only`: the same bytes with the look-alikes renamed `kart`, so only the files
-//!   that really reference the image are parsed: the cost of listing, reading and prefiltering;
-//! - `not-found` (largest size only): an image no file mentions; ferry exits 3 after parsing
-//!   every file to suggest close names.
+//!   that reference the image or carry a Flux `$imagepolicy` marker (2.4 %) are parsed: the
+//!   cost of listing, reading and prefiltering;
+//! - `not-found` (largest size only, at most 3 timed runs): an image no file mentions; ferry
+//!   exits 3 after parsing every file to suggest close names.
 //!
 //! Environment: `FERRY_BENCH_SIZES=5000,10000,20000` (file counts), `FERRY_BENCH_RUNS=7` (timed
 //! runs per scenario, after one warm-up run), `FERRY_BENCH_KEEP=1` (keep the generated trees,
@@ -602,6 +604,8 @@ struct Tree {
     /// Files referencing the target, and how many references they hold.
     targets: usize,
     references: usize,
+    /// Each referencing file (relative path) with its number of references.
+    target_files: Vec<(String, usize)>,
 }
 
 /// The shapes a target file takes, in turn; each holds one reference except the workload with
@@ -623,6 +627,7 @@ fn generate(n: usize, word: &'static str) -> io::Result<Tree> {
         parsed_bytes: 0,
         targets: 0,
         references: 0,
+        target_files: Vec::new(),
         dir,
     };
     let spacing = TARGET_SPACING.min(n);
@@ -759,6 +764,7 @@ fn generate(n: usize, word: &'static str) -> io::Result<Tree> {
         if refs > 0 {
             tree.targets += 1;
             tree.references += refs;
+            tree.target_files.push((rel, refs));
         }
     }
     Ok(tree)
@@ -871,6 +877,10 @@ impl Row {
     fn mb_per_s(&self) -> f64 {
         self.mb() / self.wall_median.as_secs_f64()
     }
+    /// CPU time over wall time: near the core count when ferry has the machine to itself.
+    fn cores_busy(&self) -> f64 {
+        self.cpu_median.as_secs_f64() / self.wall_median.as_secs_f64()
+    }
     fn us_per_file(&self) -> f64 {
         self.wall_median.as_secs_f64() * 1e6 / self.files as f64
     }
@@ -898,25 +908,25 @@ fn planned_ms(stderr: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Checks a run's outcome: exit `expect`, and for a change the expected numbers.
-fn check(run: &Run, expect: i32, tree: &Tree) {
+/// Checks a run's outcome: exit `expect`; for a change, every reference now holds `tag`.
+fn check(run: &Run, expect: i32, tree: &Tree, tag: &str) -> io::Result<()> {
     assert_eq!(
         run.exit, expect,
         "ferry exited {} (expected {expect})\nstdout:\n{}\nstderr:\n{}",
         run.exit, run.stdout, run.stderr
     );
     if expect == 0 {
-        let summary = format!(
-            "changed {} reference(s) in {} file(s).",
-            tree.references, tree.targets
-        );
-        assert!(
-            run.stdout.contains(&summary),
-            "expected {summary:?} in ferry's output:\n{}\nstderr:\n{}",
-            run.stdout,
-            run.stderr
-        );
+        for (rel, refs) in &tree.target_files {
+            let text = std::fs::read_to_string(tree.dir.path().join(rel))?;
+            let set = text.matches(tag).count();
+            assert_eq!(
+                set, *refs,
+                "{rel}: {set} of its {refs} reference(s) hold the new tag {tag}\nstdout:\n{}\nstderr:\n{}",
+                run.stdout, run.stderr
+            );
+        }
     }
+    Ok(())
 }
 
 /// Runs one scenario: a warm-up, `runs` timed runs and one `-v` run for the phase split.
@@ -928,24 +938,25 @@ fn measure(
     expect: i32,
     counter: &mut u32,
 ) -> io::Result<Row> {
-    let dir = tree.dir.path();
-    let mut update = || {
+    // A new tag each run (fixed width, so one never contains another), so each run edits.
+    let mut once = |flag: &str| -> io::Result<Run> {
         *counter += 1;
-        format!("{image}=v2.{counter}.0")
+        let tag = format!("run-{counter:05}");
+        let run = run_ferry(tree.dir.path(), flag, &format!("{image}={tag}"))?;
+        check(&run, expect, tree, &tag)?;
+        Ok(run)
     };
-    check(&run_ferry(dir, "-q", &update())?, expect, tree);
+    once("-q")?;
     let mut walls = Vec::with_capacity(runs);
     let mut cpus = Vec::with_capacity(runs);
     let mut max_rss_kib = 0;
     for _ in 0..runs {
-        let run = run_ferry(dir, "-q", &update())?;
-        check(&run, expect, tree);
+        let run = once("-q")?;
         walls.push(run.wall);
         cpus.push(run.cpu);
         max_rss_kib = max_rss_kib.max(run.max_rss_kib);
     }
-    let verbose = run_ferry(dir, "-v", &update())?;
-    check(&verbose, expect, tree);
+    let verbose = once("-v")?;
     Ok(Row {
         scenario,
         files: tree.files,
@@ -1006,6 +1017,28 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// Least squares `y ≈ a + b·x`: (a, b, R²).
+fn linear_fit(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
+    let k = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / k, ys.iter().sum::<f64>() / k);
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let intercept = my - slope * mx;
+    let ss_tot: f64 = ys.iter().map(|y| (y - my).powi(2)).sum();
+    let ss_res: f64 = xs
+        .iter()
+        .zip(ys)
+        .map(|(x, y)| (y - (intercept + slope * x)).powi(2))
+        .sum();
+    let r2 = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else {
+        1.0
+    };
+    (intercept, slope, r2)
+}
+
 /// The 1-minute load average: other work on the machine inflates wall times.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -1026,7 +1059,9 @@ fn main() -> io::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!("ferry set-image benchmark");
     println!("  binary:  {}", env!("CARGO_BIN_EXE_ferry"));
-    println!("  command: ferry set-image --dir TREE -q {TARGET}=TAG   (a new TAG each run)");
+    println!(
+        "  command: ferry set-image --dir TREE -q {TARGET}=TAG   (TAG = run-NNNNN, new each run)"
+    );
     println!("  machine: {cores} cores, {}", cpu_model());
     println!("  runs:    1 warm-up + {runs} timed per scenario, page cache warm");
     let load_before = load_average();
@@ -1056,10 +1091,11 @@ fn main() -> io::Result<()> {
             print_row(&row);
             rows.push(row);
             if scenario == "mixed" && n == largest {
+                // Seconds per run: fewer runs, so the whole benchmark stays short.
                 let row = measure(
                     "not-found",
                     &tree,
-                    runs,
+                    runs.min(3),
                     "ghcr.io/acme/absent",
                     3,
                     &mut counter,
@@ -1073,32 +1109,23 @@ fn main() -> io::Result<()> {
         }
     }
 
-    // Linear fit of the median wall time on bytes, over the mixed trees.
+    // Linear fits of the median wall and CPU times on bytes read, over the mixed trees.
     let mixed: Vec<&Row> = rows.iter().filter(|r| r.scenario == "mixed").collect();
     println!();
     if mixed.len() >= 2 {
-        let k = mixed.len() as f64;
         let xs: Vec<f64> = mixed.iter().map(|r| r.mb()).collect();
-        let ys: Vec<f64> = mixed.iter().map(|r| ms(r.wall_median)).collect();
-        let (mx, my) = (xs.iter().sum::<f64>() / k, ys.iter().sum::<f64>() / k);
-        let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-        let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
-        let slope = sxy / sxx;
-        let intercept = my - slope * mx;
-        let ss_tot: f64 = ys.iter().map(|y| (y - my).powi(2)).sum();
-        let ss_res: f64 = xs
-            .iter()
-            .zip(&ys)
-            .map(|(x, y)| (y - (intercept + slope * x)).powi(2))
-            .sum();
-        let r2 = if ss_tot > 0.0 {
-            1.0 - ss_res / ss_tot
-        } else {
-            1.0
-        };
-        println!(
-            "Linear fit (mixed): wall ≈ {intercept:.1} ms + {slope:.1} ms/MB × MB read (R² = {r2:.4})"
-        );
+        for (what, ys) in [
+            (
+                "wall",
+                mixed.iter().map(|r| ms(r.wall_median)).collect::<Vec<_>>(),
+            ),
+            ("CPU ", mixed.iter().map(|r| ms(r.cpu_median)).collect()),
+        ] {
+            let (intercept, slope, r2) = linear_fit(&xs, &ys);
+            println!(
+                "Linear fit (mixed): {what} ≈ {intercept:6.1} ms + {slope:5.1} ms/MB × MB read (R² = {r2:.4})"
+            );
+        }
     }
 
     // Cost split: the prefilter-only tree has the same bytes; the difference is parsing.
@@ -1127,12 +1154,12 @@ fn main() -> io::Result<()> {
 
     println!();
     println!(
-        "| scenario | files | MB read | files parsed | wall median | wall min | CPU (user+sys) | peak RSS | MB/s | µs/file |"
+        "| scenario | files | MB read | files parsed | wall median | wall min | CPU (user+sys) | cores busy | peak RSS | MB/s | µs/file |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.1} | {} ({:.1} MB) | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} MB | {:.0} | {:.1} |",
+            "| {} | {} | {:.1} | {} ({:.1} MB) | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} | {:.1} MB | {:.0} | {:.1} |",
             r.scenario,
             r.files,
             r.mb(),
@@ -1141,6 +1168,7 @@ fn main() -> io::Result<()> {
             ms(r.wall_median),
             ms(r.wall_min),
             ms(r.cpu_median),
+            r.cores_busy(),
             r.rss_mb(),
             r.mb_per_s(),
             r.us_per_file()
@@ -1148,9 +1176,19 @@ fn main() -> io::Result<()> {
     }
     println!();
     println!(
-        "{cores} cores ({}); {} timed runs after a warm-up; page cache warm; MB = 10^6 bytes; load average {load_before} before, {} after.",
+        "{cores} cores ({}); timed runs after a warm-up: {}; page cache warm; MB = 10^6 bytes; load average {load_before} before, {} after.",
         cpu_model(),
-        rows.first().map_or(runs, |r| r.runs),
+        {
+            let mut runs_text = format!("{runs} per scenario");
+            for r in rows.iter().filter(|r| r.runs != runs) {
+                let _ = write!(
+                    runs_text,
+                    ", {} at {} files: {}",
+                    r.scenario, r.files, r.runs
+                );
+            }
+            runs_text
+        },
         load_average()
     );
 

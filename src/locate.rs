@@ -284,6 +284,11 @@ impl Walker<'_, '_, '_> {
             self.block_scalar(id);
             return;
         }
+        if let Want::Names(names) = self.want
+            && !names.iter().any(|n| value.contains(n.last_component()))
+        {
+            return;
+        }
         let key = self.y.key_of(id);
         let in_images_list = self.list_key(id) == Some("images");
         let value: &str = value;
@@ -536,6 +541,16 @@ impl Walker<'_, '_, '_> {
     /// Helm-style values: `tag` beside `repository` (with optional `registry`) or `name`.
     fn helm_values(&mut self, id: NodeId) {
         let y = self.y;
+        // Most mappings have neither a `tag` nor a merge: skip resolving merges for them.
+        let Kind::Mapping { entries: own, .. } = &y.node(id).kind else {
+            return;
+        };
+        if !own
+            .iter()
+            .any(|&(k, _)| matches!(y.scalar(k), Some("tag" | "<<")))
+        {
+            return;
+        }
         let entries = y.merged_entries(id);
         let get = |key: &str| {
             entries

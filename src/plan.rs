@@ -139,10 +139,25 @@ impl Planner {
         &self.updates
     }
 
-    /// Cheap test: a file that contains no requested image's last path component (nor a setter
-    /// marker) cannot reference them.
+    /// Cheap test: a file that contains no requested image's last path component standing as a
+    /// whole name component (nor a setter marker) cannot reference them. `cart` passes in
+    /// `acme/cart:v1` and `name: cart`, not in `cart-worker`, `carts` or `cart.shop.svc`.
     pub fn may_reference(&self, bytes: &[u8]) -> bool {
-        self.needles.iter().any(|n| n.find(bytes).is_some())
+        let (components, marker) = self.needles.split_at(self.needles.len() - 1);
+        marker[0].find(bytes).is_some()
+            || components.iter().any(|n| {
+                let len = n.needle().len();
+                n.find_iter(bytes).any(|at| {
+                    let before = at.checked_sub(1).map(|i| bytes[i]);
+                    let after = bytes.get(at + len).copied();
+                    let next = bytes.get(at + len + 1).copied();
+                    let name = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+                    !before.is_some_and(|b| name(b) || b == b'.')
+                        && !after.is_some_and(|b| name(b) || b == b'/')
+                        // `cart.` ends a sentence; `cart.shop` is another name.
+                        && !(after == Some(b'.') && next.is_some_and(name))
+                })
+            })
     }
 
     /// Looks for the requested images in one file. `None` when the file has nothing to say.
@@ -570,6 +585,34 @@ mod tests {
             .filter_map(|(p, t)| planner.scan(p, t.as_bytes()))
             .collect();
         planner.plan(scans).unwrap()
+    }
+
+    #[test]
+    fn prefilter_needs_the_last_component_as_a_whole_name() {
+        let planner =
+            Planner::new(vec![ImageUpdate::parse("ghcr.io/acme/cart=v2").unwrap()]).unwrap();
+        for yes in [
+            "image: ghcr.io/acme/cart:v1",
+            "name: cart",
+            "x: acme/cart@sha256",
+            "a=ghcr.io/acme/cart:v1",
+            "repository: acme/cart\n",
+            "see cart.",
+            "# {\"$imagepolicy\": \"ns:p:tag\"}",
+        ] {
+            assert!(planner.may_reference(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "image: acme/cart-worker:v1",
+            "carts",
+            "url: http://cart.shop.svc",
+            "acme/cart/worker:v1",
+            "mycart",
+            "cart_x",
+            ".cart",
+        ] {
+            assert!(!planner.may_reference(no.as_bytes()), "{no}");
+        }
     }
 
     #[test]

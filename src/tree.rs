@@ -2,7 +2,7 @@
 //! every core. Cost follows the bytes read; files that cannot mention an image are dropped right
 //! after reading.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -74,14 +74,18 @@ where
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();
+                    // One buffer per worker, reused: no allocation or size query per file.
+                    let mut bytes = Vec::with_capacity(64 * 1024);
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(rel) = files.get(i) else {
                             return Ok(out);
                         };
                         let path = root.join(rel);
-                        let bytes =
-                            std::fs::read(&path).map_err(|source| TreeError { path, source })?;
+                        bytes.clear();
+                        std::fs::File::open(&path)
+                            .and_then(|mut file| file.read_to_end(&mut bytes))
+                            .map_err(|source| TreeError { path, source })?;
                         if let Some(t) = f(rel, &bytes) {
                             out.push((i, t));
                         }

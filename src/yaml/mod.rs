@@ -72,6 +72,21 @@ pub struct Node<'a> {
     /// The explicit tag as written (`!!str`), if any.
     pub tag: Option<String>,
     pub parent: Option<NodeId>,
+    /// What the node is to its parent.
+    pub role: Role,
+}
+
+/// A node's place in its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A document's root.
+    Root,
+    /// A mapping key.
+    Key,
+    /// A mapping value, with its key.
+    Value(NodeId),
+    /// A sequence item.
+    Item,
 }
 
 /// A comment to the right of content on the same line (`image: x # comment`).
@@ -220,25 +235,15 @@ impl<'a> Yaml<'a> {
 
     /// The key under which `id` sits, when its parent is a mapping.
     pub fn key_of(&self, id: NodeId) -> Option<&str> {
-        let parent = self.nodes[id].parent?;
-        match &self.nodes[parent].kind {
-            Kind::Mapping { entries, .. } => entries
-                .iter()
-                .find(|&&(_, v)| v == id)
-                .and_then(|&(k, _)| self.scalar(k)),
+        match self.nodes[id].role {
+            Role::Value(key) => self.scalar(key),
             _ => None,
         }
     }
 
     /// Whether `id` is a mapping key (keys are never edited).
     pub fn is_key(&self, id: NodeId) -> bool {
-        let Some(parent) = self.nodes[id].parent else {
-            return false;
-        };
-        match &self.nodes[parent].kind {
-            Kind::Mapping { entries, .. } => entries.iter().any(|&(k, _)| k == id),
-            _ => false,
-        }
+        self.nodes[id].role == Role::Key
     }
 
     /// The comment to the right of content on `line`, without the `#`.
@@ -472,6 +477,30 @@ impl<'a> Builder<'a> {
             Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) => Some(*node),
             None => None,
         };
+        let role = match self.stack.last_mut() {
+            None => {
+                self.documents.push(id);
+                Role::Root
+            }
+            Some(Frame::Sequence { node }) => {
+                if let Kind::Sequence { items, .. } = &mut self.nodes[*node].kind {
+                    items.push(id);
+                }
+                Role::Item
+            }
+            Some(Frame::Mapping { node, pending_key }) => match pending_key.take() {
+                None => {
+                    *pending_key = Some(id);
+                    Role::Key
+                }
+                Some(key) => {
+                    if let Kind::Mapping { entries, .. } = &mut self.nodes[*node].kind {
+                        entries.push((key, id));
+                    }
+                    Role::Value(key)
+                }
+            },
+        };
         self.nodes.push(Node {
             kind,
             span,
@@ -480,24 +509,9 @@ impl<'a> Builder<'a> {
             anchor: None,
             tag,
             parent,
+            role,
         });
         self.alias_uses.push(0);
-        match self.stack.last_mut() {
-            None => self.documents.push(id),
-            Some(Frame::Sequence { node }) => {
-                if let Kind::Sequence { items, .. } = &mut self.nodes[*node].kind {
-                    items.push(id);
-                }
-            }
-            Some(Frame::Mapping { node, pending_key }) => match pending_key.take() {
-                None => *pending_key = Some(id),
-                Some(key) => {
-                    if let Kind::Mapping { entries, .. } = &mut self.nodes[*node].kind {
-                        entries.push((key, id));
-                    }
-                }
-            },
-        }
         id
     }
 }
