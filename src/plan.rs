@@ -147,16 +147,7 @@ impl Planner {
         marker[0].find(bytes).is_some()
             || components.iter().any(|n| {
                 let len = n.needle().len();
-                n.find_iter(bytes).any(|at| {
-                    let before = at.checked_sub(1).map(|i| bytes[i]);
-                    let after = bytes.get(at + len).copied();
-                    let next = bytes.get(at + len + 1).copied();
-                    let name = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-                    !before.is_some_and(|b| name(b) || b == b'.')
-                        && !after.is_some_and(|b| name(b) || b == b'/')
-                        // `cart.` ends a sentence; `cart.shop` is another name.
-                        && !(after == Some(b'.') && next.is_some_and(name))
-                })
+                n.find_iter(bytes).any(|at| stands_alone(bytes, at, len))
             })
     }
 
@@ -382,6 +373,23 @@ fn refuse_templated(found: &mut Found) {
         });
     }
     found.refusals.sort_by_key(|r| (r.line, r.column));
+}
+
+/// Whether `bytes[at..at + len]` is a whole name component: not preceded by a name character
+/// or `.`, not followed by a name character or `/`, nor by a `.` that continues a name
+/// (`cart.shop`; `cart.` at the end of a sentence stands alone).
+fn stands_alone(bytes: &[u8], at: usize, len: usize) -> bool {
+    let name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-');
+    let joined_before = at
+        .checked_sub(1)
+        .and_then(|i| bytes.get(i))
+        .is_some_and(|b| name(b) || *b == b'.');
+    let joined_after = match bytes.get(at + len..).unwrap_or_default() {
+        [b'.', next, ..] => name(next),
+        [b, ..] => name(b) || *b == b'/',
+        [] => false,
+    };
+    !joined_before && !joined_after
 }
 
 fn site_holds(site: &Site, slot: &Slot) -> bool {
