@@ -57,13 +57,20 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     let scanned = dir.join(&env_path);
     let files = tree::yaml_files(&scanned)?;
     let scans = tree::scan(&scanned, &files, |path, bytes| planner.scan(path, bytes))?;
+    let relevant = scans.len();
     let mut plan = planner.plan(scans)?;
     plan.relocate(&env_path);
     tracing::debug!(
+        dir = %scanned.display(),
         files = files.len(),
+        relevant,
+        references = plan.references,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "planned"
     );
+    for f in &plan.files {
+        tracing::trace!(file = %f.path, bytes = f.after.len(), "verified edit");
+    }
 
     let dir_label = dir.display().to_string();
     let mut text = String::new();
