@@ -277,10 +277,19 @@ impl Planner {
                     .push(notice(r.line, r.column, Some(r.reason), &r.message));
             }
             let mut sites: Vec<Site> = scan.found.sites;
+            let templated = scan.text.contains("{{");
             for m in &scan.found.marked {
                 let Some(image) = policies.get(m.policy.as_str()) else {
                     continue;
                 };
+                if templated {
+                    let message = format!(
+                        "{image} is set through a setter marker in a file holding `{{{{ … }}}}` templates, which ferry does not edit; set the tag in the values the template reads"
+                    );
+                    plan.refusals
+                        .push(notice(m.line, m.column, Some(Reason::Template), &message));
+                    continue;
+                }
                 match &m.slot {
                     Err(r) => {
                         plan.refusals

@@ -266,10 +266,21 @@ impl<'a> Yaml<'a> {
                 .last()
                 .map_or(node.span.start, |&v| self.content_end(v)),
             // A block scalar's span runs to the start of the next line; its content ends at
-            // its last non-blank character.
+            // its last non-blank character, or, when it has no content, at its header (`|`).
             Kind::Scalar { style, .. } if style.is_block() => {
+                let blank = [' ', '\t', '\n', '\r'];
                 let raw = &self.source[node.span.clone()];
-                node.span.start + raw.trim_end_matches([' ', '\t', '\n', '\r']).len()
+                match raw.trim_end_matches(blank).len() {
+                    0 => self.source[..node.span.start].trim_end_matches(blank).len(),
+                    len => node.span.start + len,
+                }
+            }
+            // An empty value sits at its `:` indicator: it ends after it.
+            Kind::Scalar { .. }
+                if node.span.is_empty()
+                    && self.source.as_bytes().get(node.span.start) == Some(&b':') =>
+            {
+                node.span.start + 1
             }
             _ => node.span.end,
         }
