@@ -584,13 +584,6 @@ impl Walker<'_, '_, '_> {
         if !self.want.wants(&image) {
             return;
         }
-        // `tag: shop/cart:v1` holds a whole reference: the reference rule edits it as one.
-        if y.scalar(tag)
-            .and_then(|t| Reference::parse(t).ok())
-            .is_some_and(|r| r.tag.is_some() || r.digest.is_some())
-        {
-            return;
-        }
         if tag_via_merge {
             let node = y.node(tag);
             let r = Refusal {

@@ -6,6 +6,7 @@
 //! I/O happens here: the same plan serves a local directory and a git tree.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use memchr::memmem::Finder;
 use serde::Serialize;
@@ -295,7 +296,7 @@ impl Planner {
                         plan.refusals
                             .push(notice(r.line, r.column, Some(r.reason), &r.message));
                     }
-                    Ok(slot) if !sites.iter().any(|s| site_holds(s, slot)) => {
+                    Ok(slot) => {
                         let (tag, digest) = match m.field {
                             MarkedField::Tag => (Some(slot.clone()), None),
                             MarkedField::Digest => (None, Some(slot.clone())),
@@ -310,9 +311,19 @@ impl Planner {
                             },
                         });
                     }
-                    Ok(_) => {}
                 }
             }
+            // One scalar can be reached by two shapes (`tag: shop/cart:v1` is a Helm tag and a
+            // whole reference; a setter marker on a Helm tag): the whole reference wins, as it
+            // keeps the value's form, and each scalar is edited once.
+            sites.sort_by_key(|s| !matches!(s.target, Target::Whole { .. }));
+            let mut held: Vec<Range<usize>> = Vec::new();
+            sites.retain(|site| {
+                let spans: Vec<Range<usize>> = site_slots(site).map(|s| s.span.clone()).collect();
+                let fresh = !spans.iter().any(|s| held.contains(s));
+                held.extend(spans);
+                fresh
+            });
             let mut edits: Vec<Edit> = Vec::new();
             for site in &sites {
                 let Some(i) = self.names.iter().position(|n| *n == site.image) else {
@@ -401,13 +412,13 @@ fn stands_alone(bytes: &[u8], at: usize, len: usize) -> bool {
     !joined_before && !joined_after
 }
 
-fn site_holds(site: &Site, slot: &Slot) -> bool {
-    match &site.target {
-        Target::Whole { slot: s, .. } => s.span == slot.span,
-        Target::Fields { tag, digest, .. } => [tag, digest]
-            .iter()
-            .any(|s| s.as_ref().is_some_and(|s| s.span == slot.span)),
-    }
+/// The scalars a site would rewrite.
+fn site_slots(site: &Site) -> impl Iterator<Item = &Slot> {
+    let (whole, tag, digest) = match &site.target {
+        Target::Whole { slot, .. } => (Some(slot), None, None),
+        Target::Fields { tag, digest, .. } => (None, tag.as_ref(), digest.as_ref()),
+    };
+    whole.into_iter().chain(tag).chain(digest)
 }
 
 /// Collects the edits and reports for one site.
