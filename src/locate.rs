@@ -481,6 +481,17 @@ impl Walker<'_, '_, '_> {
             Err(r) => return self.refused(r),
         };
         let insert = self.insert_point(id);
+        if tag.is_none() && insert.is_none() {
+            let node = y.node(id);
+            return self.refused(Refusal {
+                reason: Reason::BlockScalar,
+                line: node.line,
+                column: node.column,
+                message: format!(
+                    "the entry for {image} has no `newTag`, and one cannot be added after its last value, a block scalar that keeps its trailing lines (`|+`); add `newTag:` above it"
+                ),
+            });
+        }
         self.found.sites.push(Site {
             image,
             shape: Shape::KustomizeImages,
@@ -507,6 +518,9 @@ impl Walker<'_, '_, '_> {
         };
         let (first_key, last_value) = (entries.first()?.0, entries.last()?.1);
         let src = y.source;
+        if keeps_trailing_lines(y, last_value) {
+            return None;
+        }
         let end = y.content_end(last_value);
         if *flow {
             let (line, column) = y.position(end);
@@ -794,6 +808,21 @@ impl Walker<'_, '_, '_> {
             Some(_) => {}
         }
     }
+}
+
+/// Whether `id` is a block scalar with keep chomping (`|+`, `>2+`): its trailing line breaks are
+/// part of its value, so nothing can be inserted after its content.
+fn keeps_trailing_lines(y: &Yaml<'_>, id: NodeId) -> bool {
+    let node = y.node(id);
+    if !matches!(&node.kind, Kind::Scalar { style, .. } if style.is_block()) {
+        return false;
+    }
+    let before = y.source[..node.span.start].trim_end_matches([' ', '\t', '\n', '\r']);
+    let header_line = &before[before.rfind(['\n', '\r']).map_or(0, |i| i + 1)..];
+    let header_line = header_line.split(" #").next().unwrap_or_default();
+    header_line
+        .rfind(['|', '>'])
+        .is_some_and(|i| header_line[i..].trim_end().contains('+'))
 }
 
 /// The indentation of a block mapping whose first key's content starts at byte `key`: the

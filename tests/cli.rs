@@ -193,7 +193,12 @@ fn unknown_environment_is_a_config_error_with_the_closest_name() {
         "ghcr.io/acme/cart=9d8c7b6",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("staging"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("staging"), "{err}");
+    assert!(
+        err.contains("shop-env/ferry.yaml"),
+        "the error names the file it read: {err}"
+    );
 }
 
 #[test]

@@ -163,7 +163,10 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String), Error> {
                 .unwrap_or_else(|| args.dir.join(config::FILE_NAME));
             let config = Config::load(&file)?;
             tracing::info!(config = %file.display(), "using configuration");
-            let env = config.environment(name)?;
+            let env = config.environment(name).map_err(|mut e| {
+                e.file.clone_from(&file);
+                e
+            })?;
             (
                 file.parent().unwrap_or(Path::new(".")).to_path_buf(),
                 env.path,
