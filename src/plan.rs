@@ -104,6 +104,8 @@ pub enum PlanError {
 pub struct Scan {
     pub path: String,
     pub text: String,
+    /// Whether the file holds `{{ … }}` templates: none of its references may be edited.
+    pub templated: bool,
     pub found: Found,
 }
 
@@ -186,13 +188,15 @@ impl Planner {
                 );
                 return (!found.refusals.is_empty()).then(|| Scan {
                     path: path.to_owned(),
+                    templated: lossy.contains("{{"),
                     text: lossy.into_owned(),
                     found,
                 });
             }
         };
         let mut found = found;
-        if text.contains("{{") {
+        let templated = text.contains("{{");
+        if templated {
             refuse_templated(&mut found);
         }
         let f = &found;
@@ -207,6 +211,7 @@ impl Planner {
         Some(Scan {
             path: path.to_owned(),
             text: text.to_owned(),
+            templated,
             found,
         })
     }
@@ -278,12 +283,11 @@ impl Planner {
                     .push(notice(r.line, r.column, Some(r.reason), &r.message));
             }
             let mut sites: Vec<Site> = scan.found.sites;
-            let templated = scan.text.contains("{{");
             for m in &scan.found.marked {
                 let Some(image) = policies.get(m.policy.as_str()) else {
                     continue;
                 };
-                if templated {
+                if scan.templated {
                     let message = format!(
                         "{image} is set through a setter marker in a file holding `{{{{ … }}}}` templates, which ferry does not edit; set the tag in the values the template reads"
                     );
