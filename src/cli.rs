@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 use crate::image::{Digest, ImageUpdate};
 
@@ -12,7 +13,13 @@ Exit codes:
   1  unexpected failure (I/O, a bug)
   2  usage or configuration error (bad image, tag, flag or ferry.yaml)
   3  no reference to a requested image was found
-  4  refused: a reference cannot be edited safely; nothing was written";
+  4  refused: a reference cannot be edited safely; nothing was written
+  5  authentication failed: the token is missing, wrong, or may not push
+  6  conflict: the branch kept moving; every attempt lost the compare-and-swap
+  7  rejected by the server (protected branch, hook); not retried
+  8  on hold: the environment or image is held in ferry.yaml
+  9  stale: a newer run of the same source branch already deployed this image
+ 10  tag policy: the tag is mutable (latest, ...) or does not match the environment's policy";
 
 /// ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
 #[derive(Debug, Parser)]
@@ -52,8 +59,117 @@ pub enum Command {
     #[command(after_long_help = EXIT_CODES)]
     SetImage(SetImageArgs),
 
+    /// Set image tags in an environment of a remote environment repository, and push.
+    ///
+    /// Fetches only the environment's branch at depth 1 into a bare repository (no checkout),
+    /// edits the tags the way set-image does, commits, and pushes with compare-and-swap on the
+    /// fetched tip. When another pipeline pushed first, ferry fetches again, recomputes the edit on
+    /// the new tip and retries, with jittered exponential backoff. Rerunning a finished bump
+    /// changes nothing.
+    #[command(after_long_help = EXIT_CODES)]
+    Bump(Box<BumpArgs>),
+
     /// Print the JSON schema of ferry.yaml, for editor completion and validation.
     Schema,
+}
+
+/// What to sign commits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignFormat {
+    Ssh,
+    Gpg,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["env", "path"])))]
+pub struct BumpArgs {
+    /// Images and their new tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4.
+    #[arg(value_name = "IMAGE=TAG", required = true, value_parser = ImageUpdate::parse)]
+    pub updates: Vec<ImageUpdate>,
+
+    /// The environment repository: https://..., ssh (git@host:path), file://... or a local path.
+    #[arg(long, value_name = "URL", env = "FERRY_REPO")]
+    pub repo: String,
+
+    /// The branch to change [default: the environment's branch in ferry.yaml, else the
+    /// repository's default branch].
+    #[arg(short, long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// The environment to change, as named in the repository's ferry.yaml.
+    #[arg(short, long, value_name = "NAME")]
+    pub env: Option<String>,
+
+    /// The directory to change, relative to the repository root (instead of --env).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<String>,
+
+    /// Also pin this digest (sha256:...); only with a single IMAGE=TAG.
+    #[arg(long, value_name = "DIGEST", value_parser = Digest::parse)]
+    pub digest: Option<Digest>,
+
+    /// Print the diff and the planned ref update; push nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Skip the stale-write guard: deploy even if a newer run of the same branch already did.
+    #[arg(long)]
+    pub force: bool,
+
+    /// How many times to try the push when the branch keeps moving (or the network fails).
+    #[arg(long, value_name = "N", default_value_t = 8, env = "FERRY_ATTEMPTS",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub attempts: u32,
+
+    /// Keep the fetched repository here and reuse it next time (locked while in use).
+    #[arg(long, value_name = "DIR", env = "FERRY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// HTTPS token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the
+    /// environment variable: a flag's value is visible in the process list.
+    #[arg(long, value_name = "TOKEN", env = "FERRY_TOKEN", hide_env_values = true)]
+    pub token: Option<SecretString>,
+
+    /// The user name sent with the token [default: what the forge expects for that token].
+    #[arg(long, value_name = "USER", env = "FERRY_USERNAME")]
+    pub username: Option<String>,
+
+    /// SSH private key for ssh:// repositories [default: ssh-agent].
+    #[arg(long, value_name = "FILE", env = "FERRY_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// Commit author name [default: commit.author.name in ferry.yaml, else ferry[bot]].
+    #[arg(long, value_name = "NAME", env = "FERRY_AUTHOR_NAME")]
+    pub author_name: Option<String>,
+
+    /// Commit author e-mail [default: commit.author.email in ferry.yaml].
+    #[arg(long, value_name = "EMAIL", env = "FERRY_AUTHOR_EMAIL")]
+    pub author_email: Option<String>,
+
+    /// Sign commits: ssh or gpg [default: ssh when a signing key is given].
+    #[arg(long, value_name = "FORMAT", value_enum, env = "FERRY_SIGN")]
+    pub sign: Option<SignFormat>,
+
+    /// The signing key: an SSH private key file; for gpg a key id or an armored secret-key
+    /// file. The key itself can instead be given in $FERRY_SIGNING_KEY.
+    #[arg(long, value_name = "FILE|KEYID", env = "FERRY_SIGNING_KEY_FILE")]
+    pub signing_key: Option<String>,
+
+    /// The source repository recorded in the commit [default: from the CI].
+    #[arg(long, value_name = "URL", env = "FERRY_SOURCE_REPO")]
+    pub source_repo: Option<String>,
+
+    /// The source branch, for the stale-write guard [default: from the CI].
+    #[arg(long, value_name = "BRANCH", env = "FERRY_SOURCE_REF")]
+    pub source_ref: Option<String>,
+
+    /// The source commit recorded in the commit [default: from the CI].
+    #[arg(long, value_name = "SHA", env = "FERRY_SOURCE_COMMIT")]
+    pub source_commit: Option<String>,
+
+    /// The CI run number, for the stale-write guard [default: from the CI].
+    #[arg(long, value_name = "N", env = "FERRY_RUN_NUMBER")]
+    pub run_number: Option<u64>,
 }
 
 #[derive(Debug, Args)]

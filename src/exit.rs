@@ -14,6 +14,21 @@ pub enum Exit {
     /// A reference was found that ferry will not edit safely (block scalar, shared anchor,
     /// template, unparsable file). Nothing was written; the message says where and why.
     Refused,
+    /// The token is missing, wrong, or may not do what was asked. The message names the
+    /// permission.
+    Auth,
+    /// The branch kept moving: every attempt lost the compare-and-swap. The message names the
+    /// competing commit.
+    Conflict,
+    /// The server declined the push (protected branch, hook). Not retried; the message carries
+    /// the server's words.
+    Rejected,
+    /// The environment or the image is on hold in `ferry.yaml`.
+    Held,
+    /// A newer run of the same source branch already deployed the image (the stale-write guard).
+    Stale,
+    /// The tag is refused by the environment's tag policy (mutable tags, `tags:` expression).
+    Policy,
 }
 
 impl Exit {
@@ -25,6 +40,12 @@ impl Exit {
             Exit::Usage => 2,
             Exit::NotFound => 3,
             Exit::Refused => 4,
+            Exit::Auth => 5,
+            Exit::Conflict => 6,
+            Exit::Rejected => 7,
+            Exit::Held => 8,
+            Exit::Stale => 9,
+            Exit::Policy => 10,
         }
     }
 }

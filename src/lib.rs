@@ -7,17 +7,25 @@
 //! - [`plan`]: a pure plan from a tree snapshot and image updates to new file contents;
 //! - [`tree`]: reading a local directory into the planner, fast;
 //! - [`config`]: the environment repository's `ferry.yaml`;
+//! - [`git`]: fetching, committing and pushing to the environment repository;
+//! - [`policy`]: holds and tag policies; [`stamps`]: the stale-write guard;
+//! - [`render`]: templates (commit messages); [`ci`]: the CI that runs ferry, and its outputs;
 //! - [`cli`] and [`commands`]: the command line and what each command does;
 //! - [`report`]: text and JSON output, logging;
 //! - [`exit`]: the documented exit codes.
 
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod git;
 pub mod image;
 pub mod locate;
 pub mod plan;
+pub mod policy;
+pub mod render;
 pub mod report;
+pub mod stamps;
 pub mod tree;
 pub mod yaml;

@@ -1,6 +1,7 @@
 //! What ferry tells people: results on stdout (text or JSON), logs and diagnostics on stderr.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
@@ -20,7 +21,7 @@ pub fn init_logging(verbose: u8, quiet: bool, output: Output) {
     let color = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
+        .with_writer(|| Redacting(io::stderr()))
         .with_ansi(color)
         .with_target(false);
     let _ = match output {
@@ -31,17 +32,80 @@ pub fn init_logging(verbose: u8, quiet: bool, output: Output) {
 
 /// Writes a result to stdout: JSON as one pretty document, text as given.
 pub fn emit<T: Serialize>(output: Output, value: &T, text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    match output {
+    let text = match output {
         Output::Json => {
-            serde_json::to_writer_pretty(&mut out, value)?;
-            writeln!(out)
+            let mut json = serde_json::to_string_pretty(value)?;
+            json.push('\n');
+            json
         }
-        Output::Text => out.write_all(text.as_bytes()),
-    }
+        Output::Text => text.to_owned(),
+    };
+    io::stdout().lock().write_all(redact(&text).as_bytes())
 }
 
 /// Writes diagnostic lines (warnings, the reasons of a failure) to stderr.
 pub fn diagnostics(text: &str) {
-    let _ = io::stderr().lock().write_all(text.as_bytes());
+    let _ = io::stderr().lock().write_all(redact(text).as_bytes());
+}
+
+/// Secrets that must never be printed: every output path replaces them with `***`.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers a secret (a token, a key) so that no output of this process shows it. Secrets
+/// shorter than 4 characters are not registered: replacing them would garble the output and
+/// they protect nothing.
+pub fn add_secret(secret: &str) {
+    let secret = secret.trim();
+    if secret.len() < 4 {
+        return;
+    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+    if !secrets.iter().any(|s| s == secret) {
+        secrets.push(secret.to_owned());
+        // Longest first, so a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// `text` with every registered secret replaced by `***`.
+#[must_use]
+pub fn redact(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut text = text.to_owned();
+    for secret in secrets.iter() {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "***");
+        }
+    }
+    text
+}
+
+/// A log writer that redacts secrets. tracing writes each event with one `write` call.
+struct Redacting<W>(W);
+
+impl<W: Write> Write for Redacting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_secrets_are_replaced_everywhere() {
+        add_secret("s3cr3t-token-value");
+        add_secret("ab");
+        assert_eq!(
+            redact("token=s3cr3t-token-value; again s3cr3t-token-value; ab"),
+            "token=***; again ***; ab"
+        );
+    }
 }

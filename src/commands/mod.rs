@@ -1,12 +1,17 @@
 //! What each command does: short orchestrations of the pure planners and the effectful layers.
 
+pub mod bump;
 pub mod schema;
 pub mod set_image;
+mod text;
 
 use crate::cli::{Cli, Command};
 use crate::config::ConfigError;
 use crate::exit::Exit;
+use crate::git::GitError;
+use crate::image::{Digest, ImageUpdate};
 use crate::plan::PlanError;
+use crate::render::RenderError;
 use crate::tree::TreeError;
 
 /// A command that could not do its work. Outcomes that are answers (nothing found, refused) are
@@ -23,6 +28,25 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error("cannot write the result: {0}")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Git(Box<GitError>),
+    #[error("commit message template {0}")]
+    Render(#[from] RenderError),
+    #[error("{0}")]
+    Sign(String),
+    /// The git layer kept failing the same retryable way until attempts ran out.
+    #[error("{error}\n  gave up after {attempts} attempt(s){hint}")]
+    GaveUp {
+        error: Box<GitError>,
+        attempts: u32,
+        hint: String,
+    },
+}
+
+impl From<GitError> for Error {
+    fn from(e: GitError) -> Self {
+        Error::Git(Box::new(e))
+    }
 }
 
 impl Error {
@@ -35,6 +59,17 @@ impl Error {
             Error::Tree(_) | Error::Plan(PlanError::Verify { .. }) | Error::Output(_) => {
                 Exit::Failure
             }
+            Error::Render(_) | Error::Sign(_) => Exit::Usage,
+            Error::Git(e) | Error::GaveUp { error: e, .. } => match e.as_ref() {
+                GitError::Auth { .. } => Exit::Auth,
+                GitError::Conflict { .. } => Exit::Conflict,
+                GitError::Rejected { .. } => Exit::Rejected,
+                GitError::NoSuchBranch { .. }
+                | GitError::InvalidBranch(_)
+                | GitError::NoSuchPath { .. }
+                | GitError::NotFound { .. } => Exit::Usage,
+                GitError::Transport { .. } | GitError::Local { .. } => Exit::Failure,
+            },
         }
     }
 }
@@ -43,6 +78,32 @@ impl Error {
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
     match &cli.command {
         Command::SetImage(args) => set_image::run(args, cli.output),
+        Command::Bump(args) => bump::run(args, cli.output),
         Command::Schema => schema::run(),
     }
+}
+
+/// The updates from the command line, with `--digest` folded in.
+fn requested_updates(
+    updates: &[ImageUpdate],
+    digest: Option<&Digest>,
+) -> Result<Vec<ImageUpdate>, Error> {
+    let mut updates = updates.to_vec();
+    if let Some(digest) = digest {
+        match updates.as_mut_slice() {
+            [one] if one.digest.is_none() => one.digest = Some(digest.clone()),
+            [_] => {
+                return Err(Error::Usage(
+                    "--digest and IMAGE=TAG@DIGEST both give a digest; use one".into(),
+                ));
+            }
+            _ => {
+                return Err(Error::Usage(
+                    "--digest needs exactly one IMAGE=TAG; with several images write IMAGE=TAG@DIGEST"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(updates)
 }

@@ -8,11 +8,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Error;
+use super::text::{describe, list_changes, located, missing_text, refusal_text, unified_diff};
 use crate::cli::{Output, SetImageArgs};
 use crate::config::{self, Config};
 use crate::exit::Exit;
-use crate::image::{self, ImageName, ImageUpdate};
-use crate::plan::{self, Change, Notice, Plan, Planner};
+use crate::image::{self, ImageName};
+use crate::plan::{self, Change, Notice, Planner};
 use crate::report;
 use crate::tree;
 
@@ -38,18 +39,18 @@ enum Status {
 }
 
 #[derive(Debug, Serialize)]
-struct Missing {
+pub(super) struct Missing {
     /// The normalized name.
-    image: String,
+    pub(super) image: String,
     /// The closest names found, normalized, best first.
-    suggestions: Vec<String>,
+    pub(super) suggestions: Vec<String>,
     /// The same names in their short form, for people.
     #[serde(skip)]
-    familiar: (String, Vec<String>),
+    pub(super) familiar: (String, Vec<String>),
 }
 
 pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
-    let updates = requested_updates(args)?;
+    let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
     let (dir, env_path) = target_dir(args)?;
     let planner = Planner::new(updates)?;
 
@@ -131,26 +132,6 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     Ok(exit)
 }
 
-/// The updates from the command line, with `--digest` folded in.
-fn requested_updates(args: &SetImageArgs) -> Result<Vec<ImageUpdate>, Error> {
-    let mut updates = args.updates.clone();
-    if let Some(digest) = &args.digest {
-        match updates.as_mut_slice() {
-            [one] if one.digest.is_none() => one.digest = Some(digest.clone()),
-            [_] => {
-                return Err(Error::Usage(
-                    "--digest and IMAGE=TAG@DIGEST both give a digest; use one".into(),
-                ));
-            }
-            _ => return Err(Error::Usage(
-                "--digest needs exactly one IMAGE=TAG; with several images write IMAGE=TAG@DIGEST"
-                    .into(),
-            )),
-        }
-    }
-    Ok(updates)
-}
-
 /// The root that reported paths are relative to (--dir, or the directory of ferry.yaml), and the
 /// directory to edit below it (the --env environment's path, or nothing).
 fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String), Error> {
@@ -183,76 +164,8 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String), Error> {
     Ok((root, env_path))
 }
 
-fn describe(updates: &[ImageUpdate]) -> String {
-    let parts: Vec<String> = updates
-        .iter()
-        .map(|u| match &u.digest {
-            Some(d) => format!("{}={}@{d}", u.written, u.tag),
-            None => format!("{}={}", u.written, u.tag),
-        })
-        .collect();
-    parts.join(", ")
-}
-
-/// `path:line:column` of a place in a file below `dir`, as editors and terminals link it.
-fn place(dir: &Path, file: &str, line: usize, column: usize) -> String {
-    format!("{}:{line}:{column}", dir.join(file).display())
-}
-
-fn located(dir: &Path, n: &Notice) -> String {
-    format!("{}: {}", place(dir, &n.file, n.line, n.column), n.message)
-}
-
-fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
-    for c in &plan.changes {
-        let old = c
-            .old
-            .as_deref()
-            .map_or_else(|| "(added)".to_owned(), |o| format!("{o:?}"));
-        let at = place(dir, &c.file, c.line, c.column);
-        let _ = writeln!(text, "{at}: {old} → {:?} [{}]", c.new, c.shape.as_str());
-        if let Some(note) = &c.note {
-            let _ = writeln!(text, "  note: {note}");
-        }
-    }
-}
-
-fn refusal_text(dir: &Path, plan: &Plan) -> String {
-    let mut text = format!(
-        "error: ferry will not edit {} reference(s); nothing was written:\n",
-        plan.refusals.len()
-    );
-    for r in &plan.refusals {
-        let reason = r.reason.map_or("refused", |r| r.as_str());
-        let _ = writeln!(
-            text,
-            "  {}: {reason}: {}",
-            place(dir, &r.file, r.line, r.column),
-            r.message
-        );
-    }
-    text
-}
-
-fn missing_text(dir: &str, files: usize, missing: &[Missing]) -> String {
-    let mut text = String::new();
-    for m in missing {
-        let _ = writeln!(
-            text,
-            "error: no reference to {} in the {files} YAML file(s) below {dir}; nothing was written",
-            m.image
-        );
-        if m.suggestions.is_empty() {
-            text.push_str("  hint: check the image name and --dir; names are compared after normalization (nginx = docker.io/library/nginx)\n");
-        } else {
-            let _ = writeln!(text, "  hint: did you mean {}?", m.familiar.1.join(", "));
-        }
-    }
-    text
-}
-
 /// For each missing image, the closest image names referenced anywhere below `dir`.
-fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Vec<Missing>, Error> {
+pub(super) fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Vec<Missing>, Error> {
     let found: BTreeSet<ImageName> =
         tree::scan(dir, files, |path, bytes| Some(plan::images_in(path, bytes)))?
             .into_iter()
@@ -271,19 +184,3 @@ fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Ve
         .collect())
 }
 
-/// A unified diff of one file, with `a/` and `b/` paths as git prints them.
-fn unified_diff(path: &str, before: &str, after: &str) -> String {
-    let diff = similar::TextDiff::from_lines(before, after);
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "{}",
-        diff.unified_diff()
-            .context_radius(3)
-            .header(&format!("a/{path}"), &format!("b/{path}"))
-    );
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    out
-}

@@ -149,9 +149,18 @@ pub struct Environment {
     /// When true the environment is on hold: ferry refuses to bump it.
     #[serde(default)]
     pub hold: bool,
+    /// Images on hold in this environment: ferry refuses to bump them (the rest of the environment is not held).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hold_images: Vec<String>,
+    /// Why the environment or its images are on hold; shown in the refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
     /// Tag policy: a regular expression that a new image tag must match in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<String>,
+    /// Accept mutable tags such as `latest` or `main` (refused by default: an environment must name an immutable version).
+    #[serde(default)]
+    pub allow_mutable_tags: bool,
     /// Labels put on change requests for this environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
@@ -173,8 +182,14 @@ pub struct ResolvedEnvironment {
     pub update: Update,
     /// Whether bumps are refused.
     pub hold: bool,
+    /// Images whose bumps are refused (as written; compare after normalizing).
+    pub hold_images: Vec<String>,
+    /// Why, when given.
+    pub hold_reason: Option<String>,
     /// The tag policy (a regular expression the whole tag must match), if any.
     pub tags: Option<String>,
+    /// Whether mutable tags (`latest`, …) are accepted.
+    pub allow_mutable_tags: bool,
     /// Labels for change requests.
     pub labels: Vec<String>,
     /// Reviewers for change requests.
@@ -429,6 +444,14 @@ fn environments_schema(generator: &mut SchemaGenerator) -> Schema {
     })
 }
 
+fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or(text)
+        .to_owned()
+}
+
 /// Whether `name` is a valid environment name: `[a-z0-9][a-z0-9._-]*`.
 #[must_use]
 pub fn is_valid_environment_name(name: &str) -> bool {
@@ -517,7 +540,10 @@ impl Config {
                 .unwrap_or_else(|| self.defaults.branch.clone()),
             update: environment.update.unwrap_or(self.defaults.update),
             hold: environment.hold,
+            hold_images: environment.hold_images.clone(),
+            hold_reason: environment.hold_reason.clone(),
             tags: environment.tags.clone(),
+            allow_mutable_tags: environment.allow_mutable_tags,
             labels: environment.labels.clone(),
             reviewers: environment.reviewers.clone(),
         })
@@ -552,6 +578,23 @@ impl Config {
             }
             if let Some(tags) = &environment.tags {
                 problems.non_empty(tags, &at.clone().key("tags"));
+                if let Err(err) = regex::Regex::new(tags) {
+                    problems.value(
+                        &at.clone().key("tags"),
+                        &format!("`{}` is not a valid regular expression: {}", shown(tags), first_line(&err.to_string())),
+                    );
+                }
+            }
+            for (i, image) in environment.hold_images.iter().enumerate() {
+                if let Err(err) = crate::image::ImageName::parse(image) {
+                    problems.value(
+                        &at.clone().key("hold-images").index(i),
+                        &format!("`{}` is not an image name: {err}", shown(image)),
+                    );
+                }
+            }
+            if let Some(reason) = &environment.hold_reason {
+                problems.non_empty(reason, &at.clone().key("hold-reason"));
             }
             problems.non_empty_list(&environment.labels, &at.clone().key("labels"));
             problems.non_empty_list(&environment.reviewers, &at.clone().key("reviewers"));

@@ -167,7 +167,10 @@ fn defaults_applied() {
             branch: "main".into(),
             update: Update::Push,
             hold: false,
+            hold_images: vec![],
+            hold_reason: None,
             tags: None,
+            allow_mutable_tags: false,
             labels: vec![],
             reviewers: vec![],
         }
@@ -304,7 +307,7 @@ fn display_matches_documented_form() {
     );
     assert_eq!(
         err.to_string(),
-        "ferry.yaml:7:5: unknown field `pth` in environment \"staging\"\n  hint: did you mean `path`? Valid fields: path, branch, update, hold, tags, labels, reviewers"
+        "ferry.yaml:7:5: unknown field `pth` in environment \"staging\"\n  hint: did you mean `path`? Valid fields: path, branch, update, hold, hold-images, hold-reason, tags, allow-mutable-tags, labels, reviewers"
     );
 }
 

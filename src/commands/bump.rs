@@ -1,0 +1,934 @@
+//! `ferry bump`: set image tags in one environment of a remote environment repository, and push.
+//!
+//! Each attempt is a pure recomputation on a fresh tip: fetch the branch, read `ferry.yaml` and
+//! the environment's files, check holds, the tag policy and the stale-write guard, plan the edit,
+//! commit, and push with compare-and-swap on the fetched tip. When another writer got there
+//! first the attempt is thrown away and the next one starts from the new tip (never a rebase of
+//! text), after a jittered exponential backoff.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use super::set_image::Missing;
+use super::{Error, text};
+use crate::ci::{self, Context, Outputs};
+use crate::cli::{BumpArgs, Output, SignFormat};
+use crate::config::{self, Config, ResolvedEnvironment};
+use crate::exit::Exit;
+use crate::git::sign::{self, KeySource};
+use crate::git::{Credentials, GitError, Identity, RepoUrl, Remote, Signer, Store, Tip};
+use crate::image::{self, ImageName, ImageUpdate, Reference};
+use crate::plan::{self, Change, Notice, Plan, Planner};
+use crate::policy::{Policy, Verdict};
+use crate::render::{self, MessageContext, MessageImage, Trailer};
+use crate::report;
+use crate::stamps::{self, Origin, Stamps};
+
+/// The result, as printed with `--output json`.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    status: Status,
+    repo: String,
+    branch: Option<String>,
+    environment: Option<String>,
+    path: Option<String>,
+    /// The commit pushed (or that would be pushed, for a dry run); for `up-to-date`, the tip.
+    commit: Option<String>,
+    /// The tip the change was made on.
+    previous: Option<String>,
+    attempts: u32,
+    changes: &'a [Change],
+    warnings: &'a [Notice],
+    refusals: &'a [Notice],
+    missing: Vec<Missing>,
+    /// Why nothing was pushed (held, tag policy, stale), one message per reason.
+    reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Status {
+    Pushed,
+    UpToDate,
+    DryRun,
+    NotFound,
+    Refused,
+    Held,
+    TagRefused,
+    Stale,
+}
+
+impl Status {
+    fn exit(self) -> Exit {
+        match self {
+            Status::Pushed | Status::UpToDate | Status::DryRun => Exit::Done,
+            Status::NotFound => Exit::NotFound,
+            Status::Refused => Exit::Refused,
+            Status::Held => Exit::Held,
+            Status::TagRefused => Exit::Policy,
+            Status::Stale => Exit::Stale,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Pushed => "pushed",
+            Status::UpToDate => "up-to-date",
+            Status::DryRun => "dry-run",
+            Status::NotFound => "not-found",
+            Status::Refused => "refused",
+            Status::Held => "held",
+            Status::TagRefused => "tag-refused",
+            Status::Stale => "stale",
+        }
+    }
+}
+
+/// Everything a bump needs besides the repository.
+struct Request<'a> {
+    args: &'a BumpArgs,
+    planner: Planner,
+    origin: Origin,
+    trailers: Vec<Trailer>,
+    signer: Option<Signer>,
+}
+
+/// Where the change goes, as resolved on a tip.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The environment's name, or its path when given by --path.
+    label: String,
+    name: Option<String>,
+    path: String,
+    branch: Option<String>,
+    policy: Policy,
+    identity: Identity,
+    /// The repository's commit-message template (path, text).
+    template: Option<(String, String)>,
+    /// Whether ferry.yaml was read from the target branch itself (then every attempt re-reads it).
+    config_on_branch: bool,
+}
+
+/// What one attempt concluded.
+enum Attempt {
+    /// Stop here and report (nothing to push, refused, dry run...).
+    Done(Box<Outcome>),
+    /// A commit is ready to push on this tip.
+    Ready { tip: Tip, commit: String, outcome: Box<Outcome> },
+}
+
+/// What is reported.
+struct Outcome {
+    status: Status,
+    target: Option<Target>,
+    tip: Option<Tip>,
+    commit: Option<String>,
+    plan: Plan,
+    missing: Vec<Missing>,
+    reasons: Vec<String>,
+    text: String,
+}
+
+impl Outcome {
+    fn new(status: Status, target: &Target, tip: &Tip) -> Outcome {
+        Outcome {
+            status,
+            target: Some(target.clone()),
+            tip: Some(tip.clone()),
+            commit: None,
+            plan: Plan::default(),
+            missing: Vec::new(),
+            reasons: Vec::new(),
+            text: String::new(),
+        }
+    }
+}
+
+pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
+    let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
+    let planner = Planner::new(updates)?;
+    let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
+    if url_secret.is_some() {
+        tracing::warn!(
+            "--repo carries a password; it is used, but pass tokens in FERRY_TOKEN instead: URLs end up in logs"
+        );
+    }
+    let credentials = Credentials::resolve(
+        &url,
+        args.token.clone(),
+        url_secret,
+        args.username.clone(),
+        args.ssh_key.clone(),
+        &ci::process_env,
+    );
+    if let Some(secret) = credentials.secret() {
+        report::add_secret(secret);
+    }
+    if let Some(path) = &args.path
+        && (path.split('/').any(|c| c == "..") || Path::new(path).is_absolute())
+    {
+        return Err(Error::Usage(format!(
+            "--path {path}: give a directory relative to the repository root, without `..`"
+        )));
+    }
+    let context = Context::from_env();
+    let request = Request {
+        args,
+        planner,
+        origin: origin(context.as_ref(), args),
+        trailers: trailers(context.as_ref(), args),
+        signer: signer(args)?,
+    };
+    tracing::debug!(repo = %url, credentials = %credentials.describe(), "opening");
+    let mut store = Remote::open(url, credentials, args.cache_dir.as_deref())?;
+    let started = Instant::now();
+    let (outcome, attempts) = bump(&mut store, &request)?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        attempts,
+        "done"
+    );
+    finish(&store, &request, context.as_ref(), outcome, attempts, output)
+}
+
+/// The attempt loop: fetch, recompute, push; again on conflict or network failure.
+fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), Error> {
+    let attempts = request.args.attempts;
+    let mut target: Option<Target> = None;
+    let mut pushed: Option<String> = None;
+    let mut last: Option<GitError> = None;
+    for attempt in 1..=attempts {
+        if attempt > 1 {
+            let wait = backoff(attempt);
+            tracing::info!(
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying: {}",
+                last.as_ref().map(ToString::to_string).unwrap_or_default()
+            );
+            std::thread::sleep(wait);
+        }
+        let tip = match resolve(store, request, &mut target) {
+            Ok(tip) => tip,
+            Err(Error::Git(e)) if e.is_retryable() => {
+                last = Some(*e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let target = target.as_ref().expect("resolve sets the target");
+        // A push whose answer was lost may have landed.
+        if pushed.as_deref() == Some(tip.commit.as_str()) {
+            let mut outcome = Outcome::new(Status::Pushed, target, &tip);
+            outcome.commit = pushed.clone();
+            return Ok((outcome, attempt));
+        }
+        match prepare(store, request, target, &tip)? {
+            Attempt::Done(outcome) => return Ok((*outcome, attempt)),
+            Attempt::Ready {
+                tip,
+                commit,
+                mut outcome,
+            } => match store.push(&tip, &commit) {
+                Ok(()) => {
+                    outcome.commit = Some(commit);
+                    return Ok((*outcome, attempt));
+                }
+                Err(e) if e.is_retryable() => {
+                    if matches!(e, GitError::Transport { .. }) {
+                        pushed = Some(commit);
+                    }
+                    last = Some(e);
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
+    let branch = target
+        .as_ref()
+        .and_then(|t| t.branch.clone())
+        .unwrap_or_default();
+    let error = match last {
+        Some(GitError::Conflict {
+            repo,
+            branch,
+            expected,
+            found: None,
+        }) => GitError::Conflict {
+            found: store.remote_tip(&branch).ok().flatten(),
+            repo,
+            branch,
+            expected,
+        },
+        Some(e) => e,
+        None => GitError::Local {
+            op: "bumping".to_owned(),
+            detail: "no attempt was made".to_owned(),
+        },
+    };
+    let hint = match &error {
+        GitError::Conflict { found, .. } => format!(
+            "\n  hint: `{branch}` changed on every attempt{}: other jobs are pushing to it continuously. Rerun the job, or raise --attempts (FERRY_ATTEMPTS)",
+            found
+                .as_deref()
+                .map(|f| format!(" (last by commit {f})"))
+                .unwrap_or_default()
+        ),
+        _ => "\n  hint: check the network path to the repository, then rerun the job".to_owned(),
+    };
+    Err(Error::GaveUp {
+        error: Box::new(error),
+        attempts,
+        hint,
+    })
+}
+
+/// Jittered exponential backoff before attempt `attempt` (2, 3, ...): a random wait between half
+/// and all of 100 ms × 2^(attempt-2), capped at 4 s.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = (100u64 << (attempt.saturating_sub(2)).min(6)).min(4_000);
+    let mut hasher = std::hash::RandomState::new().build_hasher();
+    hasher.write_u32(attempt);
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.write_u32(std::process::id());
+    let jitter = hasher.finish() % (ceiling / 2 + 1);
+    Duration::from_millis(ceiling / 2 + jitter)
+}
+
+/// Fetches the tip to change and (re)resolves the target on it.
+fn resolve(
+    store: &mut dyn Store,
+    request: &Request<'_>,
+    target: &mut Option<Target>,
+) -> Result<Tip, Error> {
+    let args = request.args;
+    if let Some(known) = target.as_ref().filter(|t| !t.config_on_branch) {
+        // ferry.yaml lives on another branch: it was read once; only the target moves.
+        return Ok(store.fetch(known.branch.as_deref())?);
+    }
+    let first = store.fetch(args.branch.as_deref())?;
+    let config = read_config(store, &first)?;
+    let env = match (&args.env, &config) {
+        (Some(name), Some(config)) => Some(config.environment(name).map_err(|mut e| {
+            e.file = Path::new(config::FILE_NAME).to_path_buf();
+            e
+        })?),
+        (Some(name), None) => {
+            return Err(Error::Usage(format!(
+                "--env {name}: there is no {} on branch `{}` of {}; pass the environment's directory with --path",
+                config::FILE_NAME,
+                first.branch,
+                store.url()
+            )));
+        }
+        (None, Some(config)) => by_path(config, args.path.as_deref().unwrap_or_default()),
+        (None, None) => None,
+    };
+    let (tip, config_on_branch) = match &env {
+        Some(env) if args.branch.is_none() && env.branch != first.branch => {
+            (store.fetch(Some(&env.branch))?, false)
+        }
+        _ => (first, true),
+    };
+    let path = match (&env, &args.path) {
+        (Some(env), _) if args.env.is_some() => env.path.clone(),
+        (_, Some(path)) => path.trim_matches('/').to_owned(),
+        (Some(env), None) => env.path.clone(),
+        (None, None) => String::new(),
+    };
+    let policy = env
+        .as_ref()
+        .map_or_else(|| Policy::default_for(&path), Policy::of);
+    let author = config
+        .as_ref()
+        .map(|c| c.commit.author.clone())
+        .unwrap_or_default();
+    let identity = Identity {
+        name: args.author_name.clone().unwrap_or(author.name),
+        email: args.author_email.clone().unwrap_or(author.email),
+    };
+    let template = match config.as_ref().and_then(|c| c.commit.message.as_ref()) {
+        None => None,
+        Some(file) => {
+            let bytes = store.read_file(&tip, file.as_str())?.ok_or_else(|| {
+                Error::Usage(format!(
+                    "{}: commit.message names `{}`, which does not exist on branch `{}`",
+                    config::FILE_NAME,
+                    file.as_str(),
+                    tip.branch
+                ))
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::Usage(format!("{}: the commit-message template is not UTF-8", file.as_str()))
+            })?;
+            Some((file.as_str().to_owned(), text))
+        }
+    };
+    *target = Some(Target {
+        label: env
+            .as_ref()
+            .filter(|_| args.env.is_some() || args.path.is_some())
+            .map_or_else(|| if path.is_empty() { "/".to_owned() } else { path.clone() }, |e| e.name.clone()),
+        name: env.as_ref().map(|e| e.name.clone()),
+        path,
+        branch: Some(tip.branch.clone()),
+        policy,
+        identity,
+        template,
+        config_on_branch,
+    });
+    Ok(tip)
+}
+
+/// The environment of `config` whose path is `path`, if any: its holds and tag policy apply to
+/// bumps by `--path` too.
+fn by_path(config: &Config, path: &str) -> Option<ResolvedEnvironment> {
+    let path = path.trim_matches('/');
+    config
+        .environment_names()
+        .filter_map(|name| config.environment(name).ok())
+        .find(|env| env.path == path)
+}
+
+fn read_config(store: &dyn Store, tip: &Tip) -> Result<Option<Config>, Error> {
+    let Some(bytes) = store.read_file(tip, config::FILE_NAME)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(Some(Config::parse(&text, Path::new(config::FILE_NAME))?))
+}
+
+/// One attempt on `tip`: checks, plan, commit. Pure with respect to the remote.
+fn prepare(
+    store: &mut dyn Store,
+    request: &Request<'_>,
+    target: &Target,
+    tip: &Tip,
+) -> Result<Attempt, Error> {
+    let updates = request.planner.updates();
+    let verdicts = target.policy.check(updates);
+    if !verdicts.is_empty() {
+        let held = verdicts.iter().any(|v| matches!(v, Verdict::Held(_)));
+        let mut outcome = Outcome::new(
+            if held { Status::Held } else { Status::TagRefused },
+            target,
+            tip,
+        );
+        outcome.reasons = verdicts
+            .into_iter()
+            .map(|v| match v {
+                Verdict::Held(m) | Verdict::Tag(m) => m,
+            })
+            .collect();
+        return Ok(Attempt::Done(Box::new(outcome)));
+    }
+
+    let planner = &request.planner;
+    let blobs = store.read_dir(tip, &target.path, &plan::is_yaml_path, &|bytes| {
+        planner.may_reference(bytes)
+    })?;
+    let scans = blobs
+        .iter()
+        .filter_map(|b| planner.scan(&b.path, &b.bytes))
+        .collect();
+    let mut plan = planner.plan(scans)?;
+    plan.relocate(&target.path);
+
+    if !plan.refusals.is_empty() {
+        let mut outcome = Outcome::new(Status::Refused, target, tip);
+        report::diagnostics(&text::refusal_text(Path::new(""), &plan));
+        outcome.plan = plan;
+        return Ok(Attempt::Done(Box::new(outcome)));
+    }
+    if !plan.missing.is_empty() {
+        let mut outcome = Outcome::new(Status::NotFound, target, tip);
+        let (missing, files) = suggestions(store, tip, &target.path, &plan.missing)?;
+        let label = format!("{}:{}", tip.branch, if target.path.is_empty() { "/" } else { &target.path });
+        report::diagnostics(&text::missing_text(&label, files, &missing));
+        outcome.missing = missing;
+        outcome.plan = plan;
+        return Ok(Attempt::Done(Box::new(outcome)));
+    }
+    if plan.changes.is_empty() {
+        let mut outcome = Outcome::new(Status::UpToDate, target, tip);
+        let _ = writeln!(
+            outcome.text,
+            "Already up to date: {} reference(s) to {} in {} on `{}` already set (at {}).",
+            plan.references,
+            text::describe(updates),
+            target.label,
+            tip.branch,
+            short(&tip.commit)
+        );
+        outcome.commit = Some(tip.commit.clone());
+        outcome.plan = plan;
+        return Ok(Attempt::Done(Box::new(outcome)));
+    }
+
+    // The stale-write guard, for the images that would change.
+    let stamps_path = stamps::path_for(&target.path);
+    let (mut stamps, damaged) = match store.read_file(tip, &stamps_path)? {
+        Some(bytes) => Stamps::parse(&bytes),
+        None => (Stamps::default(), None),
+    };
+    if let Some(warning) = damaged {
+        tracing::warn!("{stamps_path}: {warning}");
+    }
+    let changed: Vec<&ImageUpdate> = updates
+        .iter()
+        .filter(|u| plan.changes.iter().any(|c| c.image == u.image.to_string()))
+        .collect();
+    if !request.args.force {
+        let stale: Vec<String> = changed
+            .iter()
+            .filter_map(|u| stamps.stale(&u.image.to_string(), &request.origin))
+            .collect();
+        if !stale.is_empty() {
+            let mut outcome = Outcome::new(Status::Stale, target, tip);
+            outcome.reasons = stale;
+            outcome.plan = plan;
+            return Ok(Attempt::Done(Box::new(outcome)));
+        }
+    }
+
+    let mut writes: Vec<(String, Vec<u8>)> = plan
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.after.clone().into_bytes()))
+        .collect();
+    if request.origin.run.is_some() {
+        for u in &changed {
+            stamps.record(&u.image.to_string(), &tag_text(u), &request.origin);
+        }
+        writes.push((stamps_path, stamps.to_bytes()));
+    }
+    let message = render::commit_message(
+        target
+            .template
+            .as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str())),
+        &message_context(target, tip, &plan, updates, &request.trailers),
+    )?;
+    let commit = store.commit(
+        tip,
+        &writes,
+        &message,
+        &target.identity,
+        request.signer.as_ref(),
+    )?;
+
+    let mut outcome = Outcome::new(Status::Pushed, target, tip);
+    if request.args.dry_run {
+        outcome.status = Status::DryRun;
+        for f in &plan.files {
+            outcome
+                .text
+                .push_str(&text::unified_diff(&f.path, &f.before, &f.after));
+        }
+        text::list_changes(&mut outcome.text, Path::new(""), &plan);
+        let _ = writeln!(
+            outcome.text,
+            "Dry run: would push commit {} onto `{}` of {} (compare-and-swap: only if the branch is still at {}).\n\n{}",
+            short(&commit),
+            tip.branch,
+            store.url(),
+            short(&tip.commit),
+            indent(&message)
+        );
+        outcome.commit = Some(commit);
+        outcome.plan = plan;
+        return Ok(Attempt::Done(Box::new(outcome)));
+    }
+    text::list_changes(&mut outcome.text, Path::new(""), &plan);
+    let _ = writeln!(
+        outcome.text,
+        "Pushed {}: {} change(s) in {} file(s) of {} on `{}` ({} → {}).",
+        text::describe(updates),
+        plan.changes.len(),
+        plan.files.len(),
+        target.label,
+        tip.branch,
+        short(&tip.commit),
+        short(&commit)
+    );
+    outcome.plan = plan;
+    Ok(Attempt::Ready {
+        tip: tip.clone(),
+        commit,
+        outcome: Box::new(outcome),
+    })
+}
+
+/// For each missing image, the closest names referenced in the environment; and how many YAML
+/// files were looked at. Only on the failure path: it reads every file.
+fn suggestions(
+    store: &dyn Store,
+    tip: &Tip,
+    path: &str,
+    missing: &[ImageName],
+) -> Result<(Vec<Missing>, usize), Error> {
+    let blobs = store.read_dir(tip, path, &plan::is_yaml_path, &|_| true)?;
+    let found: std::collections::BTreeSet<ImageName> = blobs
+        .iter()
+        .flat_map(|b| plan::images_in(&b.path, &b.bytes))
+        .collect();
+    let missing = missing
+        .iter()
+        .map(|m| {
+            let close = image::closest(m, &found, 5);
+            Missing {
+                image: m.to_string(),
+                suggestions: close.iter().map(ToString::to_string).collect(),
+                familiar: (m.familiar(), close.iter().map(|n| n.familiar()).collect()),
+            }
+        })
+        .collect();
+    Ok((missing, blobs.len()))
+}
+
+fn tag_text(u: &ImageUpdate) -> String {
+    match &u.digest {
+        Some(d) => format!("{}@{d}", u.tag),
+        None => u.tag.to_string(),
+    }
+}
+
+fn message_context(
+    target: &Target,
+    tip: &Tip,
+    plan: &Plan,
+    updates: &[ImageUpdate],
+    trailers: &[Trailer],
+) -> MessageContext {
+    let images = updates
+        .iter()
+        .filter_map(|u| {
+            let name = u.image.to_string();
+            let mut from: Vec<String> = Vec::new();
+            for c in plan.changes.iter().filter(|c| c.image == name) {
+                let old = c.old.as_deref().map_or_else(|| "(new)".to_owned(), old_tag);
+                if !from.contains(&old) {
+                    from.push(old);
+                }
+            }
+            (!from.is_empty()).then(|| MessageImage {
+                short: u.image.familiar(),
+                name,
+                from: from.join(", "),
+                to: tag_text(u),
+            })
+        })
+        .collect();
+    MessageContext {
+        environment: target.label.clone(),
+        path: target.path.clone(),
+        branch: tip.branch.clone(),
+        images,
+        changes: plan.changes.len(),
+        files: plan.files.len(),
+        trailers: trailers.to_vec(),
+    }
+}
+
+/// The tag in a scalar's old value: the value itself for tag fields, the tag (and digest) part
+/// of a whole reference.
+fn old_tag(old: &str) -> String {
+    match Reference::parse(old) {
+        Ok(r) if r.tag.is_some() || r.digest.is_some() => {
+            let tag = r.tag.map(|t| t.to_string()).unwrap_or_default();
+            match r.digest {
+                Some(d) if tag.is_empty() => d.to_string(),
+                Some(d) => format!("{tag}@{d}"),
+                None => tag,
+            }
+        }
+        _ => old.to_owned(),
+    }
+}
+
+/// Where the tag comes from, for the stale-write guard: the CI's context with flags on top.
+fn origin(context: Option<&Context>, args: &BumpArgs) -> Origin {
+    let mut origin = context.map_or_else(Origin::default, |c| Origin {
+        repo: c.source_repo.clone(),
+        source_ref: c.source_ref.clone(),
+        workflow: c.workflow.clone(),
+        run: c.run_number,
+        commit: c.source_commit.clone(),
+    });
+    if let Some(repo) = &args.source_repo {
+        origin.repo = Some(one_line(repo));
+    }
+    if let Some(r) = &args.source_ref {
+        origin.source_ref = Some(one_line(r));
+    }
+    if let Some(c) = &args.source_commit {
+        origin.commit = Some(one_line(c));
+    }
+    if let Some(n) = args.run_number {
+        origin.run = Some(n);
+    }
+    origin
+}
+
+/// The audit trailers: the CI's, with flags on top.
+fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
+    let mut list: Vec<(String, String)> = context
+        .map(ci::trailers)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let mut set = |key: &str, value: Option<String>| {
+        if let Some(value) = value.map(|v| one_line(&v)).filter(|v| !v.is_empty()) {
+            match list.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1 = value,
+                None => list.push((key.to_owned(), value)),
+            }
+        }
+    };
+    set(ci::TRAILER_SOURCE_REPO, args.source_repo.clone());
+    set(ci::TRAILER_SOURCE_COMMIT, args.source_commit.clone());
+    set(ci::TRAILER_SOURCE_REF, args.source_ref.clone());
+    set(ci::TRAILER_RUN_NUMBER, args.run_number.map(|n| n.to_string()));
+    list.into_iter()
+        .map(|(key, value)| Trailer { key, value })
+        .collect()
+}
+
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        .filter(|s| !s.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The signer from --sign, --signing-key and $FERRY_SIGNING_KEY.
+fn signer(args: &BumpArgs) -> Result<Option<Signer>, Error> {
+    let inline = std::env::var("FERRY_SIGNING_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .map(SecretString::from);
+    if let Some(key) = &inline {
+        for line in key.expose_secret().lines() {
+            report::add_secret(line);
+        }
+    }
+    let format = match (args.sign, &args.signing_key, &inline) {
+        (Some(f), _, _) => f,
+        (None, None, None) => return Ok(None),
+        (None, _, _) => SignFormat::Ssh,
+    };
+    let (format, source) = match format {
+        SignFormat::Ssh => (
+            sign::Format::Ssh,
+            match (&args.signing_key, inline) {
+                (Some(file), _) => KeySource::File(file.into()),
+                (None, Some(key)) => KeySource::Inline(key),
+                (None, None) => {
+                    return Err(Error::Usage(
+                        "--sign ssh needs a key: --signing-key FILE or the key itself in $FERRY_SIGNING_KEY".to_owned(),
+                    ));
+                }
+            },
+        ),
+        SignFormat::Gpg => (
+            sign::Format::Gpg,
+            match (&args.signing_key, inline) {
+                (Some(key), _) if Path::new(key).is_file() => KeySource::File(key.into()),
+                (Some(id), _) => KeySource::KeyId(id.clone()),
+                (None, Some(key)) => KeySource::Inline(key),
+                (None, None) => {
+                    return Err(Error::Usage(
+                        "--sign gpg needs a key: --signing-key KEYID (or an armored key file), or the armored key in $FERRY_SIGNING_KEY".to_owned(),
+                    ));
+                }
+            },
+        ),
+    };
+    let signer = Signer::new(format, source).map_err(|e| Error::Sign(e.to_string()))?;
+    tracing::debug!(signer = %signer.describe(), "signing commits");
+    Ok(Some(signer))
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| if l.is_empty() { String::new() } else { format!("    {l}") })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Prints the result, writes the CI's outputs and returns the exit code.
+fn finish(
+    store: &Remote,
+    request: &Request<'_>,
+    context: Option<&Context>,
+    outcome: Outcome,
+    attempts: u32,
+    output: Output,
+) -> Result<Exit, Error> {
+    let Outcome {
+        status,
+        target,
+        tip,
+        commit,
+        plan,
+        missing,
+        reasons,
+        mut text,
+    } = outcome;
+    for w in &plan.warnings {
+        tracing::warn!("{}", text::located(Path::new(""), w));
+    }
+    if !reasons.is_empty() {
+        let what = match status {
+            Status::Held => "on hold",
+            Status::TagRefused => "tag refused",
+            _ => "stale",
+        };
+        let mut lines = format!("error: nothing was pushed ({what}):\n");
+        for r in &reasons {
+            let _ = writeln!(lines, "  {r}");
+        }
+        report::diagnostics(&lines);
+    }
+    if status == Status::Pushed && attempts > 1 {
+        let _ = writeln!(text, "Landed on attempt {attempts} of {}.", request.args.attempts);
+    }
+    let changed = status == Status::Pushed;
+    let mut outputs = Outputs::default();
+    outputs
+        .set("status", status.as_str())
+        .set("changed", changed.to_string())
+        .set("commit-sha", commit.clone().unwrap_or_default())
+        .set("attempts", attempts.to_string());
+    if let Some(branch) = tip.as_ref().map(|t| t.branch.clone()) {
+        outputs.set("branch", branch);
+    }
+    if let Some(t) = &target {
+        outputs.set("environment", t.label.clone());
+    }
+    outputs.summary = summary(store, status, target.as_ref(), commit.as_deref(), &plan, &reasons);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf());
+    match ci::publish(context, &ci::process_env, &cwd, &outputs) {
+        Ok(files) => {
+            for f in files {
+                tracing::debug!(file = %f.display(), "wrote CI outputs");
+            }
+        }
+        Err(e) => tracing::warn!("could not write the CI outputs: {e}"),
+    }
+    let report = Report {
+        status,
+        repo: store.url().to_string(),
+        branch: tip.as_ref().map(|t| t.branch.clone()),
+        environment: target.as_ref().and_then(|t| t.name.clone()),
+        path: target.as_ref().map(|t| t.path.clone()),
+        commit,
+        previous: tip.map(|t| t.commit),
+        attempts,
+        changes: &plan.changes,
+        warnings: &plan.warnings,
+        refusals: &plan.refusals,
+        missing,
+        reasons,
+    };
+    report::emit(output, &report, &text)?;
+    Ok(status.exit())
+}
+
+/// The Markdown step summary.
+fn summary(
+    store: &Remote,
+    status: Status,
+    target: Option<&Target>,
+    commit: Option<&str>,
+    plan: &Plan,
+    reasons: &[String],
+) -> String {
+    let mut md = String::new();
+    let label = target.map_or("?", |t| t.label.as_str());
+    let branch = target.and_then(|t| t.branch.as_deref()).unwrap_or("?");
+    let _ = writeln!(md, "### ferry bump: {label}\n");
+    let line = match status {
+        Status::Pushed => format!(
+            "Pushed `{}` to `{branch}` of {}.",
+            commit.map(short).unwrap_or_default(),
+            store.url()
+        ),
+        Status::UpToDate => format!("Already up to date on `{branch}`."),
+        Status::DryRun => "Dry run: nothing was pushed.".to_owned(),
+        Status::NotFound => "No reference to the image was found: nothing was pushed.".to_owned(),
+        Status::Refused => "A reference cannot be edited safely: nothing was pushed.".to_owned(),
+        Status::Held | Status::TagRefused | Status::Stale => {
+            format!("Nothing was pushed ({}).", status.as_str())
+        }
+    };
+    let _ = writeln!(md, "{line}\n");
+    for r in reasons {
+        let _ = writeln!(md, "- {}", r.replace('|', "\\|"));
+    }
+    if !plan.changes.is_empty() {
+        md.push_str("| Image | From | To | Where |\n| --- | --- | --- | --- |\n");
+        let mut rows: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+        for c in &plan.changes {
+            let from = c.old.as_deref().map_or_else(|| "(new)".to_owned(), old_tag);
+            rows.entry((c.image.clone(), from, old_tag(&c.new)))
+                .or_default()
+                .push(format!("{}:{}", c.file, c.line));
+        }
+        for ((image, from, to), places) in rows {
+            let _ = writeln!(
+                md,
+                "| `{image}` | `{from}` | `{to}` | {} |",
+                places.join(", ")
+            );
+        }
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_jittered_within_bounds() {
+        for attempt in 2..=12 {
+            let ceiling = (100u64 << (attempt - 2).min(6)).min(4_000);
+            for _ in 0..20 {
+                let wait = backoff(attempt).as_millis() as u64;
+                assert!(wait >= ceiling / 2 && wait <= ceiling, "{attempt}: {wait}");
+            }
+        }
+    }
+
+    #[test]
+    fn old_tags_are_read_from_whole_references() {
+        assert_eq!(old_tag("ghcr.io/acme/cart:1.2.3"), "1.2.3");
+        assert_eq!(old_tag("1a2b3c4"), "1a2b3c4");
+        assert_eq!(old_tag("1.10"), "1.10");
+    }
+
+    #[test]
+    fn one_line_flattens_hostile_values() {
+        assert_eq!(one_line("main\r\nSigned-off-by: x"), "main Signed-off-by: x");
+        assert_eq!(one_line("  a\u{2028}b "), "a b");
+    }
+}

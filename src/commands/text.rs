@@ -1,0 +1,94 @@
+//! Text shared by the commands that edit tags: change lists, refusals, diffs.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::image::ImageUpdate;
+use crate::plan::{Notice, Plan};
+
+use super::set_image::Missing;
+
+pub(super) fn describe(updates: &[ImageUpdate]) -> String {
+    let parts: Vec<String> = updates
+        .iter()
+        .map(|u| match &u.digest {
+            Some(d) => format!("{}={}@{d}", u.written, u.tag),
+            None => format!("{}={}", u.written, u.tag),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// `path:line:column` of a place in a file below `dir`, as editors and terminals link it.
+pub(super) fn place(dir: &Path, file: &str, line: usize, column: usize) -> String {
+    format!("{}:{line}:{column}", dir.join(file).display())
+}
+
+pub(super) fn located(dir: &Path, n: &Notice) -> String {
+    format!("{}: {}", place(dir, &n.file, n.line, n.column), n.message)
+}
+
+pub(super) fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
+    for c in &plan.changes {
+        let old = c
+            .old
+            .as_deref()
+            .map_or_else(|| "(added)".to_owned(), |o| format!("{o:?}"));
+        let at = place(dir, &c.file, c.line, c.column);
+        let _ = writeln!(text, "{at}: {old} → {:?} [{}]", c.new, c.shape.as_str());
+        if let Some(note) = &c.note {
+            let _ = writeln!(text, "  note: {note}");
+        }
+    }
+}
+
+pub(super) fn refusal_text(dir: &Path, plan: &Plan) -> String {
+    let mut text = format!(
+        "error: ferry will not edit {} reference(s); nothing was written:\n",
+        plan.refusals.len()
+    );
+    for r in &plan.refusals {
+        let reason = r.reason.map_or("refused", |r| r.as_str());
+        let _ = writeln!(
+            text,
+            "  {}: {reason}: {}",
+            place(dir, &r.file, r.line, r.column),
+            r.message
+        );
+    }
+    text
+}
+
+pub(super) fn missing_text(dir: &str, files: usize, missing: &[Missing]) -> String {
+    let mut text = String::new();
+    for m in missing {
+        let _ = writeln!(
+            text,
+            "error: no reference to {} in the {files} YAML file(s) below {dir}; nothing was written",
+            m.image
+        );
+        if m.suggestions.is_empty() {
+            text.push_str("  hint: check the image name and --dir; names are compared after normalization (nginx = docker.io/library/nginx)\n");
+        } else {
+            let _ = writeln!(text, "  hint: did you mean {}?", m.familiar.1.join(", "));
+        }
+    }
+    text
+}
+
+/// A unified diff of one file, with `a/` and `b/` paths as git prints them.
+pub(super) fn unified_diff(path: &str, before: &str, after: &str) -> String {
+    let diff = similar::TextDiff::from_lines(before, after);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "{}",
+        diff.unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{path}"), &format!("b/{path}"))
+    );
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}

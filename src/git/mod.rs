@@ -1,0 +1,817 @@
+//! The git layer: fetch one branch's tip, read blobs, commit a tree built in memory, and push it
+//! with compare-and-swap. Commands see only the [`Store`] trait; [`Remote`] implements it with
+//! libgit2.
+//!
+//! How it stays cheap: the fetch is single-branch and depth 1 (full history only over the local
+//! transport, where libgit2 cannot fetch shallow), into a bare repository in a temporary
+//! directory or a reusable `--cache-dir`; nothing is checked out; only the blobs a command asks
+//! for are read; the new tree rewrites only the trees on the changed paths.
+//!
+//! How it stays safe: the push names the fetched tip as the expected remote value (checked in
+//! libgit2's push negotiation, and again by the server's ref update), so a concurrent writer makes
+//! it fail with [`GitError::Conflict`] instead of being overwritten; a server that declines the
+//! update (hook, protected branch) is reported as [`GitError::Rejected`] with its own words —
+//! libgit2 reports those only through the push-update callback. The token is handed to libgit2
+//! through the credentials callback, never written into a URL, a config file or an error.
+
+mod auth;
+pub mod sign;
+mod url;
+
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use git2::build::TreeUpdateBuilder;
+use git2::{
+    AutotagOption, Direction, ErrorClass, ErrorCode, FetchOptions, FileMode, ObjectType, Oid,
+    ProxyOptions, PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions, Signature,
+    TreeWalkMode, TreeWalkResult,
+};
+
+pub use auth::{Credentials, TOKEN_VARIABLES, TokenSource};
+pub use sign::Signer;
+pub use url::{RepoUrl, Transport, UrlSecret};
+
+/// The tip of a branch, as fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tip {
+    pub branch: String,
+    /// The commit id, 40 hex digits.
+    pub commit: String,
+}
+
+/// A file read from a tree: its path relative to the directory asked for, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Who commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+/// The operations commands need from a repository. Paths are `/`-separated and relative to the
+/// repository root.
+pub trait Store {
+    /// Fetches the tip of `branch` (the remote's default branch when `None`).
+    fn fetch(&mut self, branch: Option<&str>) -> Result<Tip, GitError>;
+    /// The bytes of one file at `tip`, `None` when absent.
+    fn read_file(&self, tip: &Tip, path: &str) -> Result<Option<Vec<u8>>, GitError>;
+    /// The files below `dir` at `tip` whose path (relative to `dir`) passes `wanted_path` and whose
+    /// bytes then pass `wanted_bytes`. Symbolic links and submodules are skipped. An absent `dir`
+    /// is [`GitError::NoSuchPath`].
+    fn read_dir(
+        &self,
+        tip: &Tip,
+        dir: &str,
+        wanted_path: &dyn Fn(&str) -> bool,
+        wanted_bytes: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Blob>, GitError>;
+    /// Writes a commit on top of `parent` whose tree is `parent`'s with `writes` (path, bytes)
+    /// applied. Returns the commit id. Nothing is pushed.
+    fn commit(
+        &mut self,
+        parent: &Tip,
+        writes: &[(String, Vec<u8>)],
+        message: &str,
+        identity: &Identity,
+        signer: Option<&Signer>,
+    ) -> Result<String, GitError>;
+    /// Pushes `commit` to `tip.branch` if, and only if, the branch is still at `tip.commit`.
+    fn push(&mut self, tip: &Tip, commit: &str) -> Result<(), GitError>;
+    /// Asks the remote where `branch` is now (one small round trip, no objects).
+    fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError>;
+    /// Whether fetches are shallow (depth 1).
+    fn is_shallow(&self) -> bool;
+    /// The repository, for messages.
+    fn url(&self) -> &RepoUrl;
+}
+
+/// What went wrong talking to or writing the repository. Each message names the repository and
+/// branch, the cause and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{repo}: branch `{branch}` does not exist{}; pass an existing branch with --branch or set it in ferry.yaml", known_list(.known))]
+    NoSuchBranch {
+        repo: String,
+        branch: String,
+        known: Vec<String>,
+    },
+    #[error("`{0}` is not a valid branch name")]
+    InvalidBranch(String),
+    #[error("{repo}: `{path}` does not exist on branch `{branch}`; check --path or the environment's `path` in ferry.yaml")]
+    NoSuchPath {
+        repo: String,
+        branch: String,
+        path: String,
+    },
+    #[error("{repo}: authentication failed ({detail}) using {credentials}. {hint}")]
+    Auth {
+        repo: String,
+        detail: String,
+        credentials: String,
+        hint: String,
+    },
+    #[error("{repo}: {detail}. {hint}")]
+    NotFound {
+        repo: String,
+        detail: String,
+        hint: String,
+    },
+    #[error("{repo}: `{branch}` moved while ferry was writing (expected {expected}, found {})", .found.as_deref().unwrap_or("a newer commit"))]
+    Conflict {
+        repo: String,
+        branch: String,
+        expected: String,
+        found: Option<String>,
+    },
+    #[error("{repo}: the server rejected the push to `{branch}`: {reason}{}", remote_text(.remote))]
+    Rejected {
+        repo: String,
+        branch: String,
+        reason: String,
+        remote: String,
+    },
+    #[error("{repo}: network failure while {op}: {detail}")]
+    Transport {
+        repo: String,
+        op: &'static str,
+        detail: String,
+    },
+    #[error("{op}: {detail}")]
+    Local { op: String, detail: String },
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        String::new()
+    } else {
+        let mut shown: Vec<&str> = known.iter().map(String::as_str).take(10).collect();
+        if known.len() > 10 {
+            shown.push("…");
+        }
+        format!(" (branches: {})", shown.join(", "))
+    }
+}
+
+fn remote_text(remote: &str) -> String {
+    let lines: Vec<&str> = remote
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\n  remote: {}", lines.join("\n  remote: "))
+    }
+}
+
+impl GitError {
+    /// Whether trying again (after fetching again) may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, GitError::Conflict { .. } | GitError::Transport { .. })
+    }
+
+    fn local(op: &str, e: &git2::Error) -> GitError {
+        GitError::Local {
+            op: op.to_owned(),
+            detail: e.message().to_owned(),
+        }
+    }
+}
+
+/// A bare repository that mirrors one branch of the remote at a time.
+pub struct Remote {
+    repo: Repository,
+    url: RepoUrl,
+    credentials: Credentials,
+    shallow: bool,
+    /// Holds the temporary directory (deleted on drop) or the cache lock (released on drop).
+    _keep: Keep,
+}
+
+#[allow(dead_code)]
+enum Keep {
+    Temp(tempfile::TempDir),
+    Cache(File),
+}
+
+/// Refs ferry keeps in its bare repository.
+const TIP_REFS: &str = "refs/ferry/tips/";
+const PUSH_REFS: &str = "refs/ferry/push/";
+
+impl Remote {
+    /// Prepares a bare repository for `url`: in a new temporary directory, or in `cache_dir`
+    /// (created if needed, reused across runs, locked while in use).
+    pub fn open(
+        url: RepoUrl,
+        credentials: Credentials,
+        cache_dir: Option<&Path>,
+    ) -> Result<Remote, GitError> {
+        let (path, keep) = match cache_dir {
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("ferry-")
+                    .tempdir()
+                    .map_err(|e| GitError::Local {
+                        op: "creating a temporary directory".to_owned(),
+                        detail: e.to_string(),
+                    })?;
+                (dir.path().join("repo.git"), Keep::Temp(dir))
+            }
+            Some(dir) => {
+                let name = cache_name(url.as_str());
+                std::fs::create_dir_all(dir).map_err(|e| GitError::Local {
+                    op: format!("creating the cache directory {}", dir.display()),
+                    detail: e.to_string(),
+                })?;
+                let lock_path = dir.join(format!("{name}.lock"));
+                let lock = File::create(&lock_path).map_err(|e| GitError::Local {
+                    op: format!("creating {}", lock_path.display()),
+                    detail: e.to_string(),
+                })?;
+                lock.lock().map_err(|e| GitError::Local {
+                    op: format!("locking {}", lock_path.display()),
+                    detail: e.to_string(),
+                })?;
+                (dir.join(name), Keep::Cache(lock))
+            }
+        };
+        let repo = if path.join("HEAD").exists() {
+            Repository::open_bare(&path).map_err(|e| GitError::Local {
+                op: format!("opening the cached repository {}", path.display()),
+                detail: format!(
+                    "{}; delete the directory to start afresh",
+                    e.message()
+                ),
+            })?
+        } else {
+            let mut options = RepositoryInitOptions::new();
+            options.bare(true).mkpath(true);
+            Repository::init_opts(&path, &options)
+                .map_err(|e| GitError::local(&format!("creating {}", path.display()), &e))?
+        };
+        Ok(Remote {
+            repo,
+            shallow: url.can_fetch_shallow(),
+            url,
+            credentials,
+            _keep: keep,
+        })
+    }
+
+    /// The directory of the bare repository.
+    #[must_use]
+    pub fn path(&self) -> PathBuf {
+        self.repo.path().to_path_buf()
+    }
+
+    fn callbacks<'a>(&'a self, refused: &Rc<Cell<bool>>) -> RemoteCallbacks<'a> {
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(self.credentials.callback(Rc::clone(refused)));
+        callbacks
+    }
+
+    /// Turns a libgit2 failure while talking to the remote into a [`GitError`].
+    fn remote_error(&self, op: &'static str, e: &git2::Error, refused: bool) -> GitError {
+        let repo = self.url.to_string();
+        let message = e.message().to_owned();
+        let lower = message.to_ascii_lowercase();
+        let status = http_status(&lower);
+        if refused || e.code() == ErrorCode::Auth || status == Some(401) {
+            let hint = if self.credentials.has_token() || self.url.transport() != Transport::Http {
+                format!(
+                    "The credentials are missing, expired or wrong. {}",
+                    permission_hint(&self.url, op)
+                )
+            } else {
+                format!(
+                    "Set a token in FERRY_TOKEN (or GITHUB_TOKEN, GITLAB_TOKEN, CI_JOB_TOKEN). {}",
+                    permission_hint(&self.url, op)
+                )
+            };
+            return GitError::Auth {
+                repo,
+                detail: message,
+                credentials: self.credentials.describe(),
+                hint,
+            };
+        }
+        if status == Some(403) {
+            return GitError::Auth {
+                repo,
+                detail: format!("{message} (403: the token may not do this)"),
+                credentials: self.credentials.describe(),
+                hint: permission_hint(&self.url, op),
+            };
+        }
+        if status == Some(404) || lower.contains("not found") && op == "fetching" {
+            return GitError::NotFound {
+                repo,
+                detail: message,
+                hint: "Check --repo; forges also answer 404 when the token may not read a private repository".to_owned(),
+            };
+        }
+        if e.code() == ErrorCode::Certificate || e.class() == ErrorClass::Ssl && lower.contains("certificate") {
+            return GitError::Local {
+                op: format!("{op} {repo}"),
+                detail: format!("{message}; the server's TLS certificate is not trusted (set SSL_CERT_FILE to the CA bundle)"),
+            };
+        }
+        let transport = matches!(
+            e.class(),
+            ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Os | ErrorClass::Ssh
+        ) || lower.contains("early eof")
+            || lower.contains("unexpected eof")
+            || lower.contains("connection")
+            || lower.contains("failed to")
+                && (lower.contains("send") || lower.contains("read") || lower.contains("receive"))
+            || status.is_some_and(|s| s >= 500 || s == 429);
+        if transport {
+            return GitError::Transport {
+                repo,
+                op,
+                detail: message,
+            };
+        }
+        GitError::Local {
+            op: format!("{op} {repo}"),
+            detail: message,
+        }
+    }
+
+    fn default_branch(&mut self) -> Result<String, GitError> {
+        let refused = Rc::new(Cell::new(false));
+        let mut remote = self
+            .repo
+            .remote_anonymous(self.url.as_str())
+            .map_err(|e| GitError::local("preparing the remote", &e))?;
+        let callbacks = self.callbacks(&refused);
+        let connection = remote
+            .connect_auth(Direction::Fetch, Some(callbacks), Some(proxy()))
+            .map_err(|e| self.remote_error("connecting", &e, refused.get()))?;
+        let head = connection
+            .default_branch()
+            .map_err(|e| self.remote_error("reading the default branch", &e, refused.get()))?;
+        let head = head.as_str().unwrap_or_default();
+        head.strip_prefix("refs/heads/")
+            .map(str::to_owned)
+            .ok_or_else(|| GitError::Local {
+                op: format!("reading the default branch of {}", self.url),
+                detail: format!("HEAD points at `{head}`; pass --branch"),
+            })
+    }
+
+    fn list_branches(&mut self) -> Result<Vec<(String, String)>, GitError> {
+        let refused = Rc::new(Cell::new(false));
+        let mut remote = self
+            .repo
+            .remote_anonymous(self.url.as_str())
+            .map_err(|e| GitError::local("preparing the remote", &e))?;
+        let callbacks = self.callbacks(&refused);
+        let connection = remote
+            .connect_auth(Direction::Fetch, Some(callbacks), Some(proxy()))
+            .map_err(|e| self.remote_error("connecting", &e, refused.get()))?;
+        let heads = connection
+            .list()
+            .map_err(|e| self.remote_error("listing branches", &e, refused.get()))?;
+        Ok(heads
+            .iter()
+            .filter_map(|h| {
+                h.name()
+                    .strip_prefix("refs/heads/")
+                    .map(|b| (b.to_owned(), h.oid().to_string()))
+            })
+            .collect())
+    }
+
+    fn commit_of(&self, tip: &Tip) -> Result<git2::Commit<'_>, GitError> {
+        let oid = Oid::from_str(&tip.commit).map_err(|e| GitError::local("reading the tip", &e))?;
+        self.repo
+            .find_commit(oid)
+            .map_err(|e| GitError::local(&format!("reading commit {}", tip.commit), &e))
+    }
+}
+
+fn proxy() -> ProxyOptions<'static> {
+    let mut proxy = ProxyOptions::new();
+    proxy.auto();
+    proxy
+}
+
+/// The HTTP status in a libgit2 message such as "unexpected http status code: 403".
+fn http_status(lower: &str) -> Option<u16> {
+    let at = lower.find("status code: ")? + "status code: ".len();
+    lower[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
+fn permission_hint(url: &RepoUrl, op: &str) -> String {
+    let write = op.starts_with("push");
+    let host = url.host();
+    if url.transport() == Transport::Ssh {
+        return "Check that the SSH key (ssh-agent or FERRY_SSH_KEY) is a deploy key with write access".to_owned();
+    }
+    let (github, gitlab) = (
+        "GitHub: a fine-grained token or GitHub App installation token with `Contents: Read and write` on this repository (the workflow's own GITHUB_TOKEN cannot push to another repository)",
+        "GitLab: a project or group access token with the `write_repository` scope and at least the Developer role (CI_JOB_TOKEN can push only to its own project, when allowed)",
+    );
+    let need = if write { "push to" } else { "read" };
+    if host.contains("gitlab") {
+        format!("The token must be able to {need} the repository. {gitlab}")
+    } else if host.contains("github") {
+        format!("The token must be able to {need} the repository. {github}")
+    } else {
+        format!("The token must be able to {need} the repository. {github}. {gitlab}")
+    }
+}
+
+/// A stable directory name for a URL in the cache: its last path component and a hash.
+fn cache_name(url: &str) -> String {
+    let last: String = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("repo")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect();
+    let last = last.trim_start_matches('.');
+    // FNV-1a: stable across runs and Rust versions.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{hash:016x}", if last.is_empty() { "repo" } else { last })
+}
+
+/// Whether a push status from the server means "someone else updated the branch first".
+fn is_conflict_status(status: &str) -> bool {
+    let s = status.to_ascii_lowercase();
+    [
+        "non-fast-forward",
+        "fetch first",
+        "failed to lock",
+        "cannot lock ref",
+        "failed to update ref",
+        "stale info",
+        "incorrect old value",
+        "but expected",
+    ]
+    .iter()
+    .any(|needle| s.contains(needle))
+}
+
+impl Store for Remote {
+    fn fetch(&mut self, branch: Option<&str>) -> Result<Tip, GitError> {
+        let branch = match branch {
+            Some(b) => b.to_owned(),
+            None => self.default_branch()?,
+        };
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+            return Err(GitError::InvalidBranch(branch));
+        }
+        let local = format!("{TIP_REFS}{branch}");
+        if let Ok(mut stale) = self.repo.find_reference(&local) {
+            stale
+                .delete()
+                .map_err(|e| GitError::local("clearing the previous tip", &e))?;
+        }
+        let refused = Rc::new(Cell::new(false));
+        let result = {
+            let mut remote = self
+                .repo
+                .remote_anonymous(self.url.as_str())
+                .map_err(|e| GitError::local("preparing the remote", &e))?;
+            let mut options = FetchOptions::new();
+            options
+                .remote_callbacks(self.callbacks(&refused))
+                .proxy_options(proxy())
+                .download_tags(AutotagOption::None)
+                .update_fetchhead(false);
+            if self.shallow {
+                options.depth(1);
+            }
+            let refspec = format!("+refs/heads/{branch}:{local}");
+            remote.fetch(&[refspec.as_str()], Some(&mut options), None)
+        };
+        result.map_err(|e| self.remote_error("fetching", &e, refused.get()))?;
+        let fetched = self.repo.find_reference(&local).ok().map(|r| r.target());
+        match fetched {
+            Some(target) => {
+                let commit = target
+                    .ok_or_else(|| GitError::Local {
+                        op: "reading the fetched tip".to_owned(),
+                        detail: format!("{local} is symbolic"),
+                    })?
+                    .to_string();
+                tracing::debug!(branch, commit, shallow = self.shallow, "fetched");
+                Ok(Tip { branch, commit })
+            }
+            None => {
+                let known = self
+                    .list_branches()
+                    .map(|b| b.into_iter().map(|(name, _)| name).collect())
+                    .unwrap_or_default();
+                Err(GitError::NoSuchBranch {
+                    repo: self.url.to_string(),
+                    branch,
+                    known,
+                })
+            }
+        }
+    }
+
+    fn read_file(&self, tip: &Tip, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let commit = self.commit_of(tip)?;
+        let tree = commit
+            .tree()
+            .map_err(|e| GitError::local("reading the tip's tree", &e))?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == i32::from(FileMode::Link)
+        {
+            return Ok(None);
+        }
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| GitError::local(&format!("reading {path}"), &e))?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    fn read_dir(
+        &self,
+        tip: &Tip,
+        dir: &str,
+        wanted_path: &dyn Fn(&str) -> bool,
+        wanted_bytes: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Blob>, GitError> {
+        let commit = self.commit_of(tip)?;
+        let root = commit
+            .tree()
+            .map_err(|e| GitError::local("reading the tip's tree", &e))?;
+        let dir = dir.trim_matches('/');
+        let tree = if dir.is_empty() {
+            root
+        } else {
+            let no_such = || GitError::NoSuchPath {
+                repo: self.url.to_string(),
+                branch: tip.branch.clone(),
+                path: dir.to_owned(),
+            };
+            let entry = root.get_path(Path::new(dir)).map_err(|_| no_such())?;
+            if entry.kind() != Some(ObjectType::Tree) {
+                return Err(no_such());
+            }
+            self.repo
+                .find_tree(entry.id())
+                .map_err(|e| GitError::local(&format!("reading {dir}"), &e))?
+        };
+        let mut found: Vec<(String, Oid)> = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
+            if entry.kind() == Some(ObjectType::Blob)
+                && entry.filemode() != i32::from(FileMode::Link)
+                && let Ok(name) = entry.name()
+            {
+                let path = format!("{parent}{name}");
+                if wanted_path(&path) {
+                    found.push((path, entry.id()));
+                }
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| GitError::local(&format!("listing {dir}"), &e))?;
+        let odb = self
+            .repo
+            .odb()
+            .map_err(|e| GitError::local("opening the object database", &e))?;
+        let mut blobs = Vec::new();
+        for (path, oid) in found {
+            let object = odb
+                .read(oid)
+                .map_err(|e| GitError::local(&format!("reading {dir}/{path}"), &e))?;
+            if wanted_bytes(object.data()) {
+                blobs.push(Blob {
+                    path,
+                    bytes: object.data().to_vec(),
+                });
+            }
+        }
+        Ok(blobs)
+    }
+
+    fn commit(
+        &mut self,
+        parent: &Tip,
+        writes: &[(String, Vec<u8>)],
+        message: &str,
+        identity: &Identity,
+        signer: Option<&Signer>,
+    ) -> Result<String, GitError> {
+        let parent_commit = self.commit_of(parent)?;
+        let base = parent_commit
+            .tree()
+            .map_err(|e| GitError::local("reading the tip's tree", &e))?;
+        let mut update = TreeUpdateBuilder::new();
+        for (path, bytes) in writes {
+            let blob = self
+                .repo
+                .blob(bytes)
+                .map_err(|e| GitError::local(&format!("writing {path}"), &e))?;
+            let mode = match base.get_path(Path::new(path)) {
+                Ok(entry) if entry.filemode() == i32::from(FileMode::BlobExecutable) => {
+                    FileMode::BlobExecutable
+                }
+                _ => FileMode::Blob,
+            };
+            update.upsert(path.as_str(), blob, mode);
+        }
+        let tree_id = update
+            .create_updated(&self.repo, &base)
+            .map_err(|e| GitError::local("building the new tree", &e))?;
+        let tree = self
+            .repo
+            .find_tree(tree_id)
+            .map_err(|e| GitError::local("reading the new tree", &e))?;
+        let signature = Signature::now(&identity.name, &identity.email).map_err(|e| {
+            GitError::Local {
+                op: "making the commit signature".to_owned(),
+                detail: format!(
+                    "{}; check the author name and e-mail (commit.author in ferry.yaml, --author-name, --author-email)",
+                    e.message()
+                ),
+            }
+        })?;
+        let oid = match signer {
+            None => self
+                .repo
+                .commit(None, &signature, &signature, message, &tree, &[&parent_commit])
+                .map_err(|e| GitError::local("writing the commit", &e))?,
+            Some(signer) => {
+                let buffer = self
+                    .repo
+                    .commit_create_buffer(&signature, &signature, message, &tree, &[&parent_commit])
+                    .map_err(|e| GitError::local("preparing the commit", &e))?;
+                let text = buffer.as_str().map_err(|_| GitError::Local {
+                    op: "preparing the commit".to_owned(),
+                    detail: "the commit is not UTF-8".to_owned(),
+                })?;
+                let signature = signer.sign(text.as_bytes()).map_err(|e| GitError::Local {
+                    op: "signing the commit".to_owned(),
+                    detail: e.to_string(),
+                })?;
+                self.repo
+                    .commit_signed(text, &signature, None)
+                    .map_err(|e| GitError::local("writing the signed commit", &e))?
+            }
+        };
+        Ok(oid.to_string())
+    }
+
+    fn push(&mut self, tip: &Tip, commit: &str) -> Result<(), GitError> {
+        let oid = Oid::from_str(commit).map_err(|e| GitError::local("pushing", &e))?;
+        let expected =
+            Oid::from_str(&tip.commit).map_err(|e| GitError::local("pushing", &e))?;
+        let local = format!("{PUSH_REFS}{}", tip.branch);
+        self.repo
+            .reference(&local, oid, true, "ferry push")
+            .map_err(|e| GitError::local("preparing the push", &e))?;
+        let target = format!("refs/heads/{}", tip.branch);
+        let refused = Rc::new(Cell::new(false));
+        let moved: RefCell<Option<Oid>> = RefCell::new(None);
+        let status: RefCell<Option<String>> = RefCell::new(None);
+        let remote_lines: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+        let result = {
+            let mut callbacks = self.callbacks(&refused);
+            callbacks.push_negotiation(|updates| {
+                for u in updates {
+                    if u.dst_refname() == Ok(target.as_str()) && u.src() != expected {
+                        *moved.borrow_mut() = Some(u.src());
+                        return Err(git2::Error::from_str("the branch moved"));
+                    }
+                }
+                Ok(())
+            });
+            callbacks.push_update_reference(|_refname, reason| {
+                if let Some(reason) = reason {
+                    *status.borrow_mut() = Some(reason.to_owned());
+                }
+                Ok(())
+            });
+            callbacks.sideband_progress(|data| {
+                remote_lines.borrow_mut().extend_from_slice(data);
+                true
+            });
+            let mut options = PushOptions::new();
+            options.remote_callbacks(callbacks).proxy_options(proxy());
+            let mut remote = self
+                .repo
+                .remote_anonymous(self.url.as_str())
+                .map_err(|e| GitError::local("preparing the remote", &e))?;
+            let refspec = format!("{local}:{target}");
+            remote.push(&[refspec.as_str()], Some(&mut options))
+        };
+        let repo = self.url.to_string();
+        let conflict = |found: Option<Oid>| GitError::Conflict {
+            repo: repo.clone(),
+            branch: tip.branch.clone(),
+            expected: tip.commit.clone(),
+            found: found.filter(|o| !o.is_zero()).map(|o| o.to_string()),
+        };
+        if let Err(e) = result {
+            if moved.borrow().is_some() || e.code() == ErrorCode::NotFastForward {
+                return Err(conflict(*moved.borrow()));
+            }
+            return Err(self.remote_error("pushing", &e, refused.get()));
+        }
+        if let Some(reason) = status.into_inner() {
+            if is_conflict_status(&reason) {
+                return Err(conflict(None));
+            }
+            let remote = String::from_utf8_lossy(&remote_lines.into_inner()).into_owned();
+            return Err(GitError::Rejected {
+                repo,
+                branch: tip.branch.clone(),
+                reason,
+                remote,
+            });
+        }
+        tracing::debug!(branch = tip.branch, commit, "pushed");
+        Ok(())
+    }
+
+    fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError> {
+        Ok(self
+            .list_branches()?
+            .into_iter()
+            .find(|(name, _)| name == branch)
+            .map(|(_, oid)| oid))
+    }
+
+    fn is_shallow(&self) -> bool {
+        self.shallow
+    }
+
+    fn url(&self) -> &RepoUrl {
+        &self.url
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_statuses_are_read_from_libgit2_messages() {
+        assert_eq!(http_status("unexpected http status code: 403"), Some(403));
+        assert_eq!(http_status("request failed with status code: 401"), Some(401));
+        assert_eq!(http_status("early eof"), None);
+    }
+
+    #[test]
+    fn conflict_statuses_are_told_from_rejections() {
+        for s in [
+            "non-fast-forward",
+            "fetch first",
+            "failed to update ref",
+            "cannot lock ref 'refs/heads/main': is at 1 but expected 2",
+        ] {
+            assert!(is_conflict_status(s), "{s}");
+        }
+        for s in [
+            "pre-receive hook declined",
+            "protected branch hook declined",
+            "hook declined",
+            "deny updating a hidden ref",
+        ] {
+            assert!(!is_conflict_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn cache_names_are_stable_and_safe() {
+        let a = cache_name("https://github.com/acme/env.git");
+        assert!(a.starts_with("env.git-"), "{a}");
+        assert_eq!(a, cache_name("https://github.com/acme/env.git"));
+        assert_ne!(a, cache_name("https://github.com/other/env.git"));
+        let b = cache_name("/srv/../..");
+        assert!(!b.starts_with('.'), "{b}");
+        assert!(!b.contains('/'));
+    }
+}

@@ -1,0 +1,263 @@
+//! What `--repo` names: an https/http URL, an ssh URL (`ssh://` or `user@host:path`), a
+//! `file://` URL or a local path. Credentials written into a URL are taken out of it, so the
+//! URL can be shown anywhere.
+
+use std::fmt;
+use std::path::Path;
+
+use secrecy::SecretString;
+
+/// How ferry reaches the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Smart HTTP(S): token authentication, shallow fetch.
+    Http,
+    /// SSH: key authentication (agent or key file), shallow fetch.
+    Ssh,
+    /// The local transport (`file://` or a path): libgit2 cannot fetch shallow here, so the
+    /// whole branch history is fetched.
+    Local,
+}
+
+/// A repository location, without credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RepoUrl {
+    /// The URL libgit2 is given, without user information.
+    url: String,
+    transport: Transport,
+    /// The host (empty for local repositories).
+    host: String,
+    /// A user name written in the URL (`git@`, `oauth2:…@`).
+    user: Option<String>,
+}
+
+/// A secret found in `--repo` (`https://user:TOKEN@host/…`), removed from the URL.
+pub struct UrlSecret {
+    pub user: String,
+    pub token: SecretString,
+}
+
+impl fmt::Debug for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl fmt::Display for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl RepoUrl {
+    /// Parses `--repo`. A password in an http(s) URL is returned separately and removed.
+    pub fn parse(spec: &str) -> Result<(RepoUrl, Option<UrlSecret>), String> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err("--repo is empty; give the environment repository's URL".to_owned());
+        }
+        if spec.chars().any(char::is_control) {
+            return Err("--repo contains control characters".to_owned());
+        }
+        if let Some((scheme, rest)) = spec.split_once("://") {
+            let transport = match scheme.to_ascii_lowercase().as_str() {
+                "https" | "http" => Transport::Http,
+                "ssh" | "git+ssh" | "ssh+git" => Transport::Ssh,
+                "file" => {
+                    return Ok((
+                        RepoUrl {
+                            url: spec.to_owned(),
+                            transport: Transport::Local,
+                            host: String::new(),
+                            user: None,
+                        },
+                        None,
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "--repo uses the unsupported scheme `{other}://`; use https://, http://, ssh://, file:// or a local path"
+                    ));
+                }
+            };
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let (userinfo, hostport) = match authority.rsplit_once('@') {
+                Some((u, h)) => (Some(u), h),
+                None => (None, authority),
+            };
+            if hostport.is_empty() {
+                return Err(format!("--repo `{scheme}://…` has no host"));
+            }
+            let host = host_of(hostport).to_owned();
+            let (user, secret) = match userinfo {
+                None => (None, None),
+                Some(info) => match info.split_once(':') {
+                    Some((user, password)) if transport == Transport::Http => {
+                        let user = if user.is_empty() { "x-access-token" } else { user };
+                        (
+                            Some(user.to_owned()),
+                            Some(UrlSecret {
+                                user: user.to_owned(),
+                                token: SecretString::from(password.to_owned()),
+                            }),
+                        )
+                    }
+                    Some((user, _)) => (Some(user.to_owned()), None),
+                    None => (Some(info.to_owned()), None),
+                },
+            };
+            let url = match (&user, transport) {
+                (Some(user), Transport::Ssh) => format!("{scheme}://{user}@{hostport}/{path}"),
+                _ => format!("{scheme}://{hostport}/{path}"),
+            };
+            return Ok((
+                RepoUrl {
+                    url,
+                    transport,
+                    host,
+                    user,
+                },
+                secret,
+            ));
+        }
+        // scp-like `user@host:path` (a colon before any slash), as git reads it.
+        if let Some(colon) = spec.find(':') {
+            let before = &spec[..colon];
+            if !before.contains('/') && !before.is_empty() && !is_windows_drive(spec) {
+                let (user, host) = match before.rsplit_once('@') {
+                    Some((u, h)) => (Some(u.to_owned()), h.to_owned()),
+                    None => (None, before.to_owned()),
+                };
+                return Ok((
+                    RepoUrl {
+                        url: spec.to_owned(),
+                        transport: Transport::Ssh,
+                        host,
+                        user,
+                    },
+                    None,
+                ));
+            }
+        }
+        let path = Path::new(spec);
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| format!("cannot resolve the local path {spec}: {e}"))?
+                .join(path)
+        };
+        Ok((
+            RepoUrl {
+                url: absolute.display().to_string(),
+                transport: Transport::Local,
+                host: String::new(),
+                user: None,
+            },
+            None,
+        ))
+    }
+
+    /// The URL, safe to show.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    #[must_use]
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The host name, lowercase, without port (empty for local repositories).
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The user name written in the URL, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Whether a depth-1 fetch is possible (libgit2 refuses shallow fetches locally).
+    #[must_use]
+    pub fn can_fetch_shallow(&self) -> bool {
+        self.transport != Transport::Local
+    }
+}
+
+fn host_of(hostport: &str) -> &str {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    hostport.split(':').next().unwrap_or(hostport)
+}
+
+fn is_windows_drive(spec: &str) -> bool {
+    let b = spec.as_bytes();
+    b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn parse(spec: &str) -> RepoUrl {
+        RepoUrl::parse(spec).unwrap().0
+    }
+
+    #[test]
+    fn https_urls_are_http_transport() {
+        let url = parse("https://github.com/acme/env.git");
+        assert_eq!(url.transport(), Transport::Http);
+        assert_eq!(url.host(), "github.com");
+        assert_eq!(url.as_str(), "https://github.com/acme/env.git");
+        assert!(url.can_fetch_shallow());
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_taken_out() {
+        let (url, secret) = RepoUrl::parse("https://oauth2:glpat-SECRET@gitlab.example.com:8443/g/env.git").unwrap();
+        assert_eq!(url.as_str(), "https://gitlab.example.com:8443/g/env.git");
+        assert_eq!(url.host(), "gitlab.example.com");
+        let secret = secret.unwrap();
+        assert_eq!(secret.user, "oauth2");
+        assert_eq!(secret.token.expose_secret(), "glpat-SECRET");
+        assert!(!format!("{url:?} {url}").contains("SECRET"));
+    }
+
+    #[test]
+    fn ssh_forms() {
+        let url = parse("git@github.com:acme/env.git");
+        assert_eq!(url.transport(), Transport::Ssh);
+        assert_eq!(url.host(), "github.com");
+        assert_eq!(url.user(), Some("git"));
+        let url = parse("ssh://git@gitlab.com:2222/acme/env.git");
+        assert_eq!(url.transport(), Transport::Ssh);
+        assert_eq!(url.host(), "gitlab.com");
+        assert_eq!(url.as_str(), "ssh://git@gitlab.com:2222/acme/env.git");
+    }
+
+    #[test]
+    fn local_forms_cannot_fetch_shallow() {
+        let url = parse("file:///srv/env.git");
+        assert_eq!(url.transport(), Transport::Local);
+        assert!(!url.can_fetch_shallow());
+        let url = parse("/srv/env.git");
+        assert_eq!(url.transport(), Transport::Local);
+        let url = parse("./env");
+        assert!(url.as_str().ends_with("/./env") || url.as_str().ends_with("/env"));
+        assert!(Path::new(url.as_str()).is_absolute());
+    }
+
+    #[test]
+    fn bad_specs_are_refused() {
+        assert!(RepoUrl::parse("").is_err());
+        assert!(RepoUrl::parse("ftp://x/y").is_err());
+        assert!(RepoUrl::parse("https:///path").is_err());
+        assert!(RepoUrl::parse("https://h/x\ny").is_err());
+    }
+}

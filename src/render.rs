@@ -1,0 +1,188 @@
+//! Text ferry writes from templates: commit messages now, preview manifests later.
+//!
+//! Templates are tera. Built-in templates live in `templates/` and are embedded at compile time;
+//! a repository may supply its own (`commit.message` in `ferry.yaml`). Values are data: they
+//! are passed in the context, never spliced into template source, and `get_env` is disabled so a
+//! template cannot read the CI's secrets.
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+/// The built-in commit-message template.
+pub const COMMIT_MESSAGE: &str = include_str!("../templates/commit-message.tera");
+
+/// One image in a commit message.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageImage {
+    /// The normalized name (`docker.io/library/nginx`).
+    pub name: String,
+    /// The short name people write (`nginx`).
+    pub short: String,
+    /// The previous tag(s), comma-separated, or `(new)` when the tag was added.
+    pub from: String,
+    /// The new tag (with `@digest` when pinned).
+    pub to: String,
+}
+
+/// A `Key: value` line in the message's last paragraph.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trailer {
+    pub key: String,
+    pub value: String,
+}
+
+/// What a commit-message template can use.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageContext {
+    /// The environment's name (or its path when bumped by `--path`).
+    pub environment: String,
+    pub path: String,
+    pub branch: String,
+    pub images: Vec<MessageImage>,
+    /// How many scalars changed, in how many files.
+    pub changes: usize,
+    pub files: usize,
+    pub trailers: Vec<Trailer>,
+}
+
+/// A template that failed to render, with tera's explanation.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {detail}")]
+pub struct RenderError {
+    pub name: String,
+    pub detail: String,
+}
+
+/// Renders a commit message. `template` is the repository's template text (named `name` in
+/// errors), or `None` for the built-in one. The result ends with exactly one newline and has no
+/// trailing whitespace on its lines.
+pub fn commit_message(
+    template: Option<(&str, &str)>,
+    context: &MessageContext,
+) -> Result<String, RenderError> {
+    let (name, source) = template.unwrap_or(("built-in commit message", COMMIT_MESSAGE));
+    let text = render(name, source, context)?;
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let mut message = lines.join("\n").trim().to_owned();
+    if message.is_empty() {
+        return Err(RenderError {
+            name: name.to_owned(),
+            detail: "the template rendered an empty commit message".to_owned(),
+        });
+    }
+    message.push('\n');
+    Ok(message)
+}
+
+fn render<T: Serialize>(name: &str, source: &str, value: &T) -> Result<String, RenderError> {
+    let error = |e: &tera::Error| RenderError {
+        name: name.to_owned(),
+        detail: chain(e),
+    };
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.register_function("get_env", |_: &std::collections::HashMap<String, tera::Value>| {
+        Err(tera::Error::msg(
+            "get_env is disabled in ferry templates: pass values through the context",
+        ))
+    });
+    tera.add_raw_template(name, source).map_err(|e| error(&e))?;
+    let context = Context::from_serialize(value).map_err(|e| error(&e))?;
+    tera.render(name, &context).map_err(|e| error(&e))
+}
+
+/// tera's error and its causes on one line.
+fn chain(e: &tera::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(images: &[(&str, &str, &str)], trailers: &[(&str, &str)]) -> MessageContext {
+        MessageContext {
+            environment: "staging".to_owned(),
+            path: "envs/staging".to_owned(),
+            branch: "main".to_owned(),
+            images: images
+                .iter()
+                .map(|(short, from, to)| MessageImage {
+                    name: format!("ghcr.io/acme/{short}"),
+                    short: (*short).to_owned(),
+                    from: (*from).to_owned(),
+                    to: (*to).to_owned(),
+                })
+                .collect(),
+            changes: images.len(),
+            files: 1,
+            trailers: trailers
+                .iter()
+                .map(|(k, v)| Trailer {
+                    key: (*k).to_owned(),
+                    value: (*v).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn one_image_names_it_in_the_subject() {
+        let message = commit_message(
+            None,
+            &context(
+                &[("cart", "1a2b3c4", "9d8c7b6")],
+                &[("Ferry-Source-Repo", "https://github.com/acme/cart"), ("Ferry-Run-Number", "412")],
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            message,
+            "staging: bump cart to 9d8c7b6\n\n- cart: 1a2b3c4 → 9d8c7b6\n\nFerry-Source-Repo: https://github.com/acme/cart\nFerry-Run-Number: 412\n"
+        );
+    }
+
+    #[test]
+    fn several_images_are_counted_and_listed() {
+        let message = commit_message(
+            None,
+            &context(&[("cart", "1", "2"), ("web", "(new)", "3")], &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            message,
+            "staging: bump 2 images\n\n- cart: 1 → 2\n- web: (new) → 3\n"
+        );
+    }
+
+    #[test]
+    fn a_repository_template_is_used_and_cannot_read_the_environment() {
+        let own = "deploy({{ environment }}): {% for i in images %}{{ i.short }}@{{ i.to }} {% endfor %}";
+        let message =
+            commit_message(Some(("ferry.tera", own)), &context(&[("cart", "1", "2")], &[])).unwrap();
+        assert_eq!(message, "deploy(staging): cart@2\n");
+        let leak = "{{ get_env(name=\"HOME\") }}";
+        let err = commit_message(Some(("leak.tera", leak)), &context(&[], &[])).unwrap_err();
+        assert!(err.to_string().contains("get_env is disabled"), "{err}");
+        let broken = "{% if %}";
+        let err = commit_message(Some(("broken.tera", broken)), &context(&[], &[])).unwrap_err();
+        assert!(err.to_string().starts_with("broken.tera: "), "{err}");
+    }
+
+    #[test]
+    fn values_are_not_escaped_or_interpreted() {
+        let message = commit_message(
+            None,
+            &context(&[("cart", "<a&b>", "{{ x }}")], &[]),
+        )
+        .unwrap();
+        assert!(message.contains("- cart: <a&b> → {{ x }}"), "{message}");
+    }
+}
