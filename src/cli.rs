@@ -127,7 +127,12 @@ pub struct BumpArgs {
 
     /// HTTPS token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the
     /// environment variable: a flag's value is visible in the process list.
-    #[arg(long, value_name = "TOKEN", env = "FERRY_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "FERRY_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<SecretString>,
 
     /// The user name sent with the token [default: what the forge expects for that token].

@@ -10,8 +10,23 @@ use crate::image::{ImageName, ImageUpdate};
 /// unreproducible (the same declaration runs different code over time) and invisible to GitOps
 /// agents (the declaration does not change when the image does).
 pub const MUTABLE_TAGS: &[&str] = &[
-    "latest", "stable", "edge", "nightly", "main", "master", "develop", "dev", "head", "canary",
-    "current", "release", "prod", "production", "staging", "test", "snapshot",
+    "latest",
+    "stable",
+    "edge",
+    "nightly",
+    "main",
+    "master",
+    "develop",
+    "dev",
+    "head",
+    "canary",
+    "current",
+    "release",
+    "prod",
+    "production",
+    "staging",
+    "test",
+    "snapshot",
 ];
 
 /// The settings the checks read. Built from `ferry.yaml`, or the defaults when there is none.
@@ -128,7 +143,9 @@ mod tests {
     use super::*;
 
     fn updates(args: &[&str]) -> Vec<ImageUpdate> {
-        args.iter().map(|a| ImageUpdate::parse(a).unwrap()).collect()
+        args.iter()
+            .map(|a| ImageUpdate::parse(a).unwrap())
+            .collect()
     }
 
     fn policy(tags: Option<&str>) -> Policy {
@@ -151,7 +168,11 @@ mod tests {
         let mut allowed = Policy::default_for("staging");
         allowed.allow_mutable_tags = true;
         assert!(allowed.check(&updates(&["nginx=LATEST"])).is_empty());
-        assert!(Policy::default_for("x").check(&updates(&["nginx=latest-1.2"])).is_empty());
+        assert!(
+            Policy::default_for("x")
+                .check(&updates(&["nginx=latest-1.2"]))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -171,10 +192,14 @@ mod tests {
         p.hold = true;
         p.hold_reason = Some("INC-42".to_owned());
         let v = p.check(&updates(&["a=1.0"]));
-        assert!(matches!(&v[..], [Verdict::Held(m)] if m.contains("INC-42") && m.contains("on hold")));
+        assert!(
+            matches!(&v[..], [Verdict::Held(m)] if m.contains("INC-42") && m.contains("on hold"))
+        );
         let mut p = policy(None);
         p.hold_images = vec![ImageName::parse("docker.io/library/nginx").unwrap()];
         let v = p.check(&updates(&["nginx=1.27", "redis=7.4"]));
-        assert!(matches!(&v[..], [Verdict::Held(m)] if m.contains("nginx") && m.contains("hold-images")));
+        assert!(
+            matches!(&v[..], [Verdict::Held(m)] if m.contains("nginx") && m.contains("hold-images"))
+        );
     }
 }

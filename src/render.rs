@@ -81,11 +81,14 @@ fn render<T: Serialize>(name: &str, source: &str, value: &T) -> Result<String, R
     };
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
-    tera.register_function("get_env", |_: &std::collections::HashMap<String, tera::Value>| {
-        Err(tera::Error::msg(
-            "get_env is disabled in ferry templates: pass values through the context",
-        ))
-    });
+    tera.register_function(
+        "get_env",
+        |_: &std::collections::HashMap<String, tera::Value>| {
+            Err(tera::Error::msg(
+                "get_env is disabled in ferry templates: pass values through the context",
+            ))
+        },
+    );
     tera.add_raw_template(name, source).map_err(|e| error(&e))?;
     let context = Context::from_serialize(value).map_err(|e| error(&e))?;
     tera.render(name, &context).map_err(|e| error(&e))
@@ -139,7 +142,10 @@ mod tests {
             None,
             &context(
                 &[("cart", "1a2b3c4", "9d8c7b6")],
-                &[("Ferry-Source-Repo", "https://github.com/acme/cart"), ("Ferry-Run-Number", "412")],
+                &[
+                    ("Ferry-Source-Repo", "https://github.com/acme/cart"),
+                    ("Ferry-Run-Number", "412"),
+                ],
             ),
         )
         .unwrap();
@@ -164,9 +170,13 @@ mod tests {
 
     #[test]
     fn a_repository_template_is_used_and_cannot_read_the_environment() {
-        let own = "deploy({{ environment }}): {% for i in images %}{{ i.short }}@{{ i.to }} {% endfor %}";
-        let message =
-            commit_message(Some(("ferry.tera", own)), &context(&[("cart", "1", "2")], &[])).unwrap();
+        let own =
+            "deploy({{ environment }}): {% for i in images %}{{ i.short }}@{{ i.to }} {% endfor %}";
+        let message = commit_message(
+            Some(("ferry.tera", own)),
+            &context(&[("cart", "1", "2")], &[]),
+        )
+        .unwrap();
         assert_eq!(message, "deploy(staging): cart@2\n");
         let leak = "{{ get_env(name=\"HOME\") }}";
         let err = commit_message(Some(("leak.tera", leak)), &context(&[], &[])).unwrap_err();
@@ -178,11 +188,7 @@ mod tests {
 
     #[test]
     fn values_are_not_escaped_or_interpreted() {
-        let message = commit_message(
-            None,
-            &context(&[("cart", "<a&b>", "{{ x }}")], &[]),
-        )
-        .unwrap();
+        let message = commit_message(None, &context(&[("cart", "<a&b>", "{{ x }}")], &[])).unwrap();
         assert!(message.contains("- cart: <a&b> → {{ x }}"), "{message}");
     }
 }

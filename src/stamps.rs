@@ -50,12 +50,16 @@ pub struct Stamp {
     pub origin: Origin,
 }
 
-/// The records of one environment, by normalized image name.
+/// The records of one environment: per normalized image name, the last deploy from each
+/// pipeline (source repository, branch, workflow), most recent first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamps {
     #[serde(default)]
-    images: BTreeMap<String, Stamp>,
+    images: BTreeMap<String, Vec<Stamp>>,
 }
+
+/// How many pipelines are remembered per image; the least recently deployed are forgotten.
+pub const PIPELINES_KEPT: usize = 16;
 
 /// The path of an environment's records, relative to the repository root.
 #[must_use]
@@ -108,39 +112,61 @@ impl Stamps {
         bytes
     }
 
-    /// The record for `image`, if any.
+    /// The most recent record for `image`, if any.
     #[must_use]
-    pub fn get(&self, image: &str) -> Option<&Stamp> {
-        self.images.get(image)
+    pub fn latest(&self, image: &str) -> Option<&Stamp> {
+        self.images.get(image).and_then(|list| list.first())
     }
 
     /// Why setting `image` from `ours` would be a stale write, or `None` when it is not.
     #[must_use]
     pub fn stale(&self, image: &str, ours: &Origin) -> Option<String> {
-        let recorded = self.images.get(image)?;
-        let (Some(theirs), Some(mine)) = (recorded.origin.run, ours.run) else {
-            return None;
-        };
-        if !ours.same_pipeline(&recorded.origin) || theirs <= mine {
+        let mine = ours.run?;
+        let recorded = self
+            .images
+            .get(image)?
+            .iter()
+            .find(|s| ours.same_pipeline(&s.origin))?;
+        let theirs = recorded.origin.run?;
+        if theirs <= mine {
             return None;
         }
         Some(format!(
-            "{image} is at `{}` from run {theirs} of {} ({}), newer than this run {mine}: writing would roll the environment back. Nothing was pushed; run with --force to deploy this older build anyway",
-            recorded.tag,
+            "{image}: run {theirs} of {} ({}) already deployed `{}`; this is run {mine}, older: writing would roll the environment back. Nothing was pushed; run with --force to deploy this older build anyway",
             recorded.origin.repo.as_deref().unwrap_or("?"),
             recorded.origin.source_ref.as_deref().unwrap_or("?"),
+            recorded.tag,
         ))
     }
 
     /// Records that `image` is now at `tag`, from `origin`.
+    /// Runs of other pipelines stay recorded (up to [`PIPELINES_KEPT`]), so a hotfix deployed in
+    /// between does not make an older run of the main branch look new.
     pub fn record(&mut self, image: &str, tag: &str, origin: &Origin) {
-        self.images.insert(
-            image.to_owned(),
+        let list = self.images.entry(image.to_owned()).or_default();
+        let same = |s: &Stamp| {
+            s.origin.repo == origin.repo
+                && s.origin.source_ref == origin.source_ref
+                && s.origin.workflow == origin.workflow
+        };
+        if let Some(i) = list.iter().position(same) {
+            // A forced deploy of an older run keeps the newer run's record: the guard's
+            // high-water mark never goes down.
+            if let (Some(old), Some(new)) = (list[i].origin.run, origin.run)
+                && old > new
+            {
+                return;
+            }
+            list.remove(i);
+        }
+        list.insert(
+            0,
             Stamp {
                 tag: tag.to_owned(),
                 origin: origin.clone(),
             },
         );
+        list.truncate(PIPELINES_KEPT);
     }
 }
 
@@ -161,11 +187,21 @@ mod tests {
     #[test]
     fn an_older_run_of_the_same_branch_is_stale() {
         let mut stamps = Stamps::default();
-        stamps.record("ghcr.io/acme/cart", "bbbbbbb", &origin("https://github.com/acme/cart", "main", Some(12)));
+        stamps.record(
+            "ghcr.io/acme/cart",
+            "bbbbbbb",
+            &origin("https://github.com/acme/cart", "main", Some(12)),
+        );
         let message = stamps
-            .stale("ghcr.io/acme/cart", &origin("https://github.com/acme/cart", "main", Some(11)))
+            .stale(
+                "ghcr.io/acme/cart",
+                &origin("https://github.com/acme/cart", "main", Some(11)),
+            )
             .unwrap();
-        assert!(message.contains("run 12") && message.contains("--force"), "{message}");
+        assert!(
+            message.contains("run 12") && message.contains("--force"),
+            "{message}"
+        );
         for ok in [
             origin("https://github.com/acme/cart", "main", Some(12)),
             origin("https://github.com/acme/cart", "main", Some(13)),
@@ -175,7 +211,27 @@ mod tests {
         ] {
             assert_eq!(stamps.stale("ghcr.io/acme/cart", &ok), None, "{ok:?}");
         }
-        assert_eq!(stamps.stale("ghcr.io/acme/web", &origin("r", "main", Some(1))), None);
+        assert_eq!(
+            stamps.stale("ghcr.io/acme/web", &origin("r", "main", Some(1))),
+            None
+        );
+    }
+
+    #[test]
+    fn a_hotfix_in_between_does_not_hide_the_newest_main_run() {
+        let mut stamps = Stamps::default();
+        stamps.record("i", "main12", &origin("r", "main", Some(12)));
+        stamps.record("i", "fix3", &origin("r", "hotfix", Some(3)));
+        assert_eq!(stamps.latest("i").map(|s| s.tag.as_str()), Some("fix3"));
+        assert!(stamps.stale("i", &origin("r", "main", Some(11))).is_some());
+        assert!(stamps.stale("i", &origin("r", "main", Some(13))).is_none());
+        // A forced older deploy does not lower the high-water mark.
+        stamps.record("i", "main10", &origin("r", "main", Some(10)));
+        assert!(stamps.stale("i", &origin("r", "main", Some(11))).is_some());
+        for n in 0..40 {
+            stamps.record("i", "t", &origin("r", &format!("b{n}"), Some(1)));
+        }
+        assert_eq!(stamps.images["i"].len(), PIPELINES_KEPT);
     }
 
     #[test]
@@ -204,7 +260,10 @@ mod tests {
 
     #[test]
     fn paths_mirror_the_environment_path() {
-        assert_eq!(path_for("envs/staging"), ".ferry/stamps/envs/staging.stamps");
+        assert_eq!(
+            path_for("envs/staging"),
+            ".ferry/stamps/envs/staging.stamps"
+        );
         assert_eq!(path_for(""), ".ferry/stamps/_root.stamps");
     }
 }

@@ -1,5 +1,6 @@
 //! ferry's integration tests: one binary, helpers in `support/`.
 
+mod bump;
 mod cli;
 mod fuzz_regressions;
 mod golden;

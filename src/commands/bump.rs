@@ -22,7 +22,7 @@ use crate::cli::{BumpArgs, Output, SignFormat};
 use crate::config::{self, Config, ResolvedEnvironment};
 use crate::exit::Exit;
 use crate::git::sign::{self, KeySource};
-use crate::git::{Credentials, GitError, Identity, RepoUrl, Remote, Signer, Store, Tip};
+use crate::git::{Credentials, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
 use crate::image::{self, ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner};
 use crate::policy::{Policy, Verdict};
@@ -120,7 +120,11 @@ enum Attempt {
     /// Stop here and report (nothing to push, refused, dry run...).
     Done(Box<Outcome>),
     /// A commit is ready to push on this tip.
-    Ready { tip: Tip, commit: String, outcome: Box<Outcome> },
+    Ready {
+        tip: Tip,
+        commit: String,
+        outcome: Box<Outcome>,
+    },
 }
 
 /// What is reported.
@@ -194,14 +198,22 @@ pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
         attempts,
         "done"
     );
-    finish(&store, &request, context.as_ref(), outcome, attempts, output)
+    finish(
+        &store,
+        &request,
+        context.as_ref(),
+        outcome,
+        attempts,
+        output,
+    )
 }
 
 /// The attempt loop: fetch, recompute, push; again on conflict or network failure.
 fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), Error> {
     let attempts = request.args.attempts;
     let mut target: Option<Target> = None;
-    let mut pushed: Option<String> = None;
+    // A push whose answer was lost, and what it would report.
+    let mut pushed: Option<(String, Box<Outcome>)> = None;
     let mut last: Option<GitError> = None;
     for attempt in 1..=attempts {
         if attempt > 1 {
@@ -224,9 +236,11 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
         };
         let target = target.as_ref().expect("resolve sets the target");
         // A push whose answer was lost may have landed.
-        if pushed.as_deref() == Some(tip.commit.as_str()) {
-            let mut outcome = Outcome::new(Status::Pushed, target, &tip);
-            outcome.commit = pushed.clone();
+        if let Some((commit, outcome)) = pushed.take()
+            && commit == tip.commit
+        {
+            let mut outcome = *outcome;
+            outcome.commit = Some(commit);
             return Ok((outcome, attempt));
         }
         match prepare(store, request, target, &tip)? {
@@ -242,7 +256,7 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
                 }
                 Err(e) if e.is_retryable() => {
                     if matches!(e, GitError::Transport { .. }) {
-                        pushed = Some(commit);
+                        pushed = Some((commit, outcome));
                     }
                     last = Some(e);
                 }
@@ -370,7 +384,10 @@ fn resolve(
                 ))
             })?;
             let text = String::from_utf8(bytes).map_err(|_| {
-                Error::Usage(format!("{}: the commit-message template is not UTF-8", file.as_str()))
+                Error::Usage(format!(
+                    "{}: the commit-message template is not UTF-8",
+                    file.as_str()
+                ))
             })?;
             Some((file.as_str().to_owned(), text))
         }
@@ -379,7 +396,16 @@ fn resolve(
         label: env
             .as_ref()
             .filter(|_| args.env.is_some() || args.path.is_some())
-            .map_or_else(|| if path.is_empty() { "/".to_owned() } else { path.clone() }, |e| e.name.clone()),
+            .map_or_else(
+                || {
+                    if path.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        path.clone()
+                    }
+                },
+                |e| e.name.clone(),
+            ),
         name: env.as_ref().map(|e| e.name.clone()),
         path,
         branch: Some(tip.branch.clone()),
@@ -421,7 +447,11 @@ fn prepare(
     if !verdicts.is_empty() {
         let held = verdicts.iter().any(|v| matches!(v, Verdict::Held(_)));
         let mut outcome = Outcome::new(
-            if held { Status::Held } else { Status::TagRefused },
+            if held {
+                Status::Held
+            } else {
+                Status::TagRefused
+            },
             target,
             tip,
         );
@@ -454,7 +484,15 @@ fn prepare(
     if !plan.missing.is_empty() {
         let mut outcome = Outcome::new(Status::NotFound, target, tip);
         let (missing, files) = suggestions(store, tip, &target.path, &plan.missing)?;
-        let label = format!("{}:{}", tip.branch, if target.path.is_empty() { "/" } else { &target.path });
+        let label = format!(
+            "{}:{}",
+            tip.branch,
+            if target.path.is_empty() {
+                "/"
+            } else {
+                &target.path
+            }
+        );
         report::diagnostics(&text::missing_text(&label, files, &missing));
         outcome.missing = missing;
         outcome.plan = plan;
@@ -700,7 +738,10 @@ fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
     set(ci::TRAILER_SOURCE_REPO, args.source_repo.clone());
     set(ci::TRAILER_SOURCE_COMMIT, args.source_commit.clone());
     set(ci::TRAILER_SOURCE_REF, args.source_ref.clone());
-    set(ci::TRAILER_RUN_NUMBER, args.run_number.map(|n| n.to_string()));
+    set(
+        ci::TRAILER_RUN_NUMBER,
+        args.run_number.map(|n| n.to_string()),
+    );
     list.into_iter()
         .map(|(key, value)| Trailer { key, value })
         .collect()
@@ -768,7 +809,13 @@ fn short(commit: &str) -> &str {
 
 fn indent(text: &str) -> String {
     text.lines()
-        .map(|l| if l.is_empty() { String::new() } else { format!("    {l}") })
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
@@ -809,7 +856,11 @@ fn finish(
         report::diagnostics(&lines);
     }
     if status == Status::Pushed && attempts > 1 {
-        let _ = writeln!(text, "Landed on attempt {attempts} of {}.", request.args.attempts);
+        let _ = writeln!(
+            text,
+            "Landed on attempt {attempts} of {}.",
+            request.args.attempts
+        );
     }
     let changed = status == Status::Pushed;
     let mut outputs = Outputs::default();
@@ -824,7 +875,14 @@ fn finish(
     if let Some(t) = &target {
         outputs.set("environment", t.label.clone());
     }
-    outputs.summary = summary(store, status, target.as_ref(), commit.as_deref(), &plan, &reasons);
+    outputs.summary = summary(
+        store,
+        status,
+        target.as_ref(),
+        commit.as_deref(),
+        &plan,
+        &reasons,
+    );
     let cwd = std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf());
     match ci::publish(context, &ci::process_env, &cwd, &outputs) {
         Ok(files) => {
@@ -928,7 +986,10 @@ mod tests {
 
     #[test]
     fn one_line_flattens_hostile_values() {
-        assert_eq!(one_line("main\r\nSigned-off-by: x"), "main Signed-off-by: x");
+        assert_eq!(
+            one_line("main\r\nSigned-off-by: x"),
+            "main Signed-off-by: x"
+        );
         assert_eq!(one_line("  a\u{2028}b "), "a b");
     }
 }

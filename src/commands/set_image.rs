@@ -165,7 +165,11 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String), Error> {
 }
 
 /// For each missing image, the closest image names referenced anywhere below `dir`.
-pub(super) fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Vec<Missing>, Error> {
+pub(super) fn suggestions(
+    dir: &Path,
+    files: &[String],
+    missing: &[ImageName],
+) -> Result<Vec<Missing>, Error> {
     let found: BTreeSet<ImageName> =
         tree::scan(dir, files, |path, bytes| Some(plan::images_in(path, bytes)))?
             .into_iter()
@@ -183,4 +187,3 @@ pub(super) fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -
         })
         .collect())
 }
-

@@ -211,22 +211,19 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
             "path: envs/staging",
         ),
         ["environments", "*", "hold"] => ("`true` or `false`", "hold: true"),
-        ["environments", "*", "hold-images"] => (
-            "a list of image names",
-            "hold-images: [ghcr.io/acme/cart]",
-        ),
-        ["environments", "*", "hold-images", "*"] => (
-            "an image name",
-            "hold-images: [ghcr.io/acme/cart]",
-        ),
+        ["environments", "*", "hold-images"] => {
+            ("a list of image names", "hold-images: [ghcr.io/acme/cart]")
+        }
+        ["environments", "*", "hold-images", "*"] => {
+            ("an image name", "hold-images: [ghcr.io/acme/cart]")
+        }
         ["environments", "*", "hold-reason"] => (
             "a sentence saying why",
             "hold-reason: 'INC-42: payments outage, ask #ops'",
         ),
-        ["environments", "*", "allow-mutable-tags"] => (
-            "`true` or `false`",
-            "allow-mutable-tags: true",
-        ),
+        ["environments", "*", "allow-mutable-tags"] => {
+            ("`true` or `false`", "allow-mutable-tags: true")
+        }
         ["environments", "*", "tags"] => (
             "a regular expression the tag must fully match",
             "tags: '^[0-9a-f]{7,40}$'",

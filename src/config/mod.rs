@@ -581,7 +581,11 @@ impl Config {
                 if let Err(err) = regex::Regex::new(tags) {
                     problems.value(
                         &at.clone().key("tags"),
-                        &format!("`{}` is not a valid regular expression: {}", shown(tags), first_line(&err.to_string())),
+                        &format!(
+                            "`{}` is not a valid regular expression: {}",
+                            shown(tags),
+                            first_line(&err.to_string())
+                        ),
                     );
                 }
             }

@@ -119,8 +119,14 @@ impl Credentials {
     #[must_use]
     pub fn describe(&self) -> String {
         match &self.token {
-            Some((_, source)) => format!("the token from {} (user `{}`)", source.describe(), self.user),
-            None => "no token (set FERRY_TOKEN, GITHUB_TOKEN, GITLAB_TOKEN or CI_JOB_TOKEN)".to_owned(),
+            Some((_, source)) => format!(
+                "the token from {} (user `{}`)",
+                source.describe(),
+                self.user
+            ),
+            None => {
+                "no token (set FERRY_TOKEN, GITHUB_TOKEN, GITLAB_TOKEN or CI_JOB_TOKEN)".to_owned()
+            }
         }
     }
 
@@ -145,7 +151,9 @@ impl Credentials {
                     Some((token, _)) => Cred::userpass_plaintext(&self.user, token.expose_secret()),
                     None => {
                         refused.set(true);
-                        Err(git2::Error::from_str("the server asks for credentials and no token was given"))
+                        Err(git2::Error::from_str(
+                            "the server asks for credentials and no token was given",
+                        ))
                     }
                 };
             }
@@ -157,7 +165,9 @@ impl Credentials {
                 };
             }
             refused.set(true);
-            Err(git2::Error::from_str("the server asks for a kind of credentials ferry does not support"))
+            Err(git2::Error::from_str(
+                "the server asks for a kind of credentials ferry does not support",
+            ))
         }
     }
 }
@@ -167,7 +177,11 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     fn creds(repo: &str, flag: Option<&str>, vars: &[(&str, &str)]) -> Credentials {
@@ -184,7 +198,11 @@ mod tests {
 
     #[test]
     fn the_flag_wins_over_variables() {
-        let c = creds("https://github.com/a/b", Some("flag"), &[("GITHUB_TOKEN", "gh")]);
+        let c = creds(
+            "https://github.com/a/b",
+            Some("flag"),
+            &[("GITHUB_TOKEN", "gh")],
+        );
         assert_eq!(c.secret(), Some("flag"));
         assert_eq!(c.user, "x-access-token");
     }
@@ -192,7 +210,10 @@ mod tests {
     #[test]
     fn each_variable_has_its_forge_user() {
         let c = creds("https://gitlab.com/a/b", None, &[("CI_JOB_TOKEN", "job")]);
-        assert_eq!((c.secret(), c.user.as_str()), (Some("job"), "gitlab-ci-token"));
+        assert_eq!(
+            (c.secret(), c.user.as_str()),
+            (Some("job"), "gitlab-ci-token")
+        );
         let c = creds(
             "https://gitlab.com/a/b",
             None,
@@ -200,21 +221,32 @@ mod tests {
         );
         assert_eq!((c.secret(), c.user.as_str()), (Some("pat"), "oauth2"));
         let c = creds("https://ghe.corp/a/b", None, &[("GITHUB_TOKEN", "ghs")]);
-        assert_eq!((c.secret(), c.user.as_str()), (Some("ghs"), "x-access-token"));
+        assert_eq!(
+            (c.secret(), c.user.as_str()),
+            (Some("ghs"), "x-access-token")
+        );
         let c = creds("https://gitlab.corp/a/b", Some("t"), &[]);
         assert_eq!(c.user, "oauth2");
     }
 
     #[test]
     fn empty_values_do_not_count() {
-        let c = creds("https://github.com/a/b", Some(""), &[("GITHUB_TOKEN", ""), ("GITLAB_TOKEN", "x")]);
+        let c = creds(
+            "https://github.com/a/b",
+            Some(""),
+            &[("GITHUB_TOKEN", ""), ("GITLAB_TOKEN", "x")],
+        );
         assert_eq!(c.secret(), Some("x"));
         assert!(!creds("https://github.com/a/b", None, &[]).has_token());
     }
 
     #[test]
     fn a_url_password_is_used_with_its_user() {
-        let c = creds("https://bot:pw@git.example.com/a/b", None, &[("GITHUB_TOKEN", "gh")]);
+        let c = creds(
+            "https://bot:pw@git.example.com/a/b",
+            None,
+            &[("GITHUB_TOKEN", "gh")],
+        );
         assert_eq!((c.secret(), c.user.as_str()), (Some("pw"), "bot"));
         assert!(!format!("{c:?}").contains("pw"));
     }

@@ -105,7 +105,9 @@ pub enum GitError {
     },
     #[error("`{0}` is not a valid branch name")]
     InvalidBranch(String),
-    #[error("{repo}: `{path}` does not exist on branch `{branch}`; check --path or the environment's `path` in ferry.yaml")]
+    #[error(
+        "{repo}: `{path}` does not exist on branch `{branch}`; check --path or the environment's `path` in ferry.yaml"
+    )]
     NoSuchPath {
         repo: String,
         branch: String,
@@ -248,10 +250,7 @@ impl Remote {
         let repo = if path.join("HEAD").exists() {
             Repository::open_bare(&path).map_err(|e| GitError::Local {
                 op: format!("opening the cached repository {}", path.display()),
-                detail: format!(
-                    "{}; delete the directory to start afresh",
-                    e.message()
-                ),
+                detail: format!("{}; delete the directory to start afresh", e.message()),
             })?
         } else {
             let mut options = RepositoryInitOptions::new();
@@ -320,10 +319,14 @@ impl Remote {
                 hint: "Check --repo; forges also answer 404 when the token may not read a private repository".to_owned(),
             };
         }
-        if e.code() == ErrorCode::Certificate || e.class() == ErrorClass::Ssl && lower.contains("certificate") {
+        if e.code() == ErrorCode::Certificate
+            || e.class() == ErrorClass::Ssl && lower.contains("certificate")
+        {
             return GitError::Local {
                 op: format!("{op} {repo}"),
-                detail: format!("{message}; the server's TLS certificate is not trusted (set SSL_CERT_FILE to the CA bundle)"),
+                detail: format!(
+                    "{message}; the server's TLS certificate is not trusted (set SSL_CERT_FILE to the CA bundle)"
+                ),
             };
         }
         let transport = matches!(
@@ -456,7 +459,10 @@ fn cache_name(url: &str) -> String {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{}-{hash:016x}", if last.is_empty() { "repo" } else { last })
+    format!(
+        "{}-{hash:016x}",
+        if last.is_empty() { "repo" } else { last }
+    )
 }
 
 /// Whether a push status from the server means "someone else updated the branch first".
@@ -544,8 +550,7 @@ impl Store for Remote {
         let Ok(entry) = tree.get_path(Path::new(path)) else {
             return Ok(None);
         };
-        if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == i32::from(FileMode::Link)
-        {
+        if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == i32::from(FileMode::Link) {
             return Ok(None);
         }
         let blob = self
@@ -661,7 +666,14 @@ impl Store for Remote {
         let oid = match signer {
             None => self
                 .repo
-                .commit(None, &signature, &signature, message, &tree, &[&parent_commit])
+                .commit(
+                    None,
+                    &signature,
+                    &signature,
+                    message,
+                    &tree,
+                    &[&parent_commit],
+                )
                 .map_err(|e| GitError::local("writing the commit", &e))?,
             Some(signer) => {
                 let buffer = self
@@ -686,8 +698,7 @@ impl Store for Remote {
 
     fn push(&mut self, tip: &Tip, commit: &str) -> Result<(), GitError> {
         let oid = Oid::from_str(commit).map_err(|e| GitError::local("pushing", &e))?;
-        let expected =
-            Oid::from_str(&tip.commit).map_err(|e| GitError::local("pushing", &e))?;
+        let expected = Oid::from_str(&tip.commit).map_err(|e| GitError::local("pushing", &e))?;
         let local = format!("{PUSH_REFS}{}", tip.branch);
         self.repo
             .reference(&local, oid, true, "ferry push")
@@ -780,7 +791,10 @@ mod tests {
     #[test]
     fn http_statuses_are_read_from_libgit2_messages() {
         assert_eq!(http_status("unexpected http status code: 403"), Some(403));
-        assert_eq!(http_status("request failed with status code: 401"), Some(401));
+        assert_eq!(
+            http_status("request failed with status code: 401"),
+            Some(401)
+        );
         assert_eq!(http_status("early eof"), None);
     }
 

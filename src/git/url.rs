@@ -93,7 +93,11 @@ impl RepoUrl {
                 None => (None, None),
                 Some(info) => match info.split_once(':') {
                     Some((user, password)) if transport == Transport::Http => {
-                        let user = if user.is_empty() { "x-access-token" } else { user };
+                        let user = if user.is_empty() {
+                            "x-access-token"
+                        } else {
+                            user
+                        };
                         (
                             Some(user.to_owned()),
                             Some(UrlSecret {
@@ -220,7 +224,9 @@ mod tests {
 
     #[test]
     fn a_password_in_the_url_is_taken_out() {
-        let (url, secret) = RepoUrl::parse("https://oauth2:glpat-SECRET@gitlab.example.com:8443/g/env.git").unwrap();
+        let (url, secret) =
+            RepoUrl::parse("https://oauth2:glpat-SECRET@gitlab.example.com:8443/g/env.git")
+                .unwrap();
         assert_eq!(url.as_str(), "https://gitlab.example.com:8443/g/env.git");
         assert_eq!(url.host(), "gitlab.example.com");
         let secret = secret.unwrap();

@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests: the real binary, trees on disk, comparisons.
 
+pub mod git_http;
+pub mod remote;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
