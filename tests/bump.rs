@@ -453,6 +453,74 @@ fn a_rejecting_hook_is_reported_and_not_retried() {
     assert_eq!(pushes, 1, "a rejection is not retried");
 }
 
+/// A pre-receive hook that plays a competing pipeline: it moves `main` to a new commit just
+/// before the pushed update is applied (once, or every time), so the push loses the
+/// compare-and-swap.
+fn install_competitor(repo: &Path, once: bool) {
+    let guard = if once {
+        "[ -f \"$GIT_DIR/competed\" ] && exit 0\ntouch \"$GIT_DIR/competed\"\n"
+    } else {
+        ""
+    };
+    crate::support::git_http::install_hook(
+        repo,
+        "pre-receive",
+        &format!(
+            "#!/bin/sh\ncat >/dev/null\n{guard}unset GIT_QUARANTINE_PATH\nexport GIT_AUTHOR_NAME=rival GIT_AUTHOR_EMAIL=rival@example.com GIT_COMMITTER_NAME=rival GIT_COMMITTER_EMAIL=rival@example.com\ntip=$(git rev-parse refs/heads/main)\nnew=$(git commit-tree \"$tip^{{tree}}\" -p \"$tip\" -m 'competing pipeline')\ngit update-ref refs/heads/main \"$new\" \"$tip\"\nexit 0\n"
+        ),
+    );
+}
+
+#[test]
+fn a_lost_compare_and_swap_is_recomputed_on_the_new_tip() {
+    let env = Env::new();
+    install_competitor(&env.repo, true);
+    let out = env.bump(&["--env", "staging", "ghcr.io/acme/cart=9d8c7b6"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert!(
+        stdout(&out).contains("Landed on attempt 2"),
+        "{}",
+        explain(&out)
+    );
+    let log = remote::log(&env.repo, "main");
+    assert_eq!(log.len(), 3, "initial, the rival, ferry's");
+    assert_eq!(log[1].message.trim(), "competing pipeline");
+    assert_eq!(
+        log[0].parents,
+        vec![log[1].oid.clone()],
+        "built on the rival's commit"
+    );
+    assert!(
+        env.file("envs/staging/kustomization.yaml")
+            .contains("newTag: 9d8c7b6")
+    );
+}
+
+#[test]
+fn a_branch_that_never_stops_moving_exhausts_the_attempts() {
+    let env = Env::new();
+    install_competitor(&env.repo, false);
+    let out = env.bump(&[
+        "--env",
+        "staging",
+        "--attempts",
+        "3",
+        "ghcr.io/acme/cart=9d8c7b6",
+    ]);
+    assert_eq!(code(&out), 6, "{}", explain(&out));
+    let err = stderr(&out);
+    let rival = env.tip();
+    assert!(err.contains("gave up after 3 attempt(s)"), "{err}");
+    assert!(
+        err.contains(&rival),
+        "names the competing commit {rival}: {err}"
+    );
+    assert!(
+        !env.file("envs/staging/kustomization.yaml")
+            .contains("9d8c7b6")
+    );
+}
+
 #[test]
 fn sixteen_concurrent_bumps_all_land() {
     let apps: Vec<(String, String)> = (0..16)

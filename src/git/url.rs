@@ -151,6 +151,11 @@ impl RepoUrl {
                 .map_err(|e| format!("cannot resolve the local path {spec}: {e}"))?
                 .join(path)
         };
+        // `./env` and `env/.` name the same repository as `env`: show it without the dots.
+        let absolute: std::path::PathBuf = absolute
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
         Ok((
             RepoUrl {
                 url: absolute.display().to_string(),
@@ -254,8 +259,8 @@ mod tests {
         assert!(!url.can_fetch_shallow());
         let url = parse("/srv/env.git");
         assert_eq!(url.transport(), Transport::Local);
-        let url = parse("./env");
-        assert!(url.as_str().ends_with("/./env") || url.as_str().ends_with("/env"));
+        let url = parse("./env/.");
+        assert!(url.as_str().ends_with("/env"), "{url}");
         assert!(Path::new(url.as_str()).is_absolute());
     }
 
