@@ -281,6 +281,23 @@ fn dry_run_prints_the_diff_and_pushes_nothing() {
         "names the expected tip: {text}"
     );
     assert_eq!(env.tip(), before);
+
+    let out = env.bump(&[
+        "--env",
+        "staging",
+        "--output",
+        "json",
+        "--dry-run",
+        "ghcr.io/acme/cart=9d8c7b6",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(report["status"], "dry-run");
+    assert_eq!(report["branch"], "main");
+    assert_eq!(report["environment"], "staging");
+    assert_eq!(report["previous"], before.as_str());
+    assert_eq!(report["changes"][0]["new"], "9d8c7b6");
+    assert_eq!(env.tip(), before);
 }
 
 #[test]
