@@ -215,9 +215,12 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
     // A push whose answer was lost, and what it would report.
     let mut pushed: Option<(String, Box<Outcome>)> = None;
     let mut last: Option<GitError> = None;
+    // How long the last attempt took: the backoff's unit, so that waits grow with contention
+    // and with the size of the repository instead of a fixed clock.
+    let mut slot = Duration::from_millis(100);
     for attempt in 1..=attempts {
         if attempt > 1 {
-            let wait = backoff(attempt);
+            let wait = backoff(attempt, slot);
             tracing::info!(
                 attempt,
                 wait_ms = wait.as_millis() as u64,
@@ -226,10 +229,12 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
             );
             std::thread::sleep(wait);
         }
+        let started = Instant::now();
         let tip = match resolve(store, request, &mut target) {
             Ok(tip) => tip,
             Err(Error::Git(e)) if e.is_retryable() => {
                 last = Some(*e);
+                slot = started.elapsed();
                 continue;
             }
             Err(e) => return Err(e),
@@ -259,6 +264,7 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
                         pushed = Some((commit, outcome));
                     }
                     last = Some(e);
+                    slot = started.elapsed();
                 }
                 Err(e) => return Err(e.into()),
             },
@@ -303,10 +309,16 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
     })
 }
 
-/// Jittered exponential backoff before attempt `attempt` (2, 3, ...): a random wait between half
-/// and all of 100 ms × 2^(attempt-2), capped at 4 s.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = (100u64 << (attempt.saturating_sub(2)).min(6)).min(4_000);
+/// Jittered exponential backoff before attempt `attempt` (2, 3, ...): a random wait of up to
+/// 2^(attempt-2) slots, where a slot is how long the last attempt took (binary exponential
+/// backoff, as Ethernet does: contenders spread over a window that doubles after each collision,
+/// so that among n contenders about one tries per slot). At least 10 ms, at most 30 s.
+fn backoff(attempt: u32, slot: Duration) -> Duration {
+    let slots = 1u64 << attempt.saturating_sub(2).min(16);
+    let window = (slot.as_millis() as u64)
+        .max(10)
+        .saturating_mul(slots)
+        .min(30_000);
     let mut hasher = std::hash::RandomState::new().build_hasher();
     hasher.write_u32(attempt);
     hasher.write_u128(
@@ -316,8 +328,7 @@ fn backoff(attempt: u32) -> Duration {
             .as_nanos(),
     );
     hasher.write_u32(std::process::id());
-    let jitter = hasher.finish() % (ceiling / 2 + 1);
-    Duration::from_millis(ceiling / 2 + jitter)
+    Duration::from_millis((hasher.finish() % (window + 1)).max(10))
 }
 
 /// Fetches the tip to change and (re)resolves the target on it.
@@ -967,14 +978,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_stays_jittered_within_bounds() {
+    fn backoff_windows_double_in_units_of_the_last_attempt() {
+        let slot = Duration::from_millis(40);
         for attempt in 2..=12 {
-            let ceiling = (100u64 << (attempt - 2).min(6)).min(4_000);
-            for _ in 0..20 {
-                let wait = backoff(attempt).as_millis() as u64;
-                assert!(wait >= ceiling / 2 && wait <= ceiling, "{attempt}: {wait}");
+            let window = (40u64 << (attempt - 2)).min(30_000);
+            let waits: Vec<u64> = (0..50)
+                .map(|_| backoff(attempt, slot).as_millis() as u64)
+                .collect();
+            assert!(
+                waits.iter().all(|w| (10..=window.max(10)).contains(w)),
+                "{attempt}: {waits:?}"
+            );
+            if attempt >= 4 {
+                assert!(waits.iter().any(|w| *w != waits[0]), "jittered: {waits:?}");
             }
         }
+        assert!(backoff(40, Duration::from_secs(10)) <= Duration::from_secs(30));
     }
 
     #[test]

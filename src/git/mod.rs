@@ -209,6 +209,7 @@ enum Keep {
 /// Refs ferry keeps in its bare repository.
 const TIP_REFS: &str = "refs/ferry/tips/";
 const PUSH_REFS: &str = "refs/ferry/push/";
+const HAVE_REFS: &str = "refs/ferry/have/";
 
 impl Remote {
     /// Prepares a bare repository for `url`: in a new temporary directory, or in `cache_dir`
@@ -493,6 +494,20 @@ impl Store for Remote {
         }
         let local = format!("{TIP_REFS}{branch}");
         if let Ok(mut stale) = self.repo.find_reference(&local) {
+            if let Some(oid) = stale.target()
+                && self.repo.find_commit(oid).is_ok()
+            {
+                // libgit2 tells the server what it has from the local refs: keep the old tip
+                // reachable so that only what changed since is sent.
+                self.repo
+                    .reference(
+                        &format!("{HAVE_REFS}{branch}"),
+                        oid,
+                        true,
+                        "ferry: fetched before",
+                    )
+                    .map_err(|e| GitError::local("keeping the previous tip", &e))?;
+            }
             stale
                 .delete()
                 .map_err(|e| GitError::local("clearing the previous tip", &e))?;
@@ -509,6 +524,8 @@ impl Store for Remote {
                 .proxy_options(proxy())
                 .download_tags(AutotagOption::None)
                 .update_fetchhead(false);
+            // Always depth 1 (a force-pushed branch never drags its history in); the previous
+            // tip kept under HAVE_REFS makes the server send only what changed since.
             if self.shallow {
                 options.depth(1);
             }
