@@ -133,7 +133,7 @@ pub enum GitError {
         expected: String,
         found: Option<String>,
     },
-    #[error("{repo}: the server rejected the push to `{branch}`: {reason}{}", remote_text(.remote))]
+    #[error("{repo}: the server rejected the push to `{branch}`: {reason}{}\n  hint: the branch is protected or a server hook refused the commit; ferry does not retry this. Let the bot push to `{branch}` (a bypass for its token or key), or send this environment's changes through pull requests (`update: pull-request` in ferry.yaml)", remote_text(.remote))]
     Rejected {
         repo: String,
         branch: String,
