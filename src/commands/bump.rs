@@ -6,7 +6,7 @@
 //! first the attempt is thrown away and the next one starts from the new tip (never a rebase of
 //! text), after a jittered exponential backoff.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
@@ -22,9 +22,9 @@ use crate::cli::{BumpArgs, Output, SignFormat};
 use crate::config::{self, Config, ResolvedEnvironment};
 use crate::exit::Exit;
 use crate::git::sign::{self, KeySource};
-use crate::git::{Credentials, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
+use crate::git::{Credentials, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
 use crate::image::{self, ImageName, ImageUpdate, Reference};
-use crate::plan::{self, Change, Notice, Plan, Planner};
+use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
 use crate::render::{self, MessageContext, MessageImage, Trailer};
 use crate::report;
@@ -215,9 +215,11 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
     // A push whose answer was lost, and what it would report.
     let mut pushed: Option<(String, Box<Outcome>)> = None;
     let mut last: Option<GitError> = None;
-    // How long the last attempt took: the backoff's unit, so that waits grow with contention
-    // and with the size of the repository instead of a fixed clock.
+    // The backoff's unit: how long the last attempt took, so that waits follow the repository's
+    // size and the server's load instead of a fixed clock. (After a herd of first fetches, the
+    // first retries spread over about as long as the herd took to gather.)
     let mut slot = Duration::from_millis(100);
+    let mut scans_seen = ScanCache::new();
     for attempt in 1..=attempts {
         if attempt > 1 {
             let wait = backoff(attempt, slot);
@@ -248,7 +250,7 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
             outcome.commit = Some(commit);
             return Ok((outcome, attempt));
         }
-        match prepare(store, request, target, &tip)? {
+        match prepare(store, request, target, &tip, &mut scans_seen)? {
             Attempt::Done(outcome) => return Ok((*outcome, attempt)),
             Attempt::Ready {
                 tip,
@@ -446,12 +448,17 @@ fn read_config(store: &dyn Store, tip: &Tip) -> Result<Option<Config>, Error> {
     Ok(Some(Config::parse(&text, Path::new(config::FILE_NAME))?))
 }
 
+/// What each file said, by path and blob id, across attempts: a retry reads and parses only the
+/// files that changed since the previous tip.
+type ScanCache = HashMap<Entry, Option<Scan>>;
+
 /// One attempt on `tip`: checks, plan, commit. Pure with respect to the remote.
 fn prepare(
     store: &mut dyn Store,
     request: &Request<'_>,
     target: &Target,
     tip: &Tip,
+    scans_seen: &mut ScanCache,
 ) -> Result<Attempt, Error> {
     let updates = request.planner.updates();
     let verdicts = target.policy.check(updates);
@@ -476,13 +483,19 @@ fn prepare(
     }
 
     let planner = &request.planner;
-    let blobs = store.read_dir(tip, &target.path, &plan::is_yaml_path, &|bytes| {
-        planner.may_reference(bytes)
-    })?;
-    let scans = blobs
-        .iter()
-        .filter_map(|b| planner.scan(&b.path, &b.bytes))
-        .collect();
+    let mut scans = Vec::new();
+    for entry in store.list_dir(tip, &target.path, &plan::is_yaml_path)? {
+        let scan = match scans_seen.get(&entry) {
+            Some(scan) => scan.clone(),
+            None => {
+                let bytes = store.read_blob(&entry)?;
+                let scan = planner.scan(&entry.path, &bytes);
+                scans_seen.insert(entry, scan.clone());
+                scan
+            }
+        };
+        scans.extend(scan);
+    }
     let mut plan = planner.plan(scans)?;
     plan.relocate(&target.path);
 

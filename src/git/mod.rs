@@ -49,6 +49,15 @@ pub struct Blob {
     pub bytes: Vec<u8>,
 }
 
+/// A file in a tree, not yet read: its path relative to the directory listed, and its blob id.
+/// Equal entries have equal bytes, so what was learnt from one can be reused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub path: String,
+    /// The blob id, 40 hex digits.
+    pub oid: String,
+}
+
 /// Who commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -63,16 +72,38 @@ pub trait Store {
     fn fetch(&mut self, branch: Option<&str>) -> Result<Tip, GitError>;
     /// The bytes of one file at `tip`, `None` when absent.
     fn read_file(&self, tip: &Tip, path: &str) -> Result<Option<Vec<u8>>, GitError>;
-    /// The files below `dir` at `tip` whose path (relative to `dir`) passes `wanted_path` and whose
-    /// bytes then pass `wanted_bytes`. Symbolic links and submodules are skipped. An absent `dir`
-    /// is [`GitError::NoSuchPath`].
+    /// The files below `dir` at `tip` whose path (relative to `dir`) passes `wanted_path`, with
+    /// their blob ids; nothing is read. Symbolic links and submodules are skipped. An absent
+    /// `dir` is [`GitError::NoSuchPath`].
+    fn list_dir(
+        &self,
+        tip: &Tip,
+        dir: &str,
+        wanted_path: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Entry>, GitError>;
+    /// The bytes of a blob listed by [`Store::list_dir`].
+    fn read_blob(&self, entry: &Entry) -> Result<Vec<u8>, GitError>;
+    /// The files below `dir` whose path passes `wanted_path` and whose bytes then pass
+    /// `wanted_bytes`.
     fn read_dir(
         &self,
         tip: &Tip,
         dir: &str,
         wanted_path: &dyn Fn(&str) -> bool,
         wanted_bytes: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<Vec<Blob>, GitError>;
+    ) -> Result<Vec<Blob>, GitError> {
+        let mut blobs = Vec::new();
+        for entry in self.list_dir(tip, dir, wanted_path)? {
+            let bytes = self.read_blob(&entry)?;
+            if wanted_bytes(&bytes) {
+                blobs.push(Blob {
+                    path: entry.path,
+                    bytes,
+                });
+            }
+        }
+        Ok(blobs)
+    }
     /// Writes a commit on top of `parent` whose tree is `parent`'s with `writes` (path, bytes)
     /// applied. Returns the commit id. Nothing is pushed.
     fn commit(
@@ -581,13 +612,12 @@ impl Store for Remote {
         Ok(Some(blob.content().to_vec()))
     }
 
-    fn read_dir(
+    fn list_dir(
         &self,
         tip: &Tip,
         dir: &str,
         wanted_path: &dyn Fn(&str) -> bool,
-        wanted_bytes: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<Vec<Blob>, GitError> {
+    ) -> Result<Vec<Entry>, GitError> {
         let commit = self.commit_of(tip)?;
         let root = commit
             .tree()
@@ -623,23 +653,25 @@ impl Store for Remote {
             TreeWalkResult::Ok
         })
         .map_err(|e| GitError::local(&format!("listing {dir}"), &e))?;
+        Ok(found
+            .into_iter()
+            .map(|(path, oid)| Entry {
+                path,
+                oid: oid.to_string(),
+            })
+            .collect())
+    }
+
+    fn read_blob(&self, entry: &Entry) -> Result<Vec<u8>, GitError> {
+        let oid = Oid::from_str(&entry.oid).map_err(|e| GitError::local("reading a blob", &e))?;
         let odb = self
             .repo
             .odb()
             .map_err(|e| GitError::local("opening the object database", &e))?;
-        let mut blobs = Vec::new();
-        for (path, oid) in found {
-            let object = odb
-                .read(oid)
-                .map_err(|e| GitError::local(&format!("reading {dir}/{path}"), &e))?;
-            if wanted_bytes(object.data()) {
-                blobs.push(Blob {
-                    path,
-                    bytes: object.data().to_vec(),
-                });
-            }
-        }
-        Ok(blobs)
+        let object = odb
+            .read(oid)
+            .map_err(|e| GitError::local(&format!("reading {}", entry.path), &e))?;
+        Ok(object.data().to_vec())
     }
 
     fn commit(
