@@ -23,7 +23,7 @@ use crate::config::{self, Config, ResolvedEnvironment};
 use crate::exit::Exit;
 use crate::git::sign::{self, KeySource};
 use crate::git::{Credentials, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
-use crate::image::{self, ImageName, ImageUpdate, Reference};
+use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
 use crate::render::{self, MessageContext, MessageImage, Trailer};
@@ -655,18 +655,7 @@ fn suggestions(
         .iter()
         .flat_map(|b| plan::images_in(&b.path, &b.bytes))
         .collect();
-    let missing = missing
-        .iter()
-        .map(|m| {
-            let close = image::closest(m, &found, 5);
-            Missing {
-                image: m.to_string(),
-                suggestions: close.iter().map(ToString::to_string).collect(),
-                familiar: (m.familiar(), close.iter().map(|n| n.familiar()).collect()),
-            }
-        })
-        .collect();
-    Ok((missing, blobs.len()))
+    Ok((super::set_image::closest_to(missing, &found), blobs.len()))
 }
 
 fn tag_text(u: &ImageUpdate) -> String {

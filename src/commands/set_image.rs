@@ -175,15 +175,20 @@ pub(super) fn suggestions(
             .into_iter()
             .flatten()
             .collect();
-    Ok(missing
+    Ok(closest_to(missing, &found))
+}
+
+/// For each missing image, the closest of the names `found`.
+pub(super) fn closest_to(missing: &[ImageName], found: &BTreeSet<ImageName>) -> Vec<Missing> {
+    missing
         .iter()
         .map(|m| {
-            let close = image::closest(m, &found, 5);
+            let close = image::closest(m, found, 5);
             Missing {
                 image: m.to_string(),
                 suggestions: close.iter().map(ToString::to_string).collect(),
                 familiar: (m.familiar(), close.iter().map(|n| n.familiar()).collect()),
             }
         })
-        .collect())
+        .collect()
 }

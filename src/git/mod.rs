@@ -387,7 +387,12 @@ impl Remote {
         }
     }
 
-    fn default_branch(&mut self) -> Result<String, GitError> {
+    /// Connects for reading and hands the connection to `read` (ls-remote: no objects).
+    fn connected<T>(
+        &self,
+        op: &'static str,
+        read: impl FnOnce(&git2::RemoteConnection<'_, '_, '_>) -> Result<T, git2::Error>,
+    ) -> Result<T, GitError> {
         let refused = Rc::new(Cell::new(false));
         let mut remote = self
             .repo
@@ -397,10 +402,14 @@ impl Remote {
         let connection = remote
             .connect_auth(Direction::Fetch, Some(callbacks), Some(proxy()))
             .map_err(|e| self.remote_error("connecting", &e, refused.get()))?;
-        let head = connection
-            .default_branch()
-            .map_err(|e| self.remote_error("reading the default branch", &e, refused.get()))?;
-        let head = head.as_str().unwrap_or_default();
+        read(&connection).map_err(|e| self.remote_error(op, &e, refused.get()))
+    }
+
+    fn default_branch(&self) -> Result<String, GitError> {
+        let head = self.connected("reading the default branch", |c| {
+            c.default_branch()
+                .map(|b| b.as_str().unwrap_or_default().to_owned())
+        })?;
         head.strip_prefix("refs/heads/")
             .map(str::to_owned)
             .ok_or_else(|| GitError::Local {
@@ -409,27 +418,17 @@ impl Remote {
             })
     }
 
-    fn list_branches(&mut self) -> Result<Vec<(String, String)>, GitError> {
-        let refused = Rc::new(Cell::new(false));
-        let mut remote = self
-            .repo
-            .remote_anonymous(self.url.as_str())
-            .map_err(|e| GitError::local("preparing the remote", &e))?;
-        let callbacks = self.callbacks(&refused);
-        let connection = remote
-            .connect_auth(Direction::Fetch, Some(callbacks), Some(proxy()))
-            .map_err(|e| self.remote_error("connecting", &e, refused.get()))?;
-        let heads = connection
-            .list()
-            .map_err(|e| self.remote_error("listing branches", &e, refused.get()))?;
-        Ok(heads
-            .iter()
-            .filter_map(|h| {
-                h.name()
-                    .strip_prefix("refs/heads/")
-                    .map(|b| (b.to_owned(), h.oid().to_string()))
-            })
-            .collect())
+    fn list_branches(&self) -> Result<Vec<(String, String)>, GitError> {
+        self.connected("listing branches", |c| {
+            Ok(c.list()?
+                .iter()
+                .filter_map(|h| {
+                    h.name()
+                        .strip_prefix("refs/heads/")
+                        .map(|b| (b.to_owned(), h.oid().to_string()))
+                })
+                .collect())
+        })
     }
 
     fn commit_of(&self, tip: &Tip) -> Result<git2::Commit<'_>, GitError> {
