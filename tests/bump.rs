@@ -124,6 +124,16 @@ impl Env {
     }
 }
 
+/// `ferry bump --repo REPO ARGS...` with only the variables in `env` (no token unless given).
+fn bump_at(repo: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = bump_command();
+    cmd.args(["bump", "--repo", repo]).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("ferry runs")
+}
+
 /// The ferry binary with every variable that would change a bump's behaviour removed.
 fn bump_command() -> Command {
     let mut cmd = crate::support::ferry();
@@ -306,50 +316,32 @@ fn path_and_local_transports_work() {
     // --path with a file:// URL and with a plain path: full fetch (libgit2 cannot fetch
     // shallow locally), same result.
     let url = format!("file://{}", env.repo.display());
-    let out = bump_command()
-        .args([
-            "bump",
-            "--repo",
-            &url,
-            "--path",
-            "envs/staging",
-            "ghcr.io/acme/cart=aaaaaaa",
-        ])
-        .output()
-        .unwrap();
+    let out = bump_at(
+        &url,
+        &["--path", "envs/staging", "ghcr.io/acme/cart=aaaaaaa"],
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}", explain(&out));
     assert!(
         env.file("envs/staging/kustomization.yaml")
             .contains("newTag: aaaaaaa")
     );
-    let out = bump_command()
-        .args([
-            "bump",
-            "--repo",
-            env.repo.to_str().unwrap(),
-            "--path",
-            "envs/staging/",
-            "ghcr.io/acme/cart=bbbbbbb",
-        ])
-        .output()
-        .unwrap();
+    let out = bump_at(
+        env.repo.to_str().unwrap(),
+        &["--path", "envs/staging/", "ghcr.io/acme/cart=bbbbbbb"],
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}", explain(&out));
     assert!(
         env.file("envs/staging/kustomization.yaml")
             .contains("newTag: bbbbbbb")
     );
     // --path still applies the policy of the environment with that path.
-    let out = bump_command()
-        .args([
-            "bump",
-            "--repo",
-            &url,
-            "--path",
-            "envs/production",
-            "ghcr.io/acme/cart=ccccccc",
-        ])
-        .output()
-        .unwrap();
+    let out = bump_at(
+        &url,
+        &["--path", "envs/production", "ghcr.io/acme/cart=ccccccc"],
+        &[],
+    );
     assert_eq!(code(&out), 8, "{}", explain(&out));
 }
 
@@ -411,34 +403,20 @@ fn a_wrong_token_fails_at_once_with_the_auth_code() {
     );
 
     // A token that may read but not push: the fetch works, the push fails with a hint.
-    let out = bump_command()
-        .args([
-            "bump",
-            "--repo",
-            &env.url(),
-            "--env",
-            "staging",
-            "ghcr.io/acme/cart=9d8c7b6",
-        ])
-        .env("FERRY_TOKEN", READ_TOKEN)
-        .env("FERRY_USERNAME", "reader")
-        .output()
-        .unwrap();
+    let out = bump_at(
+        &env.url(),
+        &["--env", "staging", "ghcr.io/acme/cart=9d8c7b6"],
+        &[("FERRY_TOKEN", READ_TOKEN), ("FERRY_USERNAME", "reader")],
+    );
     assert_eq!(code(&out), 5, "{}", explain(&out));
     assert!(stderr(&out).contains("push to"), "{}", explain(&out));
 
     // No token at all.
-    let out = bump_command()
-        .args([
-            "bump",
-            "--repo",
-            &env.url(),
-            "--env",
-            "staging",
-            "ghcr.io/acme/cart=9d8c7b6",
-        ])
-        .output()
-        .unwrap();
+    let out = bump_at(
+        &env.url(),
+        &["--env", "staging", "ghcr.io/acme/cart=9d8c7b6"],
+        &[],
+    );
     assert_eq!(code(&out), 5, "{}", explain(&out));
     assert!(stderr(&out).contains("FERRY_TOKEN"), "{}", explain(&out));
 }
