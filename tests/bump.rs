@@ -560,6 +560,55 @@ fn sixteen_concurrent_bumps_all_land() {
 }
 
 #[test]
+fn a_large_environment_is_read_on_several_threads_and_every_reference_found() {
+    // Enough files for ferry to split the reading between threads: references in the first
+    // and in the last of them must both be found, and nothing else touched.
+    let mut files: Vec<(String, String)> = (0..4_500)
+        .map(|i| (format!("envs/staging/apps/app{i:04}.yaml"), deployment(i)))
+        .collect();
+    files.push((
+        "envs/staging/apps/a-cart.yaml".into(),
+        "image: ghcr.io/acme/cart:1111111\n".into(),
+    ));
+    let env = Env::with_files(&files);
+    let before = remote::read_branch(&env.repo, "main");
+    let out = env.bump(&["-v", "--env", "staging", "ghcr.io/acme/cart=abcdef1"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let after = remote::read_branch(&env.repo, "main");
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|(path, bytes)| before.get(*path) != Some(bytes))
+        .map(|(path, _)| path)
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "envs/staging/apps/a-cart.yaml",
+            "envs/staging/kustomization.yaml"
+        ],
+        "{}",
+        explain(&out)
+    );
+    if std::thread::available_parallelism().map_or(1, usize::from) > 1 {
+        assert!(
+            stderr(&out).contains("threads=2") || stderr(&out).contains("threads=3"),
+            "{}",
+            explain(&out)
+        );
+    }
+    assert_eq!(
+        env.file("envs/staging/apps/a-cart.yaml"),
+        "image: ghcr.io/acme/cart:abcdef1\n"
+    );
+    assert!(
+        env.file("envs/staging/kustomization.yaml")
+            .contains("newTag: abcdef1\n"),
+        "{}",
+        env.file("envs/staging/kustomization.yaml")
+    );
+}
+
+#[test]
 fn dropped_connections_during_fetch_and_push_are_survived() {
     let env = Env::new();
     env.server
