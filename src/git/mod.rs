@@ -468,17 +468,23 @@ fn visit_blobs_in(
     first: usize,
     visit: &(dyn Fn(usize, &[u8]) + Sync),
 ) -> Result<(), GitError> {
-    let odb = repo
-        .odb()
-        .map_err(|e| GitError::local("opening the object database", &e))?;
+    let odb = object_database(repo)?;
     for (i, entry) in entries.iter().enumerate() {
-        let oid = Oid::from_str(&entry.oid).map_err(|e| GitError::local("reading a blob", &e))?;
-        let object = odb
-            .read(oid)
-            .map_err(|e| GitError::local(&format!("reading {}", entry.path), &e))?;
-        visit(first + i, object.data());
+        visit(first + i, read_entry(&odb, entry)?.data());
     }
     Ok(())
+}
+
+fn object_database(repo: &Repository) -> Result<git2::Odb<'_>, GitError> {
+    repo.odb()
+        .map_err(|e| GitError::local("opening the object database", &e))
+}
+
+/// The blob of a listed entry.
+fn read_entry<'o>(odb: &'o git2::Odb<'_>, entry: &Entry) -> Result<git2::OdbObject<'o>, GitError> {
+    let oid = Oid::from_str(&entry.oid).map_err(|e| GitError::local("reading a blob", &e))?;
+    odb.read(oid)
+        .map_err(|e| GitError::local(&format!("reading {}", entry.path), &e))
 }
 
 /// Keeps glibc's allocator from holding memory ferry no longer uses (Linux with glibc only).
@@ -734,15 +740,8 @@ impl Store for Remote {
     }
 
     fn read_blob(&self, entry: &Entry) -> Result<Vec<u8>, GitError> {
-        let oid = Oid::from_str(&entry.oid).map_err(|e| GitError::local("reading a blob", &e))?;
-        let odb = self
-            .repo
-            .odb()
-            .map_err(|e| GitError::local("opening the object database", &e))?;
-        let object = odb
-            .read(oid)
-            .map_err(|e| GitError::local(&format!("reading {}", entry.path), &e))?;
-        Ok(object.data().to_vec())
+        let odb = object_database(&self.repo)?;
+        Ok(read_entry(&odb, entry)?.data().to_vec())
     }
 
     fn visit_blobs(
