@@ -501,11 +501,9 @@ impl ScanCache {
         planner: &Planner,
         entries: &[Entry],
     ) -> Result<Vec<Scan>, GitError> {
-        let known = |cache: &ScanCache, key: &ScanKey| {
-            cache.silent.contains(key) || cache.found.contains_key(key)
-        };
+        let keys: Vec<ScanKey> = entries.iter().map(ScanKey::of).collect();
         let unknown: Vec<usize> = (0..entries.len())
-            .filter(|&i| !known(self, &ScanKey::of(&entries[i])))
+            .filter(|&i| !self.silent.contains(&keys[i]) && !self.found.contains_key(&keys[i]))
             .collect();
         // On a first attempt every file is unknown: read them in place.
         let copied: Vec<Entry>;
@@ -528,24 +526,24 @@ impl ScanCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         read.sort_unstable_by_key(|(i, _)| *i);
         let mut read = read.into_iter().peekable();
-        for (n, &i) in unknown.iter().enumerate() {
-            let key = ScanKey::of(&entries[i]);
-            match read.next_if(|(at, _)| *at == n) {
-                Some((_, scan)) => {
-                    self.found.insert(key, scan);
+        let mut unknown = unknown.iter().enumerate().peekable();
+        let mut scans = Vec::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            if let Some((n, _)) = unknown.next_if(|(_, at)| **at == i) {
+                match read.next_if(|(at, _)| *at == n) {
+                    Some((_, scan)) => {
+                        scans.push(scan.clone());
+                        self.found.insert(key, scan);
+                    }
+                    None => {
+                        self.silent.insert(key);
+                    }
                 }
-                None => {
-                    self.silent.insert(key);
-                }
+            } else if let Some(scan) = self.found.get(&key) {
+                scans.push(scan.clone());
             }
         }
-        if self.found.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(entries
-            .iter()
-            .filter_map(|entry| self.found.get(&ScanKey::of(entry)).cloned())
-            .collect())
+        Ok(scans)
     }
 }
 
