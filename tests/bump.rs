@@ -201,14 +201,15 @@ fn bump_pushes_only_the_tag_bytes_in_one_commit() {
     let env = Env::new();
     let before = env.tip();
     let cache = env.root.join("cache");
-    let out = env.bump(&[
+    let args = [
         "--env",
         "staging",
         "--cache-dir",
         cache.to_str().unwrap(),
         "ghcr.io/acme/cart=9d8c7b6",
         "ghcr.io/acme/web=abcdef0",
-    ]);
+    ];
+    let out = env.bump(&args);
     assert_eq!(code(&out), 0, "{}", explain(&out));
     let log = remote::log(&env.repo, "main");
     assert_eq!(log[0].parents, vec![before.clone()], "one commit on top");
@@ -253,14 +254,7 @@ fn bump_pushes_only_the_tag_bytes_in_one_commit() {
     );
 
     // Rerunning changes nothing.
-    let again = env.bump(&[
-        "--env",
-        "staging",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "ghcr.io/acme/cart=9d8c7b6",
-        "ghcr.io/acme/web=abcdef0",
-    ]);
+    let again = env.bump(&args);
     assert_eq!(code(&again), 0, "{}", explain(&again));
     assert!(
         stdout(&again).contains("Already up to date"),

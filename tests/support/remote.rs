@@ -74,7 +74,13 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 /// Runs `git args...` in `dir` with `input` on stdin, panicking with its stderr on failure;
 /// returns stdout as bytes.
 pub fn git_with_input(dir: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut child = git_command(dir)
+    run_with_input(git_command(dir), dir, args, input)
+}
+
+/// Runs `cmd args...` (a git command prepared for `dir`) with `input` on stdin, panicking with
+/// its stderr on failure; returns stdout as bytes.
+fn run_with_input(mut cmd: Command, dir: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -136,30 +142,9 @@ pub fn commit_files(
     let index_str = index.to_str().expect("temp dir path is UTF-8").to_owned();
     let run = |args: &[&str], input: &[u8]| -> String {
         let mut cmd = git_command(repo);
-        cmd.env("GIT_INDEX_FILE", &index_str)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run git {args:?}: {e}"));
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let out = std::thread::scope(|s| {
-            s.spawn(move || {
-                let _ = stdin.write_all(input);
-            });
-            child.wait_with_output()
-        })
-        .unwrap_or_else(|e| panic!("git {args:?}: {e}"));
-        if !out.status.success() {
-            panic!(
-                "git {args:?} in {} failed:\n{}",
-                repo.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        cmd.env("GIT_INDEX_FILE", &index_str);
+        let out = run_with_input(cmd, repo, args, input);
+        String::from_utf8_lossy(&out).trim().to_owned()
     };
     match &parent {
         Some(p) => run(&["read-tree", p.as_str()], b""),
