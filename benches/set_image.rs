@@ -30,12 +30,17 @@
     reason = "a benchmark with harness = false reports its figures on stdout"
 )]
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{Rng, Run, cpu_model, env_list, load_average, median, timeval, wait4};
 
 /// The image the benchmark sets.
 const TARGET: &str = "ghcr.io/acme/cart";
@@ -51,40 +56,6 @@ const DIRS_PER_TENANT: usize = 10;
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic generation
-
-/// SplitMix64: small, fast, and good enough to vary generated files.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 const APPS: &[&str] = &[
     "orders",
@@ -780,43 +751,6 @@ fn generate(n: usize, word: &'static str) -> io::Result<Tree> {
 // ---------------------------------------------------------------------------------------------
 // Running ferry
 
-/// One run of the child process.
-struct Run {
-    wall: Duration,
-    cpu: Duration,
-    /// Peak resident set size, KiB.
-    max_rss_kib: u64,
-    exit: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Waits for `pid` and returns its wait status and resource usage.
-#[allow(
-    unsafe_code,
-    reason = "wait4 is the only way to read one child's peak RSS"
-)]
-fn wait4(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)> {
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `status` and `usage` are valid, exclusive pointers for the whole call.
-        let r = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
-        if r == pid {
-            return Ok((status, usage));
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-fn timeval(t: libc::timeval) -> Duration {
-    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-}
-
 /// Runs `ferry set-image --dir DIR <flags> UPDATE` and measures it.
 #[allow(
     clippy::zombie_processes,
@@ -890,16 +824,6 @@ impl Row {
     }
     fn us_per_file(&self) -> f64 {
         self.wall_median.as_secs_f64() * 1e6 / self.files as f64
-    }
-}
-
-fn median(mut xs: Vec<Duration>) -> Duration {
-    xs.sort_unstable();
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2
     }
 }
 
@@ -997,33 +921,6 @@ fn print_row(r: &Row) {
     );
 }
 
-fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .replace('_', "")
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{name}: {s:?} is not a number"))
-            })
-            .collect(),
-        _ => default.to_vec(),
-    }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 /// Least squares `y ≈ a + b·x`: (a, b, R²).
 fn linear_fit(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let k = xs.len() as f64;
@@ -1044,14 +941,6 @@ fn linear_fit(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
         1.0
     };
     (intercept, slope, r2)
-}
-
-/// The 1-minute load average: other work on the machine inflates wall times.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn main() -> io::Result<()> {
