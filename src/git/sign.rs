@@ -36,6 +36,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64ct::{Base64, Encoding as _};
 use rsa::signature::SignatureEncoding; // Cargo.toml: rsa = { version = "0.9.10", default-features = false, features = ["sha2"] }
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
@@ -406,7 +407,7 @@ fn key_kind(bytes: &[u8]) -> KeyKind {
         return KeyKind::Unknown;
     };
     let text = text.trim_start();
-    if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+    if text.contains(OPENSSH_BEGIN) {
         KeyKind::OpenSsh
     } else if text.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
         KeyKind::PgpSecret
@@ -450,6 +451,124 @@ fn normalize_text(text: &str) -> Zeroizing<String> {
         normalized.push('\n');
     }
     normalized
+}
+
+/// The armor of an OpenSSH private key file.
+const OPENSSH_BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
+const OPENSSH_END: &str = "-----END OPENSSH PRIVATE KEY-----";
+
+/// Re-encodes an unencrypted OpenSSH ECDSA key whose private scalar is
+/// shorter than its curve's size, or returns `None` when the key needs no
+/// change (any other key, or one this cannot read: the decoder then says
+/// what is wrong with it).
+///
+/// OpenSSH stores the scalar as the shortest mpint, so when its top byte is
+/// zero (about one P-256 key in 512 from `ssh-keygen`) it is 31 bytes long.
+/// ssh-key 0.6.7's `EcdsaPrivateKey::decode` reads exactly the curve's size
+/// (or one more, for a sign byte) and refuses it as "length invalid". The
+/// scalar is written back zero-padded to full width, which is the same
+/// number, and the private section's padding is recomputed to match.
+fn widen_ecdsa_scalar(text: &str) -> Option<Zeroizing<String>> {
+    const MAGIC: &[u8] = b"openssh-key-v1\0";
+    /// The private section of an unencrypted key is padded to 8 bytes.
+    const BLOCK: usize = 8;
+    let body = text
+        .trim()
+        .strip_prefix(OPENSSH_BEGIN)?
+        .strip_suffix(OPENSSH_END)?;
+    let mut armored = Zeroizing::new(String::with_capacity(body.len()));
+    armored.extend(body.chars().filter(|c| !c.is_ascii_whitespace()));
+    let blob = Zeroizing::new(Base64::decode_vec(&armored).ok()?);
+
+    let mut outer = SshReader::new(&blob);
+    (outer.take(MAGIC.len())? == MAGIC).then_some(())?;
+    (outer.string()? == b"none").then_some(())?; // cipher
+    outer.string()?; // kdf name
+    outer.string()?; // kdf options
+    (outer.u32()? == 1).then_some(())?; // one key
+    outer.string()?; // public key
+    let section_at = outer.at;
+    let section = outer.string()?;
+    outer.is_done().then_some(())?;
+
+    let mut inner = SshReader::new(section);
+    inner.take(8)?; // the two check integers
+    let size = match inner.string()? {
+        b"ecdsa-sha2-nistp256" => 32,
+        b"ecdsa-sha2-nistp384" => 48,
+        b"ecdsa-sha2-nistp521" => 66,
+        _ => return None,
+    };
+    inner.string()?; // curve
+    inner.string()?; // public point
+    let scalar_at = inner.at;
+    let scalar = inner.string()?;
+    if scalar.len() >= size {
+        return None;
+    }
+    inner.string()?; // comment
+    let unpadded = inner.at;
+
+    // Sized up front: a reallocation would leave a copy of the key behind.
+    let mut widened = Zeroizing::new(Vec::with_capacity(section.len() + size + BLOCK));
+    widened.extend_from_slice(&section[..scalar_at]);
+    widened.extend_from_slice(&u32::try_from(size).ok()?.to_be_bytes());
+    let zero_padded = widened.len() + size - scalar.len();
+    widened.resize(zero_padded, 0);
+    widened.extend_from_slice(scalar);
+    widened.extend_from_slice(&section[scalar_at + 4 + scalar.len()..unpadded]);
+    let padding = (BLOCK - widened.len() % BLOCK) % BLOCK;
+    widened.extend((1..=padding).map(|byte| byte as u8));
+
+    let mut rebuilt = Zeroizing::new(Vec::with_capacity(section_at + 4 + widened.len()));
+    rebuilt.extend_from_slice(&blob[..section_at]);
+    rebuilt.extend_from_slice(&u32::try_from(widened.len()).ok()?.to_be_bytes());
+    rebuilt.extend_from_slice(&widened);
+    let encoded = Zeroizing::new(Base64::encode_string(&rebuilt));
+    let mut out = Zeroizing::new(String::with_capacity(
+        OPENSSH_BEGIN.len() + OPENSSH_END.len() + encoded.len() + encoded.len() / 70 + 3,
+    ));
+    out.push_str(OPENSSH_BEGIN);
+    out.push('\n');
+    for line in encoded.as_bytes().chunks(70) {
+        out.push_str(std::str::from_utf8(line).ok()?);
+        out.push('\n');
+    }
+    out.push_str(OPENSSH_END);
+    out.push('\n');
+    Some(out)
+}
+
+/// Reads the SSH wire encoding (RFC 4251 section 5): big-endian `uint32`s and
+/// length-prefixed strings.
+struct SshReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> SshReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let taken = self.bytes.get(self.at..self.at.checked_add(len)?)?;
+        self.at += len;
+        Some(taken)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        self.take(len)
+    }
+
+    fn is_done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
 }
 
 impl SshKey {
@@ -499,6 +618,7 @@ impl SshKey {
             });
         };
         let text = normalize_text(text);
+        let text = widen_ecdsa_scalar(&text).unwrap_or(text);
         let key =
             PrivateKey::from_openssh(text.as_bytes()).map_err(|err| SignError::SshKeyInvalid {
                 key: origin.to_owned(),
@@ -1210,6 +1330,47 @@ mod tests {
     #[test]
     fn ssh_ecdsa_p256_signature_verifies_with_git() {
         ssh_round_trip(&["-t", "ecdsa", "-b", "256"], "ecdsa-p256");
+    }
+
+    /// About one P-256 key in 512 stores its scalar in 31 bytes; this fixed
+    /// one does (tests/fixtures/signing/README.md).
+    #[test]
+    fn ssh_ecdsa_key_with_a_short_scalar_signs_and_verifies_with_git() {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/signing/ecdsa-p256-short-scalar");
+        let text = fs::read_to_string(&source).expect("fixture key");
+        let widened = widen_ecdsa_scalar(&text).expect("the fixture's scalar is short");
+        assert!(PrivateKey::from_openssh(widened.as_bytes()).is_ok());
+
+        let fixture = Fixture::new();
+        let key = fixture.dir.path().join("short");
+        fs::copy(&source, &key).expect("copy key");
+        fs::copy(source.with_extension("pub"), key.with_extension("pub")).expect("copy public");
+        let signer = Signer::new(Format::Ssh, KeySource::File(key.clone())).expect("signer");
+        assert!(
+            signer.describe().starts_with("ssh ecdsa-p256 SHA256:"),
+            "{signer:?}"
+        );
+        let oid = fixture.commit(&signer);
+        let allowed = fixture.allowed_signers(&[&public_key(&key)]);
+        assert_verified(&fixture.verify_ssh(oid, &allowed));
+    }
+
+    #[test]
+    fn keys_with_full_width_scalars_are_read_as_they_are() {
+        let fixture = Fixture::new();
+        for (name, args) in [
+            ("ed25519", &["-t", "ed25519"][..]),
+            ("ecdsa", &["-t", "ecdsa", "-b", "256"][..]),
+        ] {
+            let key = ssh_keygen(fixture.dir.path(), name, args, "");
+            let text = fs::read_to_string(&key).expect("key");
+            let short = widen_ecdsa_scalar(&text).is_some();
+            // A fresh P-256 key is short one time in 512; only then may it change.
+            assert!(!short || name == "ecdsa", "{name} changed");
+        }
+        assert!(widen_ecdsa_scalar("not a key").is_none());
+        assert!(widen_ecdsa_scalar(&format!("{OPENSSH_BEGIN}\nAAAA\n{OPENSSH_END}\n")).is_none());
     }
 
     #[test]
