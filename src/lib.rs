@@ -8,6 +8,7 @@
 //! - [`tree`]: reading a local directory into the planner, fast;
 //! - [`config`]: the environment repository's `ferry.yaml`;
 //! - [`git`]: fetching, committing and pushing to the environment repository;
+//! - [`forge`]: GitHub and GitLab pull/merge requests, statuses and comments, behind one trait;
 //! - [`policy`]: holds and tag policies; [`stamps`]: the stale-write guard;
 //! - [`render`]: templates (commit messages); [`ci`]: the CI that runs ferry, and its outputs;
 //! - [`cli`] and [`commands`]: the command line and what each command does;
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod forge;
 pub mod git;
 pub mod image;
 pub mod locate;

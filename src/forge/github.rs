@@ -1,0 +1,1013 @@
+//! GitHub (REST v3; GraphQL for auto-merge) through octocrab.
+//!
+//! Requests go through octocrab's raw methods (`_get`, `_post`, ...), which keep the status
+//! and headers, so that [`api`](super::api)'s retry policy sees `retry-after` and the
+//! rate-limit headers; answers are read into small structs holding only what ferry uses.
+//!
+//! Calls per operation: opening a pull request is one list (done by the caller), one create,
+//! one issue edit for labels and assignees and one reviewer request (only what is asked).
+//! Reading readiness is the pull and its reviews (2 calls), plus the branch rules, statuses
+//! and check runs (3 more) only when GitHub says the pull request is not mergeable as it is.
+//! A merge is one call.
+
+use std::collections::HashMap;
+
+use http::Method;
+use http_body_util::BodyExt as _;
+use octocrab::Octocrab;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::api::{Api, Request, Response, Transport};
+use super::{
+    Approvals, AutoMerge, ChangeRequest, ChangeRequestEdit, Check, CheckState, Comment,
+    CommentAction, CommitStatus, CrState, Forge, ForgeAuth, ForgeError, ForgeKind, ForgeSettings,
+    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, StatusState,
+};
+
+const KIND: ForgeKind = ForgeKind::GitHub;
+
+/// One page of a list: GitHub's maximum.
+const PER_PAGE: u32 = 100;
+
+/// Most pages read from one list (10,000 items): a bound, not a limit anyone should meet.
+const MAX_PAGES: u32 = 100;
+
+/// A GitHub repository's pull requests, comments and statuses.
+pub struct GitHub {
+    api: Api<OctocrabTransport>,
+    api_url: String,
+    graphql_url: String,
+    project: String,
+    owner: String,
+    minted: Option<SecretString>,
+}
+
+/// Sends requests with octocrab's clients (their authentication, user agent and timeouts).
+///
+/// octocrab prefixes every request with its base URI, and adds App and installation
+/// credentials only to requests without a host (or to api.github.com). So URLs are sent as
+/// paths: below the REST base with one client, and below the server's root (for GitHub
+/// Enterprise's GraphQL endpoint, `/api/graphql`, which is not below `/api/v3`) with another.
+pub struct OctocrabTransport {
+    rest: (Octocrab, String),
+    root: (Octocrab, String),
+}
+
+/// Both clients of a transport, for `auth`.
+fn transport(settings: &ForgeSettings, auth: &ForgeAuth) -> Result<OctocrabTransport, ForgeError> {
+    let rest = settings.api_url.clone();
+    let root = origin(&rest);
+    Ok(OctocrabTransport {
+        rest: (build_client(settings, &rest, auth)?, rest),
+        root: (build_client(settings, &root, auth)?, root),
+    })
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split('/').next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl Transport for OctocrabTransport {
+    async fn send(&self, request: &Request) -> Result<Response, String> {
+        let below = |(client, base): &'_ (Octocrab, String)| {
+            request
+                .url
+                .strip_prefix(base.as_str())
+                .filter(|path| path.starts_with('/'))
+                .map(|path| (client.clone(), path.to_owned()))
+        };
+        let Some((client, url)) = below(&self.rest).or_else(|| below(&self.root)) else {
+            return Err(format!(
+                "{} is not on the API's server {}",
+                request.url, self.root.1
+            ));
+        };
+        let client = &client;
+        let url = url.as_str();
+        let body = request.body.as_ref();
+        let result = match request.method {
+            Method::GET => client._get(url).await,
+            Method::POST => client._post(url, body).await,
+            Method::PATCH => client._patch(url, body).await,
+            Method::PUT => client._put(url, body).await,
+            Method::DELETE => client._delete(url, body).await,
+            ref other => return Err(format!("method {other} is not used")),
+        };
+        let response = result.map_err(|err| describe_client_error(&err))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|err| describe_client_error(&err))?
+            .to_bytes()
+            .to_vec();
+        Ok(Response {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// A network or client failure, in words (octocrab's errors carry no secrets; its Display is
+/// short, so the source chain is added).
+fn describe_client_error(err: &octocrab::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = cause_source(source);
+    }
+    text
+}
+
+fn cause_source<'a>(
+    error: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    error.and_then(std::error::Error::source)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ForgeError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| ForgeError::Usage(format!("cannot start the API client: {err}")))
+}
+
+/// An octocrab client for `auth` (to be built inside a runtime).
+fn build_client(
+    settings: &ForgeSettings,
+    base: &str,
+    auth: &ForgeAuth,
+) -> Result<Octocrab, ForgeError> {
+    let api_url = base;
+    let mut builder = Octocrab::builder()
+        .base_uri(api_url)
+        .map_err(|err| ForgeError::Usage(format!("--api-url {api_url}: {err}")))?
+        .set_connect_timeout(Some(settings.options.timeout))
+        .set_read_timeout(Some(settings.options.timeout));
+    builder = match auth {
+        ForgeAuth::Token(token) | ForgeAuth::JobToken(token) => {
+            builder.personal_token(token.expose_secret().to_owned())
+        }
+        ForgeAuth::GitHubApp { app_id, key } => {
+            let key = octocrab::EncodingKey::from_rsa_pem(key.expose_secret().as_bytes())
+                .map_err(|err| {
+                    ForgeError::Usage(format!(
+                        "the GitHub App key is not an RSA private key in PEM form ({err}); give the .pem file GitHub generated for the App"
+                    ))
+                })?;
+            builder.app(octocrab::models::AppId(*app_id), key)
+        }
+        ForgeAuth::None => builder,
+    };
+    builder
+        .build()
+        .map_err(|err| ForgeError::Usage(format!("cannot build the GitHub client: {err}")))
+}
+
+impl GitHub {
+    /// Connects to the GitHub of `settings`. With a GitHub App, this asks for an installation
+    /// token of the repository (2 calls).
+    pub fn connect(settings: ForgeSettings) -> Result<GitHub, ForgeError> {
+        let runtime = runtime()?;
+        let client = {
+            let _guard = runtime.enter();
+            transport(&settings, &settings.auth)?
+        };
+        let owner = settings
+            .project
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let graphql_url = settings
+            .graphql_url
+            .clone()
+            .unwrap_or_else(|| super::graphql_url_for(&settings.api_url));
+        let mut github = GitHub {
+            api: Api::new(KIND, client, runtime, settings.options),
+            api_url: settings.api_url.clone(),
+            graphql_url,
+            project: settings.project.clone(),
+            owner,
+            minted: None,
+        };
+        if let ForgeAuth::GitHubApp { .. } = settings.auth {
+            let token = github.installation_token()?;
+            let client = {
+                let _guard = github.api.enter();
+                transport(&settings, &ForgeAuth::Token(token.clone()))?
+            };
+            github.api.set_transport(client);
+            github.minted = Some(token);
+        }
+        drop(settings); // the key and token are not kept
+        Ok(github)
+    }
+
+    /// The App's installation on this repository, then a token for it limited to this
+    /// repository.
+    fn installation_token(&self) -> Result<SecretString, ForgeError> {
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            token: String,
+        }
+        let found = self.api.call(&self.request(
+            Method::GET,
+            &format!("/repos/{}/installation", self.project),
+        ));
+        let installation: Installation = match found {
+            Ok(response) => response.json(KIND, "GET /repos/{owner}/{repo}/installation")?,
+            Err(ForgeError::NotFound { call, .. }) => {
+                return Err(ForgeError::Auth {
+                    forge: KIND,
+                    call,
+                    status: 404,
+                    message: "the GitHub App is not installed on this repository".to_owned(),
+                    hint: format!(
+                        "install the App on {} (Settings → GitHub Apps), with `Contents` and `Pull requests` write permissions",
+                        self.project
+                    ),
+                });
+            }
+            Err(err) => return Err(err),
+        };
+        let name = self.project.rsplit('/').next().unwrap_or_default();
+        let response = self.api.call(
+            &self
+                .request(
+                    Method::POST,
+                    &format!("/app/installations/{}/access_tokens", installation.id),
+                )
+                .json(json!({ "repositories": [name] })),
+        )?;
+        let token: Token = response.json(KIND, "POST /app/installations/{id}/access_tokens")?;
+        crate::report::add_secret(&token.token);
+        Ok(SecretString::from(token.token))
+    }
+
+    fn request(&self, method: Method, path: &str) -> Request {
+        Request::new(method, &self.api_url, path)
+    }
+
+    fn repo_path(&self, rest: &str) -> String {
+        format!("/repos/{}{rest}", self.project)
+    }
+
+    /// Every page of a list, following `Link: <...>; rel="next"`.
+    fn pages<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ForgeError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut request = self.request(
+            Method::GET,
+            &format!("{path}{separator}per_page={PER_PAGE}"),
+        );
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let response = self.api.call(&request)?;
+            let page: Vec<T> = response.json(KIND, &request.call)?;
+            items.extend(page);
+            match next_link(&response) {
+                Some(next) => request.url = next,
+                None => return Ok(items),
+            }
+        }
+        Ok(items)
+    }
+
+    fn get_pull(&self, number: u64) -> Result<Pull, ForgeError> {
+        let request = self.request(Method::GET, &self.repo_path(&format!("/pulls/{number}")));
+        self.api.call(&request)?.json(KIND, &request.call)
+    }
+
+    fn create(&self, new: &NewChangeRequest) -> Result<Pull, ForgeError> {
+        let request = self
+            .request(Method::POST, &self.repo_path("/pulls"))
+            .json(json!({
+                "title": new.title,
+                "head": new.head,
+                "base": new.base,
+                "body": new.body,
+            }));
+        self.api.call(&request)?.json(KIND, &request.call)
+    }
+
+    /// Adds labels and assignees (one call: a new pull request has none to keep).
+    fn label_and_assign(&self, number: u64, new: &NewChangeRequest) -> Result<(), ForgeError> {
+        if new.labels.is_empty() && new.assignees.is_empty() {
+            return Ok(());
+        }
+        let mut body = serde_json::Map::new();
+        if !new.labels.is_empty() {
+            body.insert("labels".to_owned(), json!(new.labels));
+        }
+        if !new.assignees.is_empty() {
+            body.insert("assignees".to_owned(), json!(new.assignees));
+        }
+        self.api.call(
+            &self
+                .request(Method::PATCH, &self.repo_path(&format!("/issues/{number}")))
+                .json(serde_json::Value::Object(body)),
+        )?;
+        Ok(())
+    }
+
+    fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        self.api.call(
+            &self
+                .request(
+                    Method::POST,
+                    &self.repo_path(&format!("/issues/{number}/labels")),
+                )
+                .json(json!({ "labels": labels }))
+                .idempotent(),
+        )?;
+        Ok(())
+    }
+
+    fn add_assignees(&self, number: u64, assignees: &[String]) -> Result<(), ForgeError> {
+        if assignees.is_empty() {
+            return Ok(());
+        }
+        self.api.call(
+            &self
+                .request(
+                    Method::POST,
+                    &self.repo_path(&format!("/issues/{number}/assignees")),
+                )
+                .json(json!({ "assignees": assignees }))
+                .idempotent(),
+        )?;
+        Ok(())
+    }
+
+    fn request_reviewers(&self, number: u64, reviewers: &[String]) -> Result<(), ForgeError> {
+        if reviewers.is_empty() {
+            return Ok(());
+        }
+        // `org/team` names a team.
+        let (teams, users): (Vec<&String>, Vec<&String>) =
+            reviewers.iter().partition(|r| r.contains('/'));
+        let teams: Vec<&str> = teams.iter().filter_map(|t| t.rsplit('/').next()).collect();
+        self.api.call(
+            &self
+                .request(
+                    Method::POST,
+                    &self.repo_path(&format!("/pulls/{number}/requested_reviewers")),
+                )
+                .json(json!({ "reviewers": users, "team_reviewers": teams }))
+                .idempotent(),
+        )?;
+        Ok(())
+    }
+
+    fn rules(&self, branch: &str) -> Result<Vec<Rule>, ForgeError> {
+        let request = self.request(
+            Method::GET,
+            &self.repo_path(&format!("/rules/branches/{}", encode_path(branch))),
+        );
+        match self.api.call(&request) {
+            Ok(response) => response.json(KIND, &request.call),
+            // Rules unreadable or absent: the counts are then unknown, not an error.
+            Err(ForgeError::NotFound { .. } | ForgeError::Auth { status: 403, .. }) => {
+                Ok(Vec::new())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn checks(&self, sha: &str, required: &[String]) -> Result<Vec<Check>, ForgeError> {
+        #[derive(Deserialize)]
+        struct Combined {
+            statuses: Vec<Status>,
+        }
+        #[derive(Deserialize)]
+        struct Status {
+            context: String,
+            state: String,
+            target_url: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Runs {
+            check_runs: Vec<Run>,
+        }
+        #[derive(Deserialize)]
+        struct Run {
+            name: String,
+            status: String,
+            conclusion: Option<String>,
+            html_url: Option<String>,
+        }
+        let request = self.request(
+            Method::GET,
+            &self.repo_path(&format!("/commits/{sha}/status?per_page={PER_PAGE}")),
+        );
+        let combined: Combined = self.api.call(&request)?.json(KIND, &request.call)?;
+        let request = self.request(
+            Method::GET,
+            &self.repo_path(&format!("/commits/{sha}/check-runs?per_page={PER_PAGE}")),
+        );
+        let runs: Runs = self.api.call(&request)?.json(KIND, &request.call)?;
+        let mut checks: Vec<Check> = Vec::new();
+        for status in combined.statuses {
+            let state = match status.state.as_str() {
+                "success" => CheckState::Success,
+                "failure" | "error" => CheckState::Failure,
+                _ => CheckState::Pending,
+            };
+            checks.push(Check {
+                required: required.contains(&status.context),
+                name: status.context,
+                state,
+                url: status.target_url,
+            });
+        }
+        for run in runs.check_runs {
+            let state = if run.status == "completed" {
+                match run.conclusion.as_deref() {
+                    Some("success") => CheckState::Success,
+                    Some("neutral" | "skipped") => CheckState::Neutral,
+                    _ => CheckState::Failure,
+                }
+            } else {
+                CheckState::Pending
+            };
+            checks.push(Check {
+                required: required.contains(&run.name),
+                name: run.name,
+                state,
+                url: run.html_url,
+            });
+        }
+        // A required check that never reported is expected, so pending.
+        for name in required {
+            if !checks.iter().any(|c| c.name == *name) {
+                checks.push(Check {
+                    name: name.clone(),
+                    state: CheckState::Pending,
+                    required: true,
+                    url: None,
+                });
+            }
+        }
+        Ok(checks)
+    }
+}
+
+impl Forge for GitHub {
+    fn kind(&self) -> ForgeKind {
+        KIND
+    }
+
+    fn project(&self) -> &str {
+        &self.project
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<ChangeRequest>, ForgeError> {
+        let state = match filter.state {
+            Some(CrState::Open) => "open",
+            Some(CrState::Closed | CrState::Merged) => "closed",
+            None => "all",
+        };
+        let mut path = self.repo_path(&format!("/pulls?state={state}&sort=created&direction=desc"));
+        if let Some(head) = &filter.head {
+            path.push_str(&format!(
+                "&head={}",
+                encode_query(&format!("{}:{head}", self.owner))
+            ));
+        }
+        if let Some(base) = &filter.base {
+            path.push_str(&format!("&base={}", encode_query(base)));
+        }
+        let pulls: Vec<Pull> = self.pages(&path)?;
+        Ok(pulls
+            .into_iter()
+            .map(Pull::into_change_request)
+            .filter(|cr| filter.state.is_none_or(|s| s == cr.state))
+            .filter(|cr| filter.labels.iter().all(|l| cr.labels.contains(l)))
+            .collect())
+    }
+
+    fn get(&self, number: u64) -> Result<ChangeRequest, ForgeError> {
+        Ok(self.get_pull(number)?.into_change_request())
+    }
+
+    fn open(&self, new: &NewChangeRequest) -> Result<ChangeRequest, ForgeError> {
+        let pull = match self.create(new) {
+            Ok(pull) => pull,
+            Err(err) if err.maybe_happened() || err.status() == Some(422) => {
+                // The answer was lost (or GitHub says one exists): look before trying again.
+                match self.find_open(&new.head, &new.base)? {
+                    Some(existing) => {
+                        tracing::info!(
+                            number = existing.number,
+                            "the pull request exists already; using it"
+                        );
+                        return Ok(existing);
+                    }
+                    None if err.maybe_happened() => self.create(new)?,
+                    None => return Err(err),
+                }
+            }
+            Err(err) => return Err(err),
+        };
+        self.label_and_assign(pull.number, new)?;
+        self.request_reviewers(pull.number, &new.reviewers)?;
+        let mut cr = pull.into_change_request();
+        for label in &new.labels {
+            if !cr.labels.contains(label) {
+                cr.labels.push(label.clone());
+            }
+        }
+        Ok(cr)
+    }
+
+    fn update(&self, number: u64, edit: &ChangeRequestEdit) -> Result<ChangeRequest, ForgeError> {
+        let mut body = serde_json::Map::new();
+        if let Some(title) = &edit.title {
+            body.insert("title".to_owned(), json!(title));
+        }
+        if let Some(text) = &edit.body {
+            body.insert("body".to_owned(), json!(text));
+        }
+        let pull = if body.is_empty() {
+            None
+        } else {
+            let request = self
+                .request(Method::PATCH, &self.repo_path(&format!("/pulls/{number}")))
+                .json(serde_json::Value::Object(body));
+            Some(self.api.call(&request)?.json::<Pull>(KIND, &request.call)?)
+        };
+        self.add_labels(number, &edit.labels)?;
+        self.add_assignees(number, &edit.assignees)?;
+        self.request_reviewers(number, &edit.reviewers)?;
+        let mut cr = match pull {
+            Some(pull) => pull.into_change_request(),
+            None => self.get(number)?,
+        };
+        for label in &edit.labels {
+            if !cr.labels.contains(label) {
+                cr.labels.push(label.clone());
+            }
+        }
+        Ok(cr)
+    }
+
+    fn upsert_comment(
+        &self,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<(Comment, CommentAction), ForgeError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            id: u64,
+            body: Option<String>,
+        }
+        let comments: Vec<Raw> =
+            self.pages(&self.repo_path(&format!("/issues/{number}/comments")))?;
+        let existing = comments
+            .into_iter()
+            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)));
+        let (request, action) = match existing {
+            Some(c) if c.body.as_deref() == Some(body) => {
+                return Ok((
+                    Comment {
+                        id: c.id,
+                        body: body.to_owned(),
+                    },
+                    CommentAction::Unchanged,
+                ));
+            }
+            Some(c) => (
+                self.request(
+                    Method::PATCH,
+                    &self.repo_path(&format!("/issues/comments/{}", c.id)),
+                ),
+                CommentAction::Updated,
+            ),
+            None => (
+                self.request(
+                    Method::POST,
+                    &self.repo_path(&format!("/issues/{number}/comments")),
+                ),
+                CommentAction::Created,
+            ),
+        };
+        let request = request.json(json!({ "body": body }));
+        let raw: Raw = self.api.call(&request)?.json(KIND, &request.call)?;
+        Ok((
+            Comment {
+                id: raw.id,
+                body: raw.body.unwrap_or_default(),
+            },
+            action,
+        ))
+    }
+
+    fn set_status(&self, status: &CommitStatus) -> Result<(), ForgeError> {
+        let state = match status.state {
+            StatusState::Pending => "pending",
+            StatusState::Success => "success",
+            StatusState::Failure => "failure",
+            StatusState::Error => "error",
+        };
+        let mut body = json!({
+            "state": state,
+            "context": status.context,
+            "description": truncate(&status.description, 140),
+        });
+        if let Some(url) = &status.target_url {
+            body["target_url"] = json!(url);
+        }
+        self.api.call(
+            &self
+                .request(
+                    Method::POST,
+                    &self.repo_path(&format!("/statuses/{}", status.sha)),
+                )
+                .json(body)
+                .idempotent(),
+        )?;
+        Ok(())
+    }
+
+    fn readiness(&self, number: u64) -> Result<Readiness, ForgeError> {
+        #[derive(Deserialize)]
+        struct Review {
+            user: Option<User>,
+            state: String,
+        }
+        let pull = self.get_pull(number)?;
+        let reviews: Vec<Review> =
+            self.pages(&self.repo_path(&format!("/pulls/{number}/reviews")))?;
+        // The latest opinion of each reviewer counts; comments are not opinions.
+        let mut latest: HashMap<String, String> = HashMap::new();
+        for review in reviews {
+            let who = review.user.map(|u| u.login).unwrap_or_default();
+            match review.state.as_str() {
+                "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED" => {
+                    latest.insert(who, review.state);
+                }
+                _ => {}
+            }
+        }
+        let given = latest.values().filter(|s| *s == "APPROVED").count() as u32;
+        let changes_requested = latest.values().any(|s| s == "CHANGES_REQUESTED");
+        let state_word = pull.mergeable_state.clone().unwrap_or_default();
+        let mergeable_now = matches!(state_word.as_str(), "clean" | "unstable" | "has_hooks");
+        let mut readiness = Readiness {
+            number,
+            state: pull.state(),
+            head_sha: pull.head.sha.clone(),
+            approvals: Approvals {
+                given,
+                required: None,
+                satisfied: true,
+                changes_requested,
+            },
+            checks: Vec::new(),
+            conflicts: pull.mergeable == Some(false) || state_word == "dirty",
+            computing: pull.state() == CrState::Open
+                && (pull.mergeable.is_none() || state_word == "unknown"),
+            draft: pull.draft.unwrap_or(false),
+            other_blockers: Vec::new(),
+        };
+        if readiness.state != CrState::Open || mergeable_now {
+            return Ok(readiness);
+        }
+        // Not mergeable as it is: find out why.
+        let rules = self.rules(&pull.base.name)?;
+        let required_approvals = rules
+            .iter()
+            .filter_map(|r| r.parameters.as_ref()?.required_approving_review_count)
+            .max();
+        let required_checks: Vec<String> = rules
+            .iter()
+            .filter_map(|r| r.parameters.as_ref()?.required_status_checks.as_ref())
+            .flatten()
+            .map(|c| c.context.clone())
+            .collect();
+        readiness.checks = self.checks(&pull.head.sha, &required_checks)?;
+        readiness.approvals.required = required_approvals;
+        readiness.approvals.satisfied = !changes_requested
+            && match required_approvals {
+                Some(required) => given >= required,
+                // Unknown rules: blocked with every check green means reviews are missing.
+                None => {
+                    state_word != "blocked"
+                        || readiness
+                            .checks
+                            .iter()
+                            .any(|c| !matches!(c.state, CheckState::Success | CheckState::Neutral))
+                }
+            };
+        if state_word == "behind" {
+            readiness
+                .other_blockers
+                .push("the branch must be up to date with its base branch".to_owned());
+        }
+        if state_word == "blocked"
+            && readiness.approvals.satisfied
+            && readiness
+                .checks
+                .iter()
+                .filter(|c| c.required)
+                .all(|c| matches!(c.state, CheckState::Success | CheckState::Neutral))
+            && !readiness.draft
+        {
+            readiness.other_blockers.push(
+                "GitHub reports the pull request as blocked by the branch's rules".to_owned(),
+            );
+        }
+        Ok(readiness)
+    }
+
+    fn merge(
+        &self,
+        number: u64,
+        expected_head: &str,
+        method: MergeMethod,
+    ) -> Result<Merged, ForgeError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            sha: Option<String>,
+        }
+        let method = match method {
+            MergeMethod::Merge => "merge",
+            MergeMethod::Squash => "squash",
+            MergeMethod::Rebase => "rebase",
+        };
+        let request = self
+            .request(
+                Method::PUT,
+                &self.repo_path(&format!("/pulls/{number}/merge")),
+            )
+            .json(json!({ "sha": expected_head, "merge_method": method }));
+        let answer: Answer = self.api.call(&request)?.json(KIND, &request.call)?;
+        Ok(Merged { sha: answer.sha })
+    }
+
+    fn enable_auto_merge(
+        &self,
+        number: u64,
+        expected_head: &str,
+        method: MergeMethod,
+    ) -> Result<AutoMerge, ForgeError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            errors: Option<Vec<GraphqlError>>,
+        }
+        #[derive(Deserialize)]
+        struct GraphqlError {
+            message: String,
+        }
+        let pull = self.get_pull(number)?;
+        let method = match method {
+            MergeMethod::Merge => "MERGE",
+            MergeMethod::Squash => "SQUASH",
+            MergeMethod::Rebase => "REBASE",
+        };
+        let mut request = Request::new(Method::POST, &self.graphql_url, "")
+            .json(json!({
+                "query": "mutation($id: ID!, $sha: GitObjectID!, $method: PullRequestMergeMethod!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, expectedHeadOid: $sha, mergeMethod: $method}) { pullRequest { number autoMergeRequest { enabledAt } } } }",
+                "variables": { "id": pull.node_id, "sha": expected_head, "method": method },
+            }))
+            .idempotent();
+        request.call = "POST graphql enablePullRequestAutoMerge".to_owned();
+        let answer: Answer = self.api.call(&request)?.json(KIND, &request.call)?;
+        let Some(errors) = answer.errors.filter(|e| !e.is_empty()) else {
+            return Ok(AutoMerge::Enabled);
+        };
+        let message = errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        // GitHub refuses auto-merge when nothing is pending ("... is in clean status").
+        if message.contains("clean status") {
+            return Ok(AutoMerge::NothingPending);
+        }
+        let hint = if message
+            .to_ascii_lowercase()
+            .contains("auto merge is not allowed")
+        {
+            " (enable \"Allow auto-merge\" in the repository's settings, or merge without --auto-merge)"
+        } else {
+            ""
+        };
+        Err(ForgeError::Refused {
+            forge: KIND,
+            call: request.call,
+            status: 200,
+            message: format!("{message}{hint}"),
+        })
+    }
+
+    fn calls(&self) -> u32 {
+        self.api.calls()
+    }
+
+    fn minted_token(&self) -> Option<SecretString> {
+        self.minted.clone()
+    }
+}
+
+/// A pull request, as far as ferry reads it.
+#[derive(Debug, Deserialize)]
+struct Pull {
+    number: u64,
+    node_id: String,
+    html_url: String,
+    title: String,
+    body: Option<String>,
+    state: String,
+    merged: Option<bool>,
+    merged_at: Option<String>,
+    draft: Option<bool>,
+    head: Ref,
+    base: Ref,
+    #[serde(default)]
+    labels: Vec<Label>,
+    mergeable: Option<bool>,
+    mergeable_state: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Ref {
+    #[serde(rename = "ref")]
+    name: String,
+    sha: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Label {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct User {
+    login: String,
+}
+
+/// A branch rule (`GET /repos/{owner}/{repo}/rules/branches/{branch}`).
+#[derive(Debug, Deserialize)]
+struct Rule {
+    parameters: Option<RuleParameters>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleParameters {
+    required_approving_review_count: Option<u32>,
+    required_status_checks: Option<Vec<RequiredCheck>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequiredCheck {
+    context: String,
+}
+
+impl Pull {
+    fn state(&self) -> CrState {
+        if self.merged == Some(true) || self.merged_at.is_some() {
+            CrState::Merged
+        } else if self.state == "open" {
+            CrState::Open
+        } else {
+            CrState::Closed
+        }
+    }
+
+    fn into_change_request(self) -> ChangeRequest {
+        ChangeRequest {
+            state: self.state(),
+            number: self.number,
+            url: self.html_url,
+            title: self.title,
+            body: self.body.unwrap_or_default(),
+            head_branch: self.head.name,
+            base_branch: self.base.name,
+            head_sha: self.head.sha,
+            labels: self.labels.into_iter().map(|l| l.name).collect(),
+            draft: self.draft.unwrap_or(false),
+        }
+    }
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(response: &Response) -> Option<String> {
+    let link = response.headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+    })
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                out.push(byte as char);
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path segment that may contain `/` (a branch name).
+fn encode_path(value: &str) -> String {
+    encode_query(value)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_requests_are_read_from_githubs_answer() {
+        let pull: Pull = serde_json::from_str(
+            r#"{"number": 7, "node_id": "PR_kw", "html_url": "https://github.com/a/b/pull/7",
+                "title": "Bump", "body": null, "state": "closed", "merged": true,
+                "merged_at": "2026-01-01T00:00:00Z", "draft": false,
+                "head": {"ref": "ferry/prod/cart", "sha": "aaaa", "label": "a:ferry/prod/cart"},
+                "base": {"ref": "main", "sha": "bbbb"}, "labels": [{"id": 1, "name": "ferry"}],
+                "mergeable": null, "mergeable_state": "unknown", "extra": {"ignored": true}}"#,
+        )
+        .expect("pull");
+        let cr = pull.into_change_request();
+        assert_eq!(cr.state, CrState::Merged);
+        assert_eq!(cr.body, "");
+        assert_eq!(cr.head_branch, "ferry/prod/cart");
+        assert_eq!(cr.labels, ["ferry"]);
+    }
+
+    #[test]
+    fn next_links_are_followed() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "link",
+            "<https://api.github.com/x?page=2>; rel=\"next\", <https://api.github.com/x?page=5>; rel=\"last\""
+                .parse()
+                .expect("header"),
+        );
+        let response = Response {
+            status: 200,
+            headers,
+            body: Vec::new(),
+        };
+        assert_eq!(
+            next_link(&response).as_deref(),
+            Some("https://api.github.com/x?page=2")
+        );
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(
+            encode_query("acme:ferry/prod/cart+x"),
+            "acme:ferry%2Fprod%2Fcart%2Bx"
+        );
+        assert_eq!(truncate("abcdef", 4), "abc…");
+    }
+}
