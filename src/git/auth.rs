@@ -109,6 +109,17 @@ impl Credentials {
         self.token.as_ref().map(|(t, _)| t.expose_secret())
     }
 
+    /// The token and whether it is GitLab's `CI_JOB_TOKEN`, for the forge's API.
+    #[must_use]
+    pub fn api_token(&self) -> Option<(SecretString, bool)> {
+        self.token.as_ref().map(|(token, source)| {
+            (
+                token.clone(),
+                *source == TokenSource::Variable("CI_JOB_TOKEN"),
+            )
+        })
+    }
+
     /// Whether a token was found.
     #[must_use]
     pub fn has_token(&self) -> bool {

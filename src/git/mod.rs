@@ -129,6 +129,18 @@ pub trait Store {
     ) -> Result<String, GitError>;
     /// Pushes `commit` to `tip.branch` if, and only if, the branch is still at `tip.commit`.
     fn push(&mut self, tip: &Tip, commit: &str) -> Result<(), GitError>;
+    /// Sets `branch` to `commit` whatever their ancestry (a change request's branch, which is
+    /// recomputed rather than extended), if, and only if, the branch is still at `lease`
+    /// (absent when `None`): a force-with-lease.
+    fn force_push(
+        &mut self,
+        branch: &str,
+        lease: Option<&str>,
+        commit: &str,
+    ) -> Result<(), GitError>;
+    /// Whether two fetched or written commits make the same change: the same tree on the same
+    /// parents.
+    fn same_change(&self, a: &str, b: &str) -> Result<bool, GitError>;
     /// Asks the remote where `branch` is now (one small round trip, no objects).
     fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError>;
     /// Whether fetches are shallow (depth 1).
@@ -862,13 +874,69 @@ impl Store for Remote {
     }
 
     fn push(&mut self, tip: &Tip, commit: &str) -> Result<(), GitError> {
+        self.push_ref(&tip.branch, Some(&tip.commit), commit, false)
+    }
+
+    fn force_push(
+        &mut self,
+        branch: &str,
+        lease: Option<&str>,
+        commit: &str,
+    ) -> Result<(), GitError> {
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+            return Err(GitError::InvalidBranch(branch.to_owned()));
+        }
+        self.push_ref(branch, lease, commit, true)
+    }
+
+    fn same_change(&self, a: &str, b: &str) -> Result<bool, GitError> {
+        let find = |id: &str| {
+            Oid::from_str(id)
+                .and_then(|oid| self.repo.find_commit(oid))
+                .map_err(|e| GitError::local("reading a commit", &e))
+        };
+        let (a, b) = (find(a)?, find(b)?);
+        Ok(a.tree_id() == b.tree_id() && a.parent_ids().eq(b.parent_ids()))
+    }
+
+    fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError> {
+        Ok(self
+            .list_branches()?
+            .into_iter()
+            .find(|(name, _)| name == branch)
+            .map(|(_, oid)| oid))
+    }
+
+    fn is_shallow(&self) -> bool {
+        self.shallow
+    }
+
+    fn url(&self) -> &RepoUrl {
+        &self.url
+    }
+}
+
+impl Remote {
+    /// Pushes `commit` to `branch` if the remote branch is at `lease` (absent when `None`);
+    /// `force` allows an update that is not a fast-forward.
+    fn push_ref(
+        &mut self,
+        branch: &str,
+        lease: Option<&str>,
+        commit: &str,
+        force: bool,
+    ) -> Result<(), GitError> {
         let oid = Oid::from_str(commit).map_err(|e| GitError::local("pushing", &e))?;
-        let expected = Oid::from_str(&tip.commit).map_err(|e| GitError::local("pushing", &e))?;
-        let local = format!("{PUSH_REFS}{}", tip.branch);
+        let expected = match lease {
+            Some(lease) => Oid::from_str(lease).map_err(|e| GitError::local("pushing", &e))?,
+            None => Oid::ZERO_SHA1,
+        };
+        let local = format!("{PUSH_REFS}{branch}");
+
         self.repo
             .reference(&local, oid, true, "ferry push")
             .map_err(|e| GitError::local("preparing the push", &e))?;
-        let target = format!("refs/heads/{}", tip.branch);
+        let target = format!("refs/heads/{branch}");
         let refused = Rc::new(Cell::new(false));
         let moved: RefCell<Option<Oid>> = RefCell::new(None);
         let status: RefCell<Option<String>> = RefCell::new(None);
@@ -900,14 +968,14 @@ impl Store for Remote {
                 .repo
                 .remote_anonymous(self.url.as_str())
                 .map_err(|e| GitError::local("preparing the remote", &e))?;
-            let refspec = format!("{local}:{target}");
+            let refspec = format!("{}{local}:{target}", if force { "+" } else { "" });
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         let repo = self.url.to_string();
         let conflict = |found: Option<Oid>| GitError::Conflict {
             repo: repo.clone(),
-            branch: tip.branch.clone(),
-            expected: tip.commit.clone(),
+            branch: branch.to_owned(),
+            expected: lease.unwrap_or("(absent)").to_owned(),
             found: found.filter(|o| !o.is_zero()).map(|o| o.to_string()),
         };
         if let Err(e) = result {
@@ -923,29 +991,13 @@ impl Store for Remote {
             let remote = String::from_utf8_lossy(&remote_lines.into_inner()).into_owned();
             return Err(GitError::Rejected {
                 repo,
-                branch: tip.branch.clone(),
+                branch: branch.to_owned(),
                 reason,
                 remote,
             });
         }
-        tracing::debug!(branch = tip.branch, commit, "pushed");
+        tracing::debug!(branch = branch, commit, "pushed");
         Ok(())
-    }
-
-    fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError> {
-        Ok(self
-            .list_branches()?
-            .into_iter()
-            .find(|(name, _)| name == branch)
-            .map(|(_, oid)| oid))
-    }
-
-    fn is_shallow(&self) -> bool {
-        self.shallow
-    }
-
-    fn url(&self) -> &RepoUrl {
-        &self.url
     }
 }
 
