@@ -160,6 +160,9 @@ struct Shared {
     backend: PathBuf,
     backend_arg: Option<&'static str>,
     users: Mutex<HashMap<String, (String, Access)>>,
+    /// More `(user, token, access)` credentials, several per user name allowed (see
+    /// [`Credentials`]).
+    tokens: Mutex<Vec<(String, String, Access)>>,
     faults: Mutex<HashMap<Service, VecDeque<Fault>>>,
     log: Mutex<Vec<Request>>,
     pushes_accepted: AtomicUsize,
@@ -243,6 +246,7 @@ impl GitServer {
             backend,
             backend_arg,
             users: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(Vec::new()),
             faults: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             pushes_accepted: AtomicUsize::new(0),
@@ -302,6 +306,14 @@ impl GitServer {
         lock(&self.shared.users).insert(user.to_owned(), (token.to_owned(), access));
     }
 
+    /// A handle that registers more credentials from anywhere, for as long as it is kept (a
+    /// fake forge minting tokens that must also push).
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Queues `fault` for the next authorized POST of `service`, from whichever client sends
     /// it (faults of one service fire in the order queued, each exactly once). A POST refused
     /// by auth, and git's authentication probe (a POST whose whole body is the flush packet
@@ -354,6 +366,30 @@ impl GitServer {
             .iter()
             .filter(|r| r.status == Some(status))
             .count()
+    }
+}
+
+/// Registers credentials with a [`GitServer`] from another thread (see
+/// [`GitServer::credentials`]). Unlike [`GitServer::add_user`], one user name may have any
+/// number of tokens here, as forges have it: every GitHub App installation token pushes as
+/// `x-access-token`, every GitLab token as `oauth2`.
+#[derive(Clone)]
+pub struct Credentials {
+    shared: Arc<Shared>,
+}
+
+impl Credentials {
+    /// Accepts `token` as a password of `user`, besides any other. From the first credential
+    /// on, anonymous requests are answered `401`.
+    pub fn add_token(&self, user: &str, token: &str, access: Access) {
+        let mut tokens = lock(&self.shared.tokens);
+        tokens.retain(|(u, t, _)| !(u == user && t == token));
+        tokens.push((user.to_owned(), token.to_owned(), access));
+    }
+
+    /// Stops accepting `token` (under any user name) among the credentials added here.
+    pub fn remove_token(&self, token: &str) {
+        lock(&self.shared.tokens).retain(|(_, t, _)| t != token);
     }
 }
 
@@ -771,14 +807,20 @@ fn authenticate(shared: &Shared, header: Option<&str>) -> (Auth, Option<String>)
             None => (pair, String::new()),
         });
     let users = lock(&shared.users);
+    let tokens = lock(&shared.tokens);
     let offered_user = offered.as_ref().map(|(u, _)| u.clone());
-    if users.is_empty() {
+    if users.is_empty() && tokens.is_empty() {
         return (Auth::Anonymous, offered_user);
     }
     let auth = match &offered {
         Some((user, password)) => match users.get(user) {
             Some((token, access)) if token == password => Auth::User(user.clone(), *access),
-            _ => Auth::Denied,
+            _ => tokens
+                .iter()
+                .find(|(u, t, _)| u == user && t == password)
+                .map_or(Auth::Denied, |(_, _, access)| {
+                    Auth::User(user.clone(), *access)
+                }),
         },
         None => Auth::Denied,
     };

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: the real binary, trees on disk, comparisons.
 
+pub mod forge;
 pub mod git_http;
 pub mod remote;
 
