@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use crate::config::Update;
+use crate::forge::{ForgeArgs, MergeMethod};
 use crate::image::{Digest, ImageUpdate};
 
 const EXIT_CODES: &str = "\
@@ -19,7 +21,8 @@ Exit codes:
   7  rejected by the server (protected branch, hook); not retried
   8  on hold: the environment or image is held in ferry.yaml
   9  stale: a newer run of the same source branch already deployed this image
- 10  tag policy: the tag is mutable (latest, ...) or does not match the environment's policy";
+ 10  tag policy: the tag is mutable (latest, ...) or does not match the environment's policy
+ 11  waiting: the pull/merge request is not ready to merge (approvals, checks); rerun later";
 
 /// ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
 #[derive(Debug, Parser)]
@@ -69,8 +72,56 @@ pub enum Command {
     #[command(after_long_help = EXIT_CODES)]
     Bump(Box<BumpArgs>),
 
+    /// Merge a pull/merge request once its approvals and checks allow it.
+    ///
+    /// Reads the change request's approvals, checks and mergeability from the forge. When nothing
+    /// is missing it merges, pinned to the head commit it checked; otherwise it prints what is
+    /// missing and exits 11 (waiting), or with --auto-merge asks the forge to merge by itself
+    /// once ready. A change request that conflicts with its target branch is never merged: rerun
+    /// the bump, which recomputes it on the new tip.
+    #[command(after_long_help = EXIT_CODES)]
+    Merge(Box<MergeArgs>),
+
     /// Print the JSON schema of ferry.yaml, for editor completion and validation.
     Schema,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["number", "env"])))]
+pub struct MergeArgs {
+    /// The pull request (GitHub) or merge request IID (GitLab) to merge.
+    #[arg(value_name = "NUMBER")]
+    pub number: Option<u64>,
+
+    /// Merge every open ferry change request of this environment instead.
+    #[arg(short, long, value_name = "NAME")]
+    pub env: Option<String>,
+
+    /// The environment repository: https://... or ssh (git@host:path).
+    #[arg(long, value_name = "URL", env = "FERRY_REPO")]
+    pub repo: String,
+
+    /// How to merge.
+    #[arg(long, value_name = "METHOD", value_enum, default_value_t = MergeMethod::Merge, env = "FERRY_MERGE_METHOD")]
+    pub method: MergeMethod,
+
+    /// When approvals or checks are still missing, ask the forge to merge by itself once they
+    /// are there (GitHub auto-merge, GitLab "merge when the pipeline succeeds").
+    #[arg(long, env = "FERRY_AUTO_MERGE")]
+    pub auto_merge: bool,
+
+    /// API token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the environment
+    /// variable: a flag's value is visible in the process list.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "FERRY_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<SecretString>,
+
+    #[command(flatten)]
+    pub forge: ForgeArgs,
 }
 
 /// What to sign commits with.
@@ -175,6 +226,28 @@ pub struct BumpArgs {
     /// The CI run number, for the stale-write guard [default: from the CI].
     #[arg(long, value_name = "N", env = "FERRY_RUN_NUMBER")]
     pub run_number: Option<u64>,
+
+    /// How the change reaches the branch: push it, or put it on a branch of its own and open
+    /// (or update) a pull/merge request [default: the environment's `update` in ferry.yaml,
+    /// else push].
+    #[arg(long, value_name = "HOW", value_enum, env = "FERRY_VIA")]
+    pub via: Option<Update>,
+
+    /// A label for the pull/merge request, besides `ferry` and the environment's (repeatable).
+    #[arg(long = "label", value_name = "LABEL", value_delimiter = ',')]
+    pub labels: Vec<String>,
+
+    /// Request a review from this user (`org/team` for a GitHub team) on a new pull/merge
+    /// request, besides the environment's reviewers (repeatable).
+    #[arg(long = "reviewer", value_name = "USER", value_delimiter = ',')]
+    pub reviewers: Vec<String>,
+
+    /// Assign a new pull/merge request to this user (repeatable).
+    #[arg(long = "assignee", value_name = "USER", value_delimiter = ',')]
+    pub assignees: Vec<String>,
+
+    #[command(flatten)]
+    pub forge: ForgeArgs,
 }
 
 #[derive(Debug, Args)]

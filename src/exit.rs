@@ -29,6 +29,9 @@ pub enum Exit {
     Stale,
     /// The tag is refused by the environment's tag policy (mutable tags, `tags:` expression).
     Policy,
+    /// The change request is not ready to merge yet (approvals, checks, or the forge will merge
+    /// it by itself): nothing failed, rerun later. The message says what is missing.
+    Waiting,
 }
 
 impl Exit {
@@ -46,6 +49,7 @@ impl Exit {
             Exit::Held => 8,
             Exit::Stale => 9,
             Exit::Policy => 10,
+            Exit::Waiting => 11,
         }
     }
 }

@@ -11,6 +11,100 @@ use tera::{Context, Tera};
 /// The built-in commit-message template.
 pub const COMMIT_MESSAGE: &str = include_str!("../templates/commit-message.tera");
 
+/// The built-in title of a change request (pull or merge request) for a bump.
+pub const CHANGE_REQUEST_TITLE: &str = include_str!("../templates/change-request-title.tera");
+
+/// The built-in description of a change request for a bump.
+pub const CHANGE_REQUEST_BODY: &str = include_str!("../templates/change-request-body.tera");
+
+/// Longest change-request title: GitHub and GitLab both take 255 characters.
+const MAX_TITLE: usize = 255;
+
+/// What the title and description templates of a change request can use: everything a commit
+/// message can, and links.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRequestContext {
+    #[serde(flatten)]
+    pub message: MessageContext,
+    /// "pull request" or "merge request".
+    pub change_request: String,
+    pub head_branch: String,
+    pub source_repo: Option<String>,
+    pub source_commit: Option<String>,
+    pub source_commit_url: Option<String>,
+    pub source_ref: Option<String>,
+    pub run_url: Option<String>,
+    /// The hidden marker ferry finds its change requests by; the body must keep it.
+    pub marker: String,
+}
+
+/// Renders a change request's title and description. Each template is the repository's
+/// (name, text) or `None` for the built-in one. The title is one line; the description must
+/// keep `context.marker` (it is appended when a template drops it).
+pub fn change_request(
+    title: Option<(&str, &str)>,
+    body: Option<(&str, &str)>,
+    context: &ChangeRequestContext,
+) -> Result<(String, String), RenderError> {
+    let (title_name, title_source) =
+        title.unwrap_or(("built-in change request title", CHANGE_REQUEST_TITLE));
+    let rendered = render(title_name, title_source, context)?;
+    let mut title: String = rendered
+        .split(|c: char| c.is_control())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if title.is_empty() {
+        return Err(RenderError {
+            name: title_name.to_owned(),
+            detail: "the template rendered an empty title".to_owned(),
+        });
+    }
+    if title.chars().count() > MAX_TITLE {
+        title = title.chars().take(MAX_TITLE - 1).collect::<String>() + "…";
+    }
+    let (body_name, body_source) =
+        body.unwrap_or(("built-in change request description", CHANGE_REQUEST_BODY));
+    let rendered = render(body_name, body_source, context)?;
+    let lines: Vec<&str> = rendered.lines().map(str::trim_end).collect();
+    let mut body = lines.join("\n").trim().to_owned();
+    if !body.contains(&context.marker) {
+        body.push_str("\n\n");
+        body.push_str(&context.marker);
+    }
+    body.push('\n');
+    Ok((title, body))
+}
+
+/// Markdown inline code that shows `value` as it is, whatever it contains: a fence of more
+/// backticks than any run inside it, padded when the value touches a backtick; line breaks
+/// become spaces. Untrusted text (branch names, tags) reaches descriptions only through this.
+#[must_use]
+pub fn markdown_code(value: &str) -> String {
+    let value: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut longest = 0;
+    let mut run = 0;
+    for c in value.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if value.starts_with('`') || value.ends_with('`') || value.is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{value}{pad}{fence}")
+}
+
 /// One image in a commit message.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageImage {
@@ -87,6 +181,17 @@ fn render<T: Serialize>(name: &str, source: &str, value: &T) -> Result<String, R
             Err(tera::Error::msg(
                 "get_env is disabled in ferry templates: pass values through the context",
             ))
+        },
+    );
+    tera.register_filter(
+        "md_code",
+        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            let text = match value {
+                tera::Value::String(s) => s.clone(),
+                tera::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            Ok(tera::Value::String(markdown_code(&text)))
         },
     );
     tera.add_raw_template(name, source).map_err(|e| error(&e))?;

@@ -2,6 +2,8 @@
 
 mod bump;
 mod cli;
+mod forge_server;
+mod forges;
 mod fuzz_regressions;
 mod golden;
 mod properties;

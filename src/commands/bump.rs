@@ -15,18 +15,20 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+use super::change_request::{self, Action};
 use super::set_image::Missing;
 use super::{Error, text};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::{BumpArgs, Output, SignFormat};
-use crate::config::{self, Config, ResolvedEnvironment};
+use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
+use crate::forge::{self, Forge};
 use crate::git::sign::{self, KeySource};
 use crate::git::{Credentials, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
 use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
-use crate::render::{self, MessageContext, MessageImage, Trailer};
+use crate::render::{self, ChangeRequestContext, MessageContext, MessageImage, Trailer};
 use crate::report;
 use crate::stamps::{self, Origin, Stamps};
 
@@ -49,12 +51,30 @@ struct Report<'a> {
     missing: Vec<Missing>,
     /// Why nothing was pushed (held, tag policy, stale), one message per reason.
     reasons: Vec<String>,
+    /// The pull/merge request the change waits in (`--via pull-request`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change_request: Option<ProposedReport>,
+}
+
+/// The change request of a proposed change, as reported.
+#[derive(Debug, Clone, Serialize)]
+struct ProposedReport {
+    number: u64,
+    url: String,
+    /// The branch the change is on, and its commit.
+    head_branch: String,
+    head_sha: String,
+    /// Whether the branch was pushed by this run (else it already held this change).
+    pushed: bool,
+    action: Action,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 enum Status {
     Pushed,
+    /// The change waits in a change request (pull/merge request).
+    Proposed,
     UpToDate,
     DryRun,
     NotFound,
@@ -67,7 +87,7 @@ enum Status {
 impl Status {
     fn exit(self) -> Exit {
         match self {
-            Status::Pushed | Status::UpToDate | Status::DryRun => Exit::Done,
+            Status::Pushed | Status::Proposed | Status::UpToDate | Status::DryRun => Exit::Done,
             Status::NotFound => Exit::NotFound,
             Status::Refused => Exit::Refused,
             Status::Held => Exit::Held,
@@ -79,6 +99,7 @@ impl Status {
     fn as_str(self) -> &'static str {
         match self {
             Status::Pushed => "pushed",
+            Status::Proposed => "proposed",
             Status::UpToDate => "up-to-date",
             Status::DryRun => "dry-run",
             Status::NotFound => "not-found",
@@ -113,6 +134,11 @@ struct Target {
     template: Option<(String, String)>,
     /// Whether ferry.yaml was read from the target branch itself (then every attempt re-reads it).
     config_on_branch: bool,
+    /// How changes reach the branch (ferry.yaml's `update`, unless --via says otherwise).
+    update: Update,
+    /// Labels and reviewers of change requests, from ferry.yaml.
+    labels: Vec<String>,
+    reviewers: Vec<String>,
 }
 
 /// What one attempt concluded.
@@ -137,6 +163,9 @@ struct Outcome {
     missing: Vec<Missing>,
     reasons: Vec<String>,
     text: String,
+    /// Where a proposed change went: its branch and commit, and whether this run pushed it.
+    proposed: Option<(String, String, bool)>,
+    change_request: Option<ProposedReport>,
 }
 
 impl Outcome {
@@ -150,6 +179,8 @@ impl Outcome {
             missing: Vec::new(),
             reasons: Vec::new(),
             text: String::new(),
+            proposed: None,
+            change_request: None,
         }
     }
 }
@@ -163,17 +194,47 @@ pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
             "--repo carries a password; it is used, but pass tokens in FERRY_TOKEN instead: URLs end up in logs"
         );
     }
+    // A GitHub App's installation token serves git too: it is minted before the first fetch.
+    let mut forge: Option<Box<dyn Forge>> = None;
+    let (token, username) = if args.forge.github_app_id.is_some() {
+        let settings = forge::resolve_settings(&args.forge, &url, None, &ci::process_env)?;
+        let connected = forge::connect(settings)?;
+        let minted = connected.minted_token();
+        forge = Some(connected);
+        (
+            minted.or_else(|| args.token.clone()),
+            Some(
+                args.username
+                    .clone()
+                    .unwrap_or_else(|| "x-access-token".to_owned()),
+            ),
+        )
+    } else {
+        (args.token.clone(), args.username.clone())
+    };
     let credentials = Credentials::resolve(
         &url,
-        args.token.clone(),
+        token,
         url_secret,
-        args.username.clone(),
+        username,
         args.ssh_key.clone(),
         &ci::process_env,
     );
     if let Some(secret) = credentials.secret() {
         report::add_secret(secret);
     }
+    let api_token = credentials.api_token();
+    // When --via pull-request says a forge is needed, find it before any network call.
+    let mut settings = match (&forge, args.via) {
+        (None, Some(Update::PullRequest)) => Some(forge::resolve_settings(
+            &args.forge,
+            &url,
+            api_token.clone(),
+            &ci::process_env,
+        )?),
+        _ => None,
+    };
+    let repo_url = url.clone();
     if let Some(path) = &args.path
         && (path.split('/').any(|c| c == "..") || Path::new(path).is_absolute())
     {
@@ -192,7 +253,26 @@ pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
     tracing::debug!(repo = %url, credentials = %credentials.describe(), "opening");
     let mut store = Remote::open(url, credentials, args.cache_dir.as_deref())?;
     let started = Instant::now();
-    let (outcome, attempts) = bump(&mut store, &request)?;
+    let (mut outcome, attempts) = bump(&mut store, &request)?;
+    if outcome.proposed.is_some() {
+        let forge = match forge {
+            Some(forge) => forge,
+            None => {
+                let settings = match settings.take() {
+                    Some(settings) => settings,
+                    None => forge::resolve_settings(
+                        &args.forge,
+                        &repo_url,
+                        api_token,
+                        &ci::process_env,
+                    )?,
+                };
+                forge::connect(settings)?
+            }
+        };
+        propose(forge.as_ref(), &request, context.as_ref(), &mut outcome)?;
+        tracing::debug!(calls = forge.calls(), forge = %forge.kind(), "api calls");
+    }
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         attempts,
@@ -248,6 +328,7 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
             && commit == tip.commit
         {
             let mut outcome = *outcome;
+            pushed_line(&mut outcome, request, &commit);
             outcome.commit = Some(commit);
             return Ok((outcome, attempt));
         }
@@ -257,9 +338,35 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
                 tip,
                 commit,
                 mut outcome,
-            } => match store.push(&tip, &commit) {
-                Ok(()) => {
-                    outcome.commit = Some(commit);
+            } => match deliver(store, request, target, &tip, &commit) {
+                Ok(proposed) => {
+                    let updates = request.planner.updates();
+                    match &proposed {
+                        None => {
+                            pushed_line(&mut outcome, request, &commit);
+                            outcome.commit = Some(commit.clone());
+                        }
+                        Some((head, sha, pushed)) => {
+                            outcome.status = Status::Proposed;
+                            outcome.commit = Some(sha.clone());
+                            let _ = writeln!(
+                                outcome.text,
+                                "{} {}: {} change(s) in {} file(s) of {} on branch `{head}` ({} on `{}`).",
+                                if *pushed {
+                                    "Proposed"
+                                } else {
+                                    "Already proposed"
+                                },
+                                text::describe(updates),
+                                outcome.plan.changes.len(),
+                                outcome.plan.files.len(),
+                                target.label,
+                                short(sha),
+                                tip.branch,
+                            );
+                        }
+                    }
+                    outcome.proposed = proposed;
                     return Ok((*outcome, attempt));
                 }
                 Err(e) if e.is_retryable() => {
@@ -317,6 +424,161 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
         attempts,
         hint,
     })
+}
+
+/// The line that says what was pushed, from the tip the commit was made on.
+fn pushed_line(outcome: &mut Outcome, request: &Request<'_>, commit: &str) {
+    let (Some(target), Some(tip)) = (&outcome.target, &outcome.tip) else {
+        return;
+    };
+    let line = format!(
+        "Pushed {}: {} change(s) in {} file(s) of {} on `{}` ({} → {}).\n",
+        text::describe(request.planner.updates()),
+        outcome.plan.changes.len(),
+        outcome.plan.files.len(),
+        target.label,
+        tip.branch,
+        short(&tip.commit),
+        short(commit)
+    );
+    outcome.text.push_str(&line);
+}
+
+/// Opens or updates the change request for a proposed change.
+fn propose(
+    forge: &dyn Forge,
+    request: &Request<'_>,
+    context: Option<&Context>,
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
+    let (Some((head, sha, pushed)), Some(target), Some(tip)) = (
+        outcome.proposed.clone(),
+        outcome.target.clone(),
+        outcome.tip.clone(),
+    ) else {
+        return Ok(());
+    };
+    let args = request.args;
+    let updates = request.planner.updates();
+    let words = forge.words();
+    let origin = &request.origin;
+    let source_commit_url = match (origin.repo.as_deref(), origin.commit.as_deref(), context) {
+        (Some(repo), Some(commit), Some(ctx))
+            if repo.starts_with("https://") || repo.starts_with("http://") =>
+        {
+            let repo = repo.trim_end_matches('/');
+            Some(match ctx.provider {
+                ci::Provider::GitlabCi => format!("{repo}/-/commit/{commit}"),
+                ci::Provider::GithubActions => format!("{repo}/commit/{commit}"),
+            })
+        }
+        _ => None,
+    };
+    let rendering = ChangeRequestContext {
+        message: message_context(&target, &tip, &outcome.plan, updates, &request.trailers),
+        change_request: words.change_request.to_owned(),
+        head_branch: head.clone(),
+        source_repo: origin.repo.clone(),
+        source_commit: origin.commit.clone(),
+        source_commit_url,
+        source_ref: origin.source_ref.clone(),
+        run_url: context
+            .and_then(|c| c.run_url.clone())
+            .map(|u| one_line(&u)),
+        marker: change_request::marker(&head),
+    };
+    let (title, body) = render::change_request(None, None, &rendering)?;
+    let mut labels = vec![change_request::LABEL.to_owned()];
+    let mut reviewers = Vec::new();
+    for (list, extra) in [
+        (&mut labels, [&target.labels, &args.labels]),
+        (&mut reviewers, [&target.reviewers, &args.reviewers]),
+    ] {
+        for item in extra.into_iter().flatten() {
+            let item = item.trim();
+            if !item.is_empty() && !list.iter().any(|l| l == item) {
+                list.push(item.to_owned());
+            }
+        }
+    }
+    let proposal = change_request::Proposal {
+        head: head.clone(),
+        base: tip.branch.clone(),
+        title,
+        body,
+        labels,
+        reviewers,
+        assignees: args.assignees.clone(),
+    };
+    let (cr, action) = change_request::open_or_update(forge, &proposal)?;
+    let _ = writeln!(
+        outcome.text,
+        "{} {} {}{}: {}",
+        match action {
+            Action::Opened => "Opened",
+            Action::Updated => "Updated",
+            Action::Unchanged => "Up to date:",
+        },
+        words.change_request,
+        words.sigil,
+        cr.number,
+        cr.url
+    );
+    outcome.change_request = Some(ProposedReport {
+        number: cr.number,
+        url: cr.url,
+        head_branch: head,
+        head_sha: sha,
+        pushed,
+        action,
+    });
+    Ok(())
+}
+
+/// Sends a ready commit where it goes: pushed onto the branch (`None`), or, for a change
+/// request, onto the change's own branch with a lease (the branch, its commit, and whether it
+/// was pushed: a branch that already holds the same change on the same tip is left alone, so
+/// a rerun changes nothing).
+fn deliver(
+    store: &mut dyn Store,
+    request: &Request<'_>,
+    target: &Target,
+    tip: &Tip,
+    commit: &str,
+) -> Result<Option<(String, String, bool)>, GitError> {
+    if target.update == Update::Push {
+        store.push(tip, commit)?;
+        return Ok(None);
+    }
+    let head = head_branch_of(request, target);
+    let lease = match store.remote_tip(&head)? {
+        Some(current) => {
+            let fetched = store.fetch(Some(&head))?;
+            if store.same_change(&fetched.commit, commit)? {
+                tracing::debug!(
+                    branch = head,
+                    commit = fetched.commit,
+                    "the branch holds this change already"
+                );
+                return Ok(Some((head, fetched.commit, false)));
+            }
+            tracing::debug!(
+                branch = head,
+                was = current,
+                "replacing the branch's commit"
+            );
+            Some(fetched.commit)
+        }
+        None => None,
+    };
+    store.force_push(&head, lease.as_deref(), commit)?;
+    Ok(Some((head, commit.to_owned(), true)))
+}
+
+/// The branch of this bump's change request.
+fn head_branch_of(request: &Request<'_>, target: &Target) -> String {
+    let images: Vec<&ImageName> = request.planner.updates().iter().map(|u| &u.image).collect();
+    change_request::head_branch(&target.label, &images)
 }
 
 /// Jittered exponential backoff before attempt `attempt` (2, 3, ...): a random wait of up to
@@ -436,6 +698,15 @@ fn resolve(
         identity,
         template,
         config_on_branch,
+        update: args
+            .via
+            .or(env.as_ref().map(|e| e.update))
+            .unwrap_or(Update::Push),
+        labels: env.as_ref().map(|e| e.labels.clone()).unwrap_or_default(),
+        reviewers: env
+            .as_ref()
+            .map(|e| e.reviewers.clone())
+            .unwrap_or_default(),
     });
     Ok(tip)
 }
@@ -686,31 +957,33 @@ fn prepare(
                 .push_str(&text::unified_diff(&f.path, &f.before, &f.after));
         }
         text::list_changes(&mut outcome.text, Path::new(""), &plan);
-        let _ = writeln!(
-            outcome.text,
-            "Dry run: would push commit {} onto `{}` of {} (compare-and-swap: only if the branch is still at {}).\n\n{}",
-            short(&commit),
-            tip.branch,
-            store.url(),
-            short(&tip.commit),
-            indent(&message)
-        );
+        if target.update == Update::PullRequest {
+            let _ = writeln!(
+                outcome.text,
+                "Dry run: would put commit {} (on {}) on branch `{}` of {} and open or update its change request into `{}`.\n\n{}",
+                short(&commit),
+                short(&tip.commit),
+                head_branch_of(request, target),
+                store.url(),
+                tip.branch,
+                indent(&message)
+            );
+        } else {
+            let _ = writeln!(
+                outcome.text,
+                "Dry run: would push commit {} onto `{}` of {} (compare-and-swap: only if the branch is still at {}).\n\n{}",
+                short(&commit),
+                tip.branch,
+                store.url(),
+                short(&tip.commit),
+                indent(&message)
+            );
+        }
         outcome.commit = Some(commit);
         outcome.plan = plan;
         return Ok(Attempt::Done(Box::new(outcome)));
     }
     text::list_changes(&mut outcome.text, Path::new(""), &plan);
-    let _ = writeln!(
-        outcome.text,
-        "Pushed {}: {} change(s) in {} file(s) of {} on `{}` ({} → {}).",
-        text::describe(updates),
-        plan.changes.len(),
-        plan.files.len(),
-        target.label,
-        tip.branch,
-        short(&tip.commit),
-        short(&commit)
-    );
     outcome.plan = plan;
     Ok(Attempt::Ready {
         tip: tip.clone(),
@@ -939,6 +1212,8 @@ fn finish(
         missing,
         reasons,
         mut text,
+        proposed,
+        change_request,
     } = outcome;
     for w in &plan.warnings {
         tracing::warn!("{}", text::located(Path::new(""), w));
@@ -962,7 +1237,8 @@ fn finish(
             request.args.attempts
         );
     }
-    let changed = status == Status::Pushed;
+    let changed = status == Status::Pushed
+        || (status == Status::Proposed && proposed.as_ref().is_some_and(|(_, _, pushed)| *pushed));
     let mut outputs = Outputs::default();
     outputs
         .set("status", status.as_str())
@@ -975,6 +1251,14 @@ fn finish(
     if let Some(t) = &target {
         outputs.set("environment", t.label.clone());
     }
+    if let Some(cr) = &change_request {
+        outputs
+            .set("change-request-number", cr.number.to_string())
+            .set("change-request-url", cr.url.clone())
+            .set("change-request-action", cr.action.as_str())
+            .set("head-branch", cr.head_branch.clone())
+            .set("head-sha", cr.head_sha.clone());
+    }
     outputs.summary = summary(
         store,
         status,
@@ -982,6 +1266,7 @@ fn finish(
         commit.as_deref(),
         &plan,
         &reasons,
+        change_request.as_ref(),
     );
     let cwd = std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf());
     match ci::publish(context, &ci::process_env, &cwd, &outputs) {
@@ -1006,6 +1291,7 @@ fn finish(
         refusals: &plan.refusals,
         missing,
         reasons,
+        change_request,
     };
     report::emit(output, &report, &text)?;
     Ok(status.exit())
@@ -1019,6 +1305,7 @@ fn summary(
     commit: Option<&str>,
     plan: &Plan,
     reasons: &[String],
+    change_request: Option<&ProposedReport>,
 ) -> String {
     let mut md = String::new();
     let label = target.map_or("?", |t| t.label.as_str());
@@ -1030,6 +1317,17 @@ fn summary(
             commit.map(short).unwrap_or_default(),
             store.url()
         ),
+        Status::Proposed => match change_request {
+            Some(cr) => format!(
+                "Proposed in [{} (#{})]({}), branch `{}` at `{}`.",
+                cr.action.as_str(),
+                cr.number,
+                cr.url,
+                cr.head_branch,
+                short(&cr.head_sha)
+            ),
+            None => "Proposed.".to_owned(),
+        },
         Status::UpToDate => format!("Already up to date on `{branch}`."),
         Status::DryRun => "Dry run: nothing was pushed.".to_owned(),
         Status::NotFound => "No reference to the image was found: nothing was pushed.".to_owned(),

@@ -1,6 +1,8 @@
 //! What each command does: short orchestrations of the pure planners and the effectful layers.
 
 pub mod bump;
+pub mod change_request;
+pub mod merge;
 pub mod schema;
 pub mod set_image;
 mod text;
@@ -8,6 +10,7 @@ mod text;
 use crate::cli::{Cli, Command};
 use crate::config::ConfigError;
 use crate::exit::Exit;
+use crate::forge::ForgeError;
 use crate::git::GitError;
 use crate::image::{Digest, ImageUpdate};
 use crate::plan::PlanError;
@@ -34,6 +37,8 @@ pub enum Error {
     Render(#[from] RenderError),
     #[error("{0}")]
     Sign(String),
+    #[error(transparent)]
+    Forge(Box<ForgeError>),
     /// The git layer kept failing the same retryable way until attempts ran out.
     #[error("{error}\n  gave up after {attempts} attempt(s){hint}")]
     GaveUp {
@@ -41,6 +46,12 @@ pub enum Error {
         attempts: u32,
         hint: String,
     },
+}
+
+impl From<ForgeError> for Error {
+    fn from(e: ForgeError) -> Self {
+        Error::Forge(Box::new(e))
+    }
 }
 
 impl From<GitError> for Error {
@@ -60,6 +71,15 @@ impl Error {
                 Exit::Failure
             }
             Error::Render(_) | Error::Sign(_) => Exit::Usage,
+            Error::Forge(e) => match e.as_ref() {
+                ForgeError::Auth { .. } => Exit::Auth,
+                ForgeError::Usage(_) | ForgeError::NotFound { .. } => Exit::Usage,
+                ForgeError::Refused { .. } => Exit::Rejected,
+                ForgeError::RateLimited { .. }
+                | ForgeError::Server { .. }
+                | ForgeError::Transport { .. }
+                | ForgeError::Unexpected { .. } => Exit::Failure,
+            },
             Error::Git(e) | Error::GaveUp { error: e, .. } => match e.as_ref() {
                 GitError::Auth { .. } => Exit::Auth,
                 GitError::Conflict { .. } => Exit::Conflict,
@@ -79,6 +99,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
     match &cli.command {
         Command::SetImage(args) => set_image::run(args, cli.output),
         Command::Bump(args) => bump::run(args, cli.output),
+        Command::Merge(args) => merge::run(args, cli.output),
         Command::Schema => schema::run(),
     }
 }

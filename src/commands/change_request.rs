@@ -1,0 +1,209 @@
+//! Changes that go through a change request (a GitHub pull request, a GitLab merge request):
+//! the stable branch they live on, and opening or updating the one change request for it.
+//!
+//! A bump of the same images in the same environment always uses the same branch,
+//! `ferry/<environment>/<images>-<hash>`: a rerun, or a newer build, replaces the branch's one
+//! commit (recomputed on the target branch's tip, force-pushed with a lease) and updates the
+//! change request that is open for it, so there is never more than one.
+
+use serde::Serialize;
+
+use crate::forge::{ChangeRequest, ChangeRequestEdit, Forge, ForgeError, NewChangeRequest};
+use crate::image::ImageName;
+
+/// The label on every change request ferry opens: `ferry merge --env` finds them by it.
+pub const LABEL: &str = "ferry";
+
+/// Where every ferry change-request branch starts.
+pub const BRANCH_PREFIX: &str = "ferry/";
+
+/// Longest slug of an environment or image set in a branch name.
+const MAX_SLUG: usize = 40;
+
+/// The branch for a change to `images` in `environment`: `ferry/<environment>/<names>-<hash>`,
+/// where `<names>` are the images' last path components and `<hash>` tells apart images with the
+/// same last component (`ghcr.io/acme/cart`, `docker.io/other/cart`). The same set of images,
+/// in any order, gives the same branch.
+#[must_use]
+pub fn head_branch(environment: &str, images: &[&ImageName]) -> String {
+    let mut names: Vec<String> = images.iter().map(ToString::to_string).collect();
+    names.sort();
+    names.dedup();
+    let mut short: Vec<String> = names
+        .iter()
+        .map(|n| n.rsplit('/').next().unwrap_or(n).to_owned())
+        .collect();
+    short.dedup();
+    let hash = fnv1a(names.join("\n").as_bytes());
+    format!(
+        "{BRANCH_PREFIX}{}/{}-{:06x}",
+        slug(environment),
+        slug(&short.join("+")),
+        hash & 0xff_ffff
+    )
+}
+
+/// The branch prefix of every change request for `environment`.
+#[must_use]
+pub fn environment_prefix(environment: &str) -> String {
+    format!("{BRANCH_PREFIX}{}/", slug(environment))
+}
+
+/// The hidden marker in a change request's description that says ferry keeps it.
+#[must_use]
+pub fn marker(head: &str) -> String {
+    format!("<!-- ferry:change-request head={head} -->")
+}
+
+/// Lowercase letters, digits, `.`, `_`, `+` and single `-`; nothing else reaches a branch name.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '+') || (c == '.' && !out.ends_with('.'))
+        {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+        if out.len() >= MAX_SLUG {
+            break;
+        }
+    }
+    let out = out.trim_matches(|c| c == '-' || c == '.').to_owned();
+    if out.is_empty() { "x".to_owned() } else { out }
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across Rust versions and platforms (branch names
+/// must not change when ferry is rebuilt).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// What a change request should say and who should see it.
+#[derive(Debug, Clone, Default)]
+pub struct Proposal {
+    pub head: String,
+    pub base: String,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub reviewers: Vec<String>,
+    pub assignees: Vec<String>,
+}
+
+/// What happened to the change request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Opened,
+    Updated,
+    Unchanged,
+}
+
+impl Action {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Opened => "opened",
+            Action::Updated => "updated",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// Opens the change request for `proposal.head`, or brings the open one up to date (one list
+/// call, then a create or an edit only when something differs).
+pub fn open_or_update(
+    forge: &dyn Forge,
+    proposal: &Proposal,
+) -> Result<(ChangeRequest, Action), ForgeError> {
+    if let Some(open) = forge.find_open(&proposal.head, &proposal.base)? {
+        let edit = ChangeRequestEdit {
+            title: Some(proposal.title.clone()).filter(|t| *t != open.title),
+            body: Some(proposal.body.clone()).filter(|b| b.trim_end() != open.body.trim_end()),
+            labels: proposal
+                .labels
+                .iter()
+                .filter(|l| !open.labels.contains(l))
+                .cloned()
+                .collect(),
+            reviewers: Vec::new(),
+            assignees: Vec::new(),
+        };
+        if edit.is_noop_for(&open) {
+            return Ok((open, Action::Unchanged));
+        }
+        let updated = forge.update(open.number, &edit)?;
+        return Ok((updated, Action::Updated));
+    }
+    let opened = forge.open(&NewChangeRequest {
+        head: proposal.head.clone(),
+        base: proposal.base.clone(),
+        title: proposal.title.clone(),
+        body: proposal.body.clone(),
+        labels: proposal.labels.clone(),
+        reviewers: proposal.reviewers.clone(),
+        assignees: proposal.assignees.clone(),
+    })?;
+    Ok((opened, Action::Opened))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> ImageName {
+        ImageName::parse(text).expect("image name")
+    }
+
+    #[test]
+    fn branches_are_stable_readable_and_tell_images_apart() {
+        let cart = name("ghcr.io/acme/cart");
+        let other = name("docker.io/other/cart");
+        let web = name("ghcr.io/acme/web");
+        let one = head_branch("production", &[&cart]);
+        assert!(one.starts_with("ferry/production/cart-"), "{one}");
+        assert_eq!(one, head_branch("production", &[&cart]));
+        assert_ne!(one, head_branch("production", &[&other]));
+        assert_eq!(
+            head_branch("staging", &[&cart, &web]),
+            head_branch("staging", &[&web, &cart])
+        );
+        assert!(head_branch("staging", &[&cart, &web]).starts_with("ferry/staging/cart+web-"));
+        // The hash is FNV-1a: fixed across builds.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn hostile_environment_names_cannot_shape_the_branch() {
+        for hostile in ["../../main", "prod\n-x", "A B:C~^?*[\\", "", "....", "ü-ñ"] {
+            let branch = head_branch(hostile, &[&name("nginx")]);
+            let rest = branch.strip_prefix(BRANCH_PREFIX).expect("prefix");
+            assert_eq!(rest.matches('/').count(), 1, "{branch}");
+            assert!(
+                rest.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.+/".contains(c)),
+                "{branch}"
+            );
+            assert!(!branch.contains(".."), "{branch}");
+            assert!(!rest.starts_with(['-', '.']), "{branch}");
+        }
+        assert!(head_branch(&"x".repeat(500), &[&name("nginx")]).len() < 100);
+    }
+
+    #[test]
+    fn the_prefix_of_an_environment_matches_its_branches() {
+        let branch = head_branch("Prod EU", &[&name("nginx")]);
+        assert!(
+            branch.starts_with(&environment_prefix("Prod EU")),
+            "{branch}"
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! `ferry merge`: merge a change request once the forge says it may be merged.
+//!
+//! For one change request (by number) or every open ferry change request of an environment:
+//! read approvals, checks and mergeability; merge, pinned to the head commit that was checked,
+//! when nothing is missing; otherwise say what is missing and exit with the "waiting" code, or,
+//! with `--auto-merge`, hand the merge to the forge (GitHub auto-merge, GitLab "merge when the
+//! pipeline succeeds"). A change request that conflicts with its target is never merged.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::Error;
+use super::change_request;
+use crate::ci::{self, Context, Outputs};
+use crate::cli::{MergeArgs, Output};
+use crate::exit::Exit;
+use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness};
+use crate::git::{Credentials, RepoUrl};
+use crate::report;
+
+/// What happened to one change request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Merged,
+    AlreadyMerged,
+    /// The forge will merge it when approvals and checks are satisfied.
+    AutoMerge,
+    Waiting,
+    Closed,
+}
+
+impl Status {
+    fn exit(self) -> Exit {
+        match self {
+            Status::Merged | Status::AlreadyMerged | Status::AutoMerge => Exit::Done,
+            Status::Waiting => Exit::Waiting,
+            Status::Closed => Exit::Usage,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Merged => "merged",
+            Status::AlreadyMerged => "already-merged",
+            Status::AutoMerge => "auto-merge",
+            Status::Waiting => "waiting",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+/// One change request's result, as printed with `--output json`.
+#[derive(Debug, Clone, Serialize)]
+struct Item {
+    number: u64,
+    status: Status,
+    head_sha: String,
+    /// The commit the merge made, when the forge reports it.
+    merge_sha: Option<String>,
+    /// What is missing before it can merge.
+    missing: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    forge: forge::ForgeKind,
+    project: String,
+    change_requests: Vec<Item>,
+    api_calls: u32,
+}
+
+pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
+    let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
+    let credentials = Credentials::resolve(
+        &url,
+        args.token.clone(),
+        url_secret,
+        None,
+        None,
+        &ci::process_env,
+    );
+    if let Some(secret) = credentials.secret() {
+        report::add_secret(secret);
+    }
+    let settings =
+        forge::resolve_settings(&args.forge, &url, credentials.api_token(), &ci::process_env)?;
+    let forge = forge::connect(settings)?;
+    let forge = forge.as_ref();
+    let words = forge.words();
+
+    let numbers: Vec<u64> = match (args.number, &args.env) {
+        (Some(number), _) => vec![number],
+        (None, Some(env)) => {
+            let prefix = change_request::environment_prefix(env);
+            let open = forge.list(&ListFilter {
+                state: Some(CrState::Open),
+                labels: vec![change_request::LABEL.to_owned()],
+                ..ListFilter::default()
+            })?;
+            open.into_iter()
+                .filter(|cr| cr.head_branch.starts_with(&prefix))
+                .map(|cr| cr.number)
+                .collect()
+        }
+        (None, None) => {
+            return Err(Error::Usage(
+                "give the change request's NUMBER, or --env NAME for all of an environment's"
+                    .to_owned(),
+            ));
+        }
+    };
+
+    let mut items = Vec::new();
+    let mut text = String::new();
+    if numbers.is_empty() {
+        let _ = writeln!(
+            text,
+            "No open {} of ferry for environment `{}`: nothing to merge.",
+            words.change_request,
+            args.env.as_deref().unwrap_or_default()
+        );
+    }
+    for number in numbers {
+        let item = merge_one(forge, args, number)?;
+        let _ = writeln!(text, "{}", describe(&item, words));
+        for missing in &item.missing {
+            let _ = writeln!(text, "  - {missing}");
+        }
+        items.push(item);
+    }
+    let exit = items
+        .iter()
+        .map(|i| i.status.exit())
+        .max_by_key(|e| match e {
+            Exit::Done => 0,
+            Exit::Waiting => 1,
+            _ => 2,
+        })
+        .unwrap_or(Exit::Done);
+    tracing::debug!(calls = forge.calls(), forge = %forge.kind(), "api calls");
+
+    let mut outputs = Outputs::default();
+    let merged: Vec<&Item> = items
+        .iter()
+        .filter(|i| i.status == Status::Merged)
+        .collect();
+    outputs
+        .set(
+            "status",
+            items
+                .first()
+                .map_or("nothing-to-merge", |i| i.status.as_str()),
+        )
+        .set("merged", (!merged.is_empty()).to_string())
+        .set(
+            "merge-sha",
+            merged
+                .first()
+                .and_then(|i| i.merge_sha.clone())
+                .unwrap_or_default(),
+        );
+    outputs.summary = format!("### ferry merge\n\n{text}");
+    let context = Context::from_env();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+    if let Err(e) = ci::publish(context.as_ref(), &ci::process_env, &cwd, &outputs) {
+        tracing::warn!("could not write the CI outputs: {e}");
+    }
+    let report = Report {
+        forge: forge.kind(),
+        project: forge.project().to_owned(),
+        change_requests: items,
+        api_calls: forge.calls(),
+    };
+    report::emit(output, &report, &text)?;
+    Ok(exit)
+}
+
+/// Merges one change request if it is ready; else hands it to the forge or says what is missing.
+fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, Error> {
+    let readiness = forge.readiness(number)?;
+    let mut item = Item {
+        number,
+        status: Status::Waiting,
+        head_sha: readiness.head_sha.clone(),
+        merge_sha: None,
+        missing: Vec::new(),
+    };
+    match readiness.state {
+        CrState::Merged => {
+            item.status = Status::AlreadyMerged;
+            return Ok(item);
+        }
+        CrState::Closed => {
+            item.status = Status::Closed;
+            item.missing = readiness.missing(forge.words());
+            return Ok(item);
+        }
+        CrState::Open => {}
+    }
+    if readiness.is_ready() {
+        return merge_now(forge, args, &readiness, item);
+    }
+    item.missing = readiness.missing(forge.words());
+    let blocked_for_good = readiness.conflicts || readiness.draft;
+    if args.auto_merge && !blocked_for_good {
+        match forge.enable_auto_merge(number, &readiness.head_sha, args.method)? {
+            AutoMerge::Enabled => item.status = Status::AutoMerge,
+            AutoMerge::NothingPending => return merge_now(forge, args, &readiness, item),
+            AutoMerge::Merged(merged) => {
+                item.status = Status::Merged;
+                item.merge_sha = merged.sha;
+                item.missing.clear();
+                return Ok(item);
+            }
+        }
+    }
+    if readiness.conflicts {
+        item.missing.push(
+            "rerun the bump (`ferry bump --via pull-request ...`): it recomputes the change on the target branch's tip and updates the branch".to_owned(),
+        );
+    }
+    Ok(item)
+}
+
+fn merge_now(
+    forge: &dyn Forge,
+    args: &MergeArgs,
+    readiness: &Readiness,
+    mut item: Item,
+) -> Result<Item, Error> {
+    match forge.merge(readiness.number, &readiness.head_sha, args.method) {
+        Ok(merged) => {
+            item.status = Status::Merged;
+            item.merge_sha = merged.sha;
+            Ok(item)
+        }
+        // The head moved after it was checked, or the forge disagrees: report, never force.
+        Err(ForgeError::Refused {
+            status: 405 | 409 | 422,
+            message,
+            ..
+        }) => {
+            let now = forge.readiness(readiness.number)?;
+            item.head_sha = now.head_sha.clone();
+            item.missing = now.missing(forge.words());
+            if item.missing.is_empty() {
+                item.missing.push(format!(
+                    "{} declined the merge: {message}",
+                    forge.words().forge
+                ));
+            }
+            if now.state == CrState::Merged {
+                item.status = Status::AlreadyMerged;
+                item.missing.clear();
+            }
+            Ok(item)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn describe(item: &Item, words: forge::Words) -> String {
+    let name = format!("{} {}{}", words.change_request, words.sigil, item.number);
+    match item.status {
+        Status::Merged => format!(
+            "Merged {name}{}.",
+            item.merge_sha
+                .as_deref()
+                .map(|s| format!(" ({})", &s[..s.len().min(12)]))
+                .unwrap_or_default()
+        ),
+        Status::AlreadyMerged => format!("{name} is already merged: nothing to do."),
+        Status::AutoMerge => format!(
+            "{} will merge {name} once it is ready; waiting for:",
+            words.forge
+        ),
+        Status::Waiting => format!("{name} is not ready to merge; waiting for:"),
+        Status::Closed => format!("{name} is closed: nothing to merge."),
+    }
+}

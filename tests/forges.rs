@@ -1,0 +1,685 @@
+//! `ferry bump --via pull-request` and `ferry merge` against the forge test server (GitHub REST
+//! and GraphQL, GitLab v4) backed by the real repositories of the git smart-HTTP server.
+//! Every path runs on both forges.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::support::forge::{
+    APP_PRIVATE_KEY_PEM, APP_PUBLIC_KEY_PEM, Access, CrState, Fault, FaultRule, ForgeServer,
+    Protection,
+};
+use crate::support::git_http::GitServer;
+use crate::support::remote;
+
+const REPO: &str = "acme/env";
+const BOT_TOKEN: &str = "ferry-bot-token-3c9d1e";
+const ALICE_TOKEN: &str = "alice-token-8e2f7a";
+const READ_TOKEN: &str = "reader-token-41b0c6";
+
+const CONFIG: &str = "\
+version: 1
+environments:
+  staging:
+    path: envs/staging
+  production:
+    path: envs/production
+    update: pull-request
+    labels: [env:production]
+";
+
+const KUSTOMIZATION: &str = "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base   # shared manifests
+images:
+  - name: ghcr.io/acme/cart
+    newTag: 1111111
+  - name: ghcr.io/acme/web
+    newTag: \"2222222\"   # quoted on purpose
+";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    GitHub,
+    GitLab,
+}
+
+const KINDS: [Kind; 2] = [Kind::GitHub, Kind::GitLab];
+
+/// An environment repository served by both servers.
+struct Lab {
+    kind: Kind,
+    _dir: tempfile::TempDir,
+    repo: PathBuf,
+    git: GitServer,
+    forge: ForgeServer,
+}
+
+impl Lab {
+    fn new(kind: Kind) -> Lab {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("srv");
+        std::fs::create_dir_all(root.join("acme")).expect("mkdir");
+        let files: Vec<(&str, &[u8])> = vec![
+            ("ferry.yaml", CONFIG.as_bytes()),
+            ("envs/staging/kustomization.yaml", KUSTOMIZATION.as_bytes()),
+            (
+                "envs/production/kustomization.yaml",
+                KUSTOMIZATION.as_bytes(),
+            ),
+        ];
+        let repo = remote::bare_repo(&root, "acme/env.git", "main", &files);
+        let git = GitServer::start(&root);
+        let forge = ForgeServer::start(&git);
+        forge.add_token(BOT_TOKEN, "ferry-bot", Access::Write);
+        forge.add_token(ALICE_TOKEN, "alice", Access::Write);
+        forge.add_token(READ_TOKEN, "reader", Access::Read);
+        Lab {
+            kind,
+            _dir: dir,
+            repo,
+            git,
+            forge,
+        }
+    }
+
+    fn api_url(&self) -> String {
+        match self.kind {
+            Kind::GitHub => self.forge.github_api_url(),
+            Kind::GitLab => self.forge.gitlab_api_url(),
+        }
+    }
+
+    /// The ferry binary, isolated from the caller's CI, pointed at this forge.
+    fn command(&self, token: Option<&str>) -> Command {
+        let mut cmd = crate::support::ferry();
+        for (key, _) in std::env::vars() {
+            if key.starts_with("FERRY_")
+                || key.starts_with("GITHUB_")
+                || key.starts_with("GITLAB_")
+                || key.starts_with("CI_")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env(
+            "FERRY_FORGE",
+            match self.kind {
+                Kind::GitHub => "github",
+                Kind::GitLab => "gitlab",
+            },
+        )
+        .env("FERRY_API_URL", self.api_url())
+        .env("FERRY_REPO", self.git.url("acme/env.git"));
+        if let Some(token) = token {
+            cmd.env("FERRY_TOKEN", token);
+        }
+        cmd
+    }
+
+    fn bump(&self, args: &[&str]) -> Output {
+        self.command(Some(BOT_TOKEN))
+            .arg("bump")
+            .args(args)
+            .output()
+            .expect("ferry runs")
+    }
+
+    fn merge(&self, args: &[&str]) -> Output {
+        self.command(Some(BOT_TOKEN))
+            .arg("merge")
+            .args(args)
+            .output()
+            .expect("ferry runs")
+    }
+
+    fn main_file(&self, path: &str) -> String {
+        let files = remote::read_branch(&self.repo, "main");
+        String::from_utf8(files.get(path).cloned().unwrap_or_default()).expect("utf-8")
+    }
+
+    fn open_change_requests(&self) -> Vec<crate::support::forge::ChangeRequest> {
+        self.forge
+            .change_requests(REPO)
+            .into_iter()
+            .filter(|cr| cr.state == CrState::Open)
+            .collect()
+    }
+
+    fn approve(&self, number: u64) {
+        let status = match self.kind {
+            Kind::GitHub => self.forge.approve_github(REPO, number, ALICE_TOKEN),
+            Kind::GitLab => self.forge.approve_gitlab(REPO, number, ALICE_TOKEN),
+        };
+        assert!((200..300).contains(&status), "approval answered {status}");
+    }
+
+    /// API requests made (the forge log), after `clear_requests`.
+    fn api_calls(&self) -> usize {
+        self.forge.requests().len()
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+fn bump_production(lab: &Lab, tag: &str) -> serde_json::Value {
+    let out = lab.bump(&[
+        "--env",
+        "production",
+        "--output",
+        "json",
+        &format!("ghcr.io/acme/cart={tag}"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    json(&out)
+}
+
+#[test]
+fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let main_before = remote::branch_tip(&lab.repo, "main");
+
+        lab.forge.clear_requests();
+        let first = bump_production(&lab, "aaaaaaa");
+        assert_eq!(first["status"], "proposed", "{kind:?}: {first}");
+        let cr = &first["change_request"];
+        assert_eq!(cr["action"], "opened", "{kind:?}");
+        // One list, one create, one call for the labels (GitLab sets them on create).
+        let calls = lab.api_calls();
+        assert!(
+            calls <= 4,
+            "{kind:?}: {calls} calls: {:?}",
+            lab.forge.requests()
+        );
+
+        // The environment branch is untouched; the change is on the change request's branch.
+        assert_eq!(
+            remote::branch_tip(&lab.repo, "main"),
+            main_before,
+            "{kind:?}"
+        );
+        let head = cr["head_branch"].as_str().expect("head branch").to_owned();
+        assert!(head.starts_with("ferry/production/cart-"), "{head}");
+        let on_branch = remote::read_branch(&lab.repo, &head);
+        let file =
+            String::from_utf8_lossy(&on_branch["envs/production/kustomization.yaml"]).into_owned();
+        assert_eq!(
+            file,
+            KUSTOMIZATION.replace("newTag: 1111111", "newTag: aaaaaaa"),
+            "{kind:?}: only the tag bytes change"
+        );
+        let log = remote::log(&lab.repo, &head);
+        assert_eq!(
+            log[0].parents,
+            vec![main_before.clone().expect("main")],
+            "{kind:?}: one commit on main"
+        );
+
+        let open = lab.open_change_requests();
+        assert_eq!(open.len(), 1, "{kind:?}");
+        assert_eq!(open[0].head, head);
+        assert_eq!(open[0].base, "main");
+        assert!(
+            open[0].labels.contains(&"ferry".to_owned()),
+            "{:?}",
+            open[0].labels
+        );
+        assert!(
+            open[0].labels.contains(&"env:production".to_owned()),
+            "{:?}",
+            open[0].labels
+        );
+        assert!(open[0].title.contains("cart"), "{}", open[0].title);
+        assert!(
+            open[0].body.contains("`1111111`") && open[0].body.contains("`aaaaaaa`"),
+            "{}",
+            open[0].body
+        );
+        assert!(
+            open[0].body.contains("<!-- ferry:change-request"),
+            "{}",
+            open[0].body
+        );
+
+        // A rerun changes nothing: no push, no new change request, no edit.
+        lab.forge.clear_requests();
+        let pushes = lab.git.pushes_accepted();
+        let again = bump_production(&lab, "aaaaaaa");
+        assert_eq!(
+            again["change_request"]["action"], "unchanged",
+            "{kind:?}: {again}"
+        );
+        assert_eq!(again["change_request"]["pushed"], false);
+        assert_eq!(
+            lab.git.pushes_accepted(),
+            pushes,
+            "{kind:?}: a rerun pushed"
+        );
+        assert!(
+            lab.forge.requests().iter().all(|r| r.method == "GET"),
+            "{kind:?}: a rerun wrote: {:?}",
+            lab.forge.requests()
+        );
+        assert_eq!(lab.open_change_requests().len(), 1);
+
+        // A newer build replaces the branch's commit and updates the same change request.
+        let newer = bump_production(&lab, "bbbbbbb");
+        assert_eq!(
+            newer["change_request"]["action"], "updated",
+            "{kind:?}: {newer}"
+        );
+        assert_eq!(newer["change_request"]["number"], cr["number"]);
+        let open = lab.open_change_requests();
+        assert_eq!(open.len(), 1, "{kind:?}");
+        assert!(open[0].title.contains("bbbbbbb"), "{}", open[0].title);
+        let log = remote::log(&lab.repo, &head);
+        assert_eq!(log.len(), 2, "{kind:?}: recomputed on main, not stacked");
+    }
+}
+
+#[test]
+fn merge_waits_for_approval_then_merges_pinned_to_the_head() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        lab.forge.protect(
+            REPO,
+            "main",
+            Protection {
+                required_approvals: 1,
+                ..Protection::default()
+            },
+        );
+        let bumped = bump_production(&lab, "ccccccc");
+        let number = bumped["change_request"]["number"].as_u64().expect("number");
+        let number_arg = number.to_string();
+
+        let waiting = lab.merge(&[&number_arg]);
+        assert_eq!(code(&waiting), 11, "{kind:?}: {}", text(&waiting));
+        assert!(
+            text(&waiting).contains("approvals 0 of 1"),
+            "{kind:?}: {}",
+            text(&waiting)
+        );
+        assert!(
+            lab.main_file("envs/production/kustomization.yaml")
+                .contains("1111111")
+        );
+
+        lab.approve(number);
+        lab.forge.clear_requests();
+        let merged = lab.merge(&[&number_arg, "--output", "json"]);
+        assert_eq!(code(&merged), 0, "{kind:?}: {}", text(&merged));
+        let report = json(&merged);
+        assert_eq!(report["change_requests"][0]["status"], "merged", "{report}");
+        // Readiness (2 reads) and the merge; GitLab's client also asks who it is.
+        let limit = if kind == Kind::GitLab { 4 } else { 3 };
+        assert!(
+            lab.api_calls() <= limit,
+            "{kind:?}: {:?}",
+            lab.forge.requests()
+        );
+        assert!(
+            lab.main_file("envs/production/kustomization.yaml")
+                .contains("newTag: ccccccc"),
+            "{kind:?}: the merge is a real merge on the repository"
+        );
+
+        let again = lab.merge(&[&number_arg]);
+        assert_eq!(code(&again), 0, "{}", text(&again));
+        assert!(text(&again).contains("already merged"), "{}", text(&again));
+
+        // The merged change is not proposed again.
+        let rerun = bump_production(&lab, "ccccccc");
+        assert_eq!(rerun["status"], "up-to-date", "{kind:?}: {rerun}");
+        assert!(lab.open_change_requests().is_empty());
+    }
+}
+
+#[test]
+fn a_lost_create_answer_does_not_duplicate_the_change_request() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let create = match kind {
+            Kind::GitHub => "/repos/acme/env/pulls",
+            Kind::GitLab => "/merge_requests",
+        };
+        lab.forge
+            .inject(FaultRule::new("POST", create, Fault::AfterProcessing(502)));
+        let out = lab.bump(&["--env", "production", "ghcr.io/acme/cart=ddddddd"]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(
+            lab.forge.pending_faults().is_empty(),
+            "{kind:?}: the fault fired"
+        );
+        assert_eq!(
+            lab.forge.change_requests(REPO).len(),
+            1,
+            "{kind:?}: duplicated"
+        );
+    }
+}
+
+#[test]
+fn server_errors_rate_limits_and_slow_answers_are_survived() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let list = match kind {
+            Kind::GitHub => "/repos/acme/env/pulls",
+            Kind::GitLab => "/merge_requests",
+        };
+        lab.forge
+            .inject(FaultRule::new("GET", list, Fault::Status(502)));
+        lab.forge.inject(FaultRule::new(
+            "GET",
+            list,
+            Fault::RateLimit {
+                retry_after_secs: 1,
+                secondary: true,
+            },
+        ));
+        lab.forge.inject(FaultRule::new(
+            "GET",
+            list,
+            Fault::Delay(Duration::from_millis(2500)),
+        ));
+        let out = lab
+            .command(Some(BOT_TOKEN))
+            .args([
+                "bump",
+                "--env",
+                "production",
+                "-v",
+                "ghcr.io/acme/cart=eeeeeee",
+            ])
+            .env("FERRY_API_TIMEOUT", "1")
+            .output()
+            .expect("ferry runs");
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(
+            lab.forge.pending_faults().is_empty(),
+            "{kind:?}: {:?}",
+            lab.forge.pending_faults()
+        );
+        assert_eq!(lab.open_change_requests().len(), 1);
+        let log = text(&out);
+        assert!(log.contains("rate limited"), "{kind:?}: {log}");
+        assert!(
+            log.contains("api calls"),
+            "{kind:?}: -v reports the calls: {log}"
+        );
+    }
+}
+
+#[test]
+fn a_rate_limit_longer_than_ferry_waits_fails_at_once_saying_so() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let list = match kind {
+            Kind::GitHub => "/repos/acme/env/pulls",
+            Kind::GitLab => "/merge_requests",
+        };
+        lab.forge.inject(FaultRule::new(
+            "GET",
+            list,
+            Fault::RateLimit {
+                retry_after_secs: 3600,
+                secondary: false,
+            },
+        ));
+        let out = lab.bump(&["--env", "production", "ghcr.io/acme/cart=eeeeeee"]);
+        assert_eq!(code(&out), 1, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("rate limited for another 3600 s"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn wrong_and_weak_tokens_are_explained_and_never_shown() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        // The git side accepts the reader's token for fetching; the API refuses its writes.
+        let out = lab
+            .command(Some(READ_TOKEN))
+            .args(["merge", "1"])
+            .output()
+            .expect("ferry runs");
+        assert_ne!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(!text(&out).contains(READ_TOKEN), "{kind:?}: token shown");
+
+        let out = lab
+            .command(Some("not-a-token-9f8e7d"))
+            .args(["merge", "1"])
+            .output()
+            .expect("ferry runs");
+        assert_eq!(code(&out), 5, "{kind:?}: {}", text(&out));
+        assert!(text(&out).contains("hint:"), "{}", text(&out));
+        assert!(
+            !text(&out).contains("not-a-token-9f8e7d"),
+            "{kind:?}: token shown"
+        );
+    }
+}
+
+#[test]
+fn auto_merge_hands_the_merge_to_the_forge() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let bumped = bump_production(&lab, "fffffff");
+        let number = bumped["change_request"]["number"].as_u64().expect("number");
+        let head_sha = bumped["change_request"]["head_sha"]
+            .as_str()
+            .expect("head sha")
+            .to_owned();
+        match kind {
+            Kind::GitHub => {
+                lab.forge.set_allow_auto_merge(REPO, true);
+                lab.forge.protect(
+                    REPO,
+                    "main",
+                    Protection {
+                        required_approvals: 1,
+                        ..Protection::default()
+                    },
+                );
+            }
+            Kind::GitLab => {
+                lab.forge.protect(
+                    REPO,
+                    "main",
+                    Protection {
+                        pipeline_must_succeed: true,
+                        ..Protection::default()
+                    },
+                );
+                lab.forge.set_pipeline(REPO, &head_sha, "running");
+            }
+        }
+        let out = lab.merge(&[&number.to_string(), "--auto-merge", "--output", "json"]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert_eq!(
+            json(&out)["change_requests"][0]["status"],
+            "auto-merge",
+            "{}",
+            text(&out)
+        );
+        assert!(
+            lab.main_file("envs/production/kustomization.yaml")
+                .contains("1111111")
+        );
+
+        // When what was missing arrives, the forge merges by itself.
+        match kind {
+            Kind::GitHub => lab.approve(number),
+            Kind::GitLab => {
+                lab.forge.set_pipeline(REPO, &head_sha, "success");
+            }
+        }
+        let cr = lab
+            .forge
+            .change_requests(REPO)
+            .into_iter()
+            .find(|cr| cr.number == number)
+            .expect("change request");
+        assert_eq!(cr.state, CrState::Merged, "{kind:?}: {cr:?}");
+        assert!(
+            lab.main_file("envs/production/kustomization.yaml")
+                .contains("newTag: fffffff")
+        );
+    }
+}
+
+#[test]
+fn auto_merge_of_a_ready_change_request_merges_it_directly() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        if kind == Kind::GitHub {
+            lab.forge.set_allow_auto_merge(REPO, true);
+        }
+        let bumped = bump_production(&lab, "1234abc");
+        let number = bumped["change_request"]["number"].as_u64().expect("number");
+        let out = lab.merge(&[&number.to_string(), "--auto-merge"]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(
+            lab.main_file("envs/production/kustomization.yaml")
+                .contains("newTag: 1234abc"),
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn merge_by_environment_merges_every_open_ferry_change_request_of_it() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        bump_production(&lab, "abcdef1");
+        let web = lab.bump(&["--env", "production", "ghcr.io/acme/web=abcdef2"]);
+        assert_eq!(code(&web), 0, "{}", text(&web));
+        assert_eq!(lab.open_change_requests().len(), 2);
+        let out = lab.merge(&["--env", "production"]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        let file = lab.main_file("envs/production/kustomization.yaml");
+        assert!(
+            file.contains("newTag: abcdef1") && file.contains("newTag: \"abcdef2\""),
+            "{kind:?}: {file}"
+        );
+        assert!(lab.open_change_requests().is_empty());
+
+        let none = lab.merge(&["--env", "production"]);
+        assert_eq!(code(&none), 0, "{}", text(&none));
+        assert!(text(&none).contains("nothing to merge"), "{}", text(&none));
+    }
+}
+
+#[test]
+fn a_change_request_that_conflicts_is_never_merged_and_a_rerun_recomputes_it() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let bumped = bump_production(&lab, "0a0a0a0");
+        let number = bumped["change_request"]["number"].as_u64().expect("number");
+        // Someone changes the same line on main.
+        let edited = KUSTOMIZATION.replace("newTag: 1111111", "newTag: 9999999");
+        remote::commit_files(
+            &lab.repo,
+            "main",
+            &[(
+                "envs/production/kustomization.yaml",
+                Some(edited.as_bytes()),
+            )],
+            "hotfix",
+        );
+        let out = lab.merge(&[&number.to_string()]);
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(text(&out).contains("conflicts"), "{kind:?}: {}", text(&out));
+        assert!(
+            lab.main_file("envs/production/kustomization.yaml")
+                .contains("9999999")
+        );
+
+        // The bump recomputes the change on the new tip: the same change request, mergeable.
+        let again = bump_production(&lab, "0a0a0a0");
+        assert_eq!(
+            again["change_request"]["number"], number,
+            "{kind:?}: {again}"
+        );
+        let out = lab.merge(&[&number.to_string()]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(
+            lab.main_file("envs/production/kustomization.yaml")
+                .contains("newTag: 0a0a0a0")
+        );
+    }
+}
+
+#[test]
+fn a_github_app_installation_token_serves_the_api_and_git() {
+    let lab = Lab::new(Kind::GitHub);
+    lab.forge
+        .register_github_app(4242, APP_PUBLIC_KEY_PEM, 77, &[REPO]);
+    let out = lab
+        .command(None)
+        .args([
+            "bump",
+            "--env",
+            "production",
+            "--github-app-id",
+            "4242",
+            "--output",
+            "json",
+            "ghcr.io/acme/cart=5a5a5a5",
+        ])
+        .env("FERRY_GITHUB_APP_KEY", APP_PRIVATE_KEY_PEM)
+        .output()
+        .expect("ferry runs");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json(&out)["change_request"]["action"], "opened");
+    assert!(
+        !text(&out).contains("PRIVATE KEY"),
+        "the key leaked: {}",
+        text(&out)
+    );
+    // The branch was pushed with the minted token (no other credentials were given).
+    assert_eq!(lab.open_change_requests().len(), 1);
+}
+
+#[test]
+fn the_forge_must_be_named_when_it_cannot_be_inferred() {
+    let lab = Lab::new(Kind::GitHub);
+    let out = lab
+        .command(Some(BOT_TOKEN))
+        .env_remove("FERRY_FORGE")
+        .args([
+            "bump",
+            "--env",
+            "production",
+            "--via",
+            "pull-request",
+            "ghcr.io/acme/cart=1b1b1b1",
+        ])
+        .output()
+        .expect("ferry runs");
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("--forge"), "{}", text(&out));
+    // Nothing was pushed: the check comes before any network call.
+    assert_eq!(lab.git.pushes_accepted(), 0);
+}
