@@ -592,14 +592,27 @@ fn merge_by_environment_merges_every_open_ferry_change_request_of_it() {
 }
 
 #[test]
-fn a_change_request_that_conflicts_is_never_merged_and_a_rerun_recomputes_it() {
+fn a_change_request_that_conflicts_is_recomputed_on_the_new_tip_never_merged_stale() {
     for kind in KINDS {
         let lab = Lab::new(kind);
+        lab.forge.protect(
+            REPO,
+            "main",
+            Protection {
+                required_approvals: 1,
+                ..Protection::default()
+            },
+        );
         let bumped = bump_production(&lab, "0a0a0a0");
         let number = bumped["change_request"]["number"].as_u64().expect("number");
-        // Someone changes the same line on main.
+        let head = bumped["change_request"]["head_branch"]
+            .as_str()
+            .expect("head")
+            .to_owned();
+        lab.approve(number);
+        // Someone changes the same line on main: the change request now conflicts.
         let edited = KUSTOMIZATION.replace("newTag: 1111111", "newTag: 9999999");
-        remote::commit_files(
+        let hotfix = remote::commit_files(
             &lab.repo,
             "main",
             &[(
@@ -608,20 +621,39 @@ fn a_change_request_that_conflicts_is_never_merged_and_a_rerun_recomputes_it() {
             )],
             "hotfix",
         );
+
+        // `ferry merge` recomputes it on the new tip instead of merging it stale; the approval
+        // was for the old commit, so it waits for a new one.
         let out = lab.merge(&[&number.to_string()]);
         assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
-        assert!(text(&out).contains("conflicts"), "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("recomputed"),
+            "{kind:?}: {}",
+            text(&out)
+        );
         assert!(
             lab.main_file("envs/production/kustomization.yaml")
                 .contains("9999999")
         );
-
-        // The bump recomputes the change on the new tip: the same change request, mergeable.
-        let again = bump_production(&lab, "0a0a0a0");
+        let log = remote::log(&lab.repo, &head);
         assert_eq!(
-            again["change_request"]["number"], number,
-            "{kind:?}: {again}"
+            log[0].parents,
+            vec![hotfix.clone()],
+            "{kind:?}: rebuilt on the hotfix"
         );
+        let on_branch = remote::read_branch(&lab.repo, &head);
+        assert_eq!(
+            String::from_utf8_lossy(&on_branch["envs/production/kustomization.yaml"]),
+            KUSTOMIZATION.replace("newTag: 1111111", "newTag: 0a0a0a0"),
+            "{kind:?}: the change, recomputed, not a textual rebase"
+        );
+        assert_eq!(
+            lab.open_change_requests().len(),
+            1,
+            "{kind:?}: the same change request"
+        );
+
+        lab.approve(number);
         let out = lab.merge(&[&number.to_string()]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
         assert!(
@@ -682,4 +714,53 @@ fn the_forge_must_be_named_when_it_cannot_be_inferred() {
     assert!(text(&out).contains("--forge"), "{}", text(&out));
     // Nothing was pushed: the check comes before any network call.
     assert_eq!(lab.git.pushes_accepted(), 0);
+}
+
+#[test]
+fn a_pull_request_behind_a_strict_branch_is_brought_up_to_date_then_merged() {
+    let lab = Lab::new(Kind::GitHub);
+    lab.forge.protect(
+        REPO,
+        "main",
+        Protection {
+            strict: true,
+            ..Protection::default()
+        },
+    );
+    let bumped = bump_production(&lab, "7c7c7c7");
+    let number = bumped["change_request"]["number"].as_u64().expect("number");
+    // Main moves elsewhere: no conflict, but the branch is behind.
+    let moved = remote::commit_files(
+        &lab.repo,
+        "main",
+        &[("README.md", Some(b"env repo\n".as_slice()))],
+        "docs",
+    );
+    let out = lab.merge(&[&number.to_string(), "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json(&out)["change_requests"][0]["status"], "merged");
+    let files = remote::read_branch(&lab.repo, "main");
+    assert_eq!(files["README.md"], b"env repo\n");
+    assert!(
+        String::from_utf8_lossy(&files["envs/production/kustomization.yaml"])
+            .contains("newTag: 7c7c7c7")
+    );
+    let merge = &remote::log(&lab.repo, "main")[0];
+    assert!(merge.parents.contains(&moved), "{merge:?}");
+}
+
+#[test]
+fn a_gitlab_job_token_cannot_open_merge_requests_and_says_what_to_use() {
+    let lab = Lab::new(Kind::GitLab);
+    let job = "job-token-0c1d2e";
+    lab.forge.add_job_token(job, "ferry-bot", REPO);
+    let out = lab
+        .command(None)
+        .env("CI_JOB_TOKEN", job)
+        .args(["bump", "--env", "production", "ghcr.io/acme/cart=3e3e3e3"])
+        .output()
+        .expect("ferry runs");
+    assert_eq!(code(&out), 5, "{}", text(&out));
+    assert!(text(&out).contains("CI_JOB_TOKEN"), "{}", text(&out));
+    assert!(!text(&out).contains(job), "token shown: {}", text(&out));
 }

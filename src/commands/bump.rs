@@ -186,6 +186,59 @@ impl Outcome {
 }
 
 pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
+    let Executed {
+        store,
+        request,
+        context,
+        outcome,
+        attempts,
+    } = execute(args)?;
+    finish(
+        &store,
+        &request,
+        context.as_ref(),
+        outcome,
+        attempts,
+        output,
+    )
+}
+
+/// A bump that ran, before it is reported.
+pub(crate) struct Executed<'a> {
+    store: Remote,
+    request: Request<'a>,
+    context: Option<Context>,
+    outcome: Outcome,
+    attempts: u32,
+}
+
+impl Executed<'_> {
+    /// The exit code the bump would report.
+    pub(crate) fn exit(&self) -> Exit {
+        self.outcome.status.exit()
+    }
+
+    /// The result in one line, and, for a proposed change, its change request's number and
+    /// head commit.
+    pub(crate) fn summary(&self) -> (String, Option<(u64, String)>) {
+        let line = self
+            .outcome
+            .text
+            .lines()
+            .last()
+            .unwrap_or(self.outcome.status.as_str())
+            .to_owned();
+        let proposed = self
+            .outcome
+            .change_request
+            .as_ref()
+            .map(|cr| (cr.number, cr.head_sha.clone()));
+        (line, proposed)
+    }
+}
+
+/// Runs a bump without reporting it.
+pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
     let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
     let planner = Planner::new(updates)?;
     let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
@@ -278,14 +331,13 @@ pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
         attempts,
         "done"
     );
-    finish(
-        &store,
-        &request,
-        context.as_ref(),
+    Ok(Executed {
+        store,
+        request,
+        context,
         outcome,
         attempts,
-        output,
-    )
+    })
 }
 
 /// The attempt loop: fetch, recompute, push; again on conflict or network failure.
@@ -932,12 +984,26 @@ fn prepare(
         }
         writes.push((stamps_path, stamps.to_bytes()));
     }
+    let mut trailers = request.trailers.clone();
+    if target.update == Update::PullRequest {
+        // What `ferry merge` needs to recompute the change on a newer tip.
+        trailers.push(Trailer {
+            key: change_request::TRAILER_PATH.to_owned(),
+            value: target.path.clone(),
+        });
+        for u in &changed {
+            trailers.push(Trailer {
+                key: change_request::TRAILER_UPDATE.to_owned(),
+                value: format!("{}={}", u.image, tag_text(u)),
+            });
+        }
+    }
     let message = render::commit_message(
         target
             .template
             .as_ref()
             .map(|(name, text)| (name.as_str(), text.as_str())),
-        &message_context(target, tip, &plan, updates, &request.trailers),
+        &message_context(target, tip, &plan, updates, &trailers),
     )?;
     let commit = store.commit(
         tip,

@@ -8,15 +8,16 @@
 
 use std::fmt::Write as _;
 
+use clap::Parser as _;
+
 use serde::Serialize;
 
-use super::Error;
-use super::change_request;
+use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{MergeArgs, Output};
+use crate::cli::{Cli, Command, MergeArgs, Output};
 use crate::exit::Exit;
 use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness};
-use crate::git::{Credentials, RepoUrl};
+use crate::git::{Credentials, Remote, RepoUrl, Store};
 use crate::report;
 
 /// What happened to one change request.
@@ -202,6 +203,20 @@ fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, E
     if readiness.is_ready() {
         return merge_now(forge, args, &readiness, item);
     }
+    if readiness.conflicts || readiness.behind {
+        // Never merged stale: the change is recomputed on the target's new tip.
+        if let Some(line) = recompute(forge, args, number)? {
+            let readiness = forge.readiness(number)?;
+            item.head_sha = readiness.head_sha.clone();
+            if readiness.is_ready() {
+                return merge_now(forge, args, &readiness, item);
+            }
+            item.missing = readiness.missing(forge.words());
+            item.missing
+                .insert(0, format!("recomputed on the target's new tip: {line}"));
+            return Ok(item);
+        }
+    }
     item.missing = readiness.missing(forge.words());
     let blocked_for_good = readiness.conflicts || readiness.draft;
     if args.auto_merge && !blocked_for_good {
@@ -218,10 +233,105 @@ fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, E
     }
     if readiness.conflicts {
         item.missing.push(
-            "rerun the bump (`ferry bump --via pull-request ...`): it recomputes the change on the target branch's tip and updates the branch".to_owned(),
+            "it is not ferry's (no Ferry-Update trailers on its branch): resolve the conflict, or rerun the bump".to_owned(),
         );
     }
     Ok(item)
+}
+
+/// Recomputes a ferry change request on the target branch's current tip from the updates its
+/// commit records (`Ferry-Path`, `Ferry-Update` trailers), and updates its branch: the bump
+/// that made it, run again. `None` when the change request is not one ferry can recompute.
+fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<String>, Error> {
+    let cr = forge.get(number)?;
+    if !cr.head_branch.starts_with(change_request::BRANCH_PREFIX) {
+        return Ok(None);
+    }
+    let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
+    let credentials = Credentials::resolve(
+        &url,
+        args.token.clone(),
+        url_secret,
+        None,
+        None,
+        &ci::process_env,
+    );
+    let mut store = Remote::open(url, credentials, None)?;
+    let tip = store.fetch(Some(&cr.head_branch))?;
+    let message = store.commit_message(&tip.commit)?;
+    let trailer = |key: &str| -> Vec<String> {
+        let prefix = format!("{key}: ");
+        message
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+            .collect()
+    };
+    let updates = trailer(change_request::TRAILER_UPDATE);
+    let Some(path) = trailer(change_request::TRAILER_PATH).into_iter().next() else {
+        return Ok(None);
+    };
+    if updates.is_empty() {
+        return Ok(None);
+    }
+    let mut argv: Vec<String> = [
+        "ferry",
+        "bump",
+        "--repo",
+        args.repo.as_str(),
+        "--branch",
+        cr.base_branch.as_str(),
+        "--path",
+        path.as_str(),
+        "--via",
+        "pull-request",
+        // The guard passed when the change was first proposed; the same change is recomputed.
+        "--force",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for (key, flag) in [
+        (ci::TRAILER_SOURCE_REPO, "--source-repo"),
+        (ci::TRAILER_SOURCE_COMMIT, "--source-commit"),
+        (ci::TRAILER_SOURCE_REF, "--source-ref"),
+        (ci::TRAILER_RUN_NUMBER, "--run-number"),
+    ] {
+        if let Some(value) = trailer(key).into_iter().next() {
+            argv.push(format!("{flag}={value}"));
+        }
+    }
+    argv.push("--".to_owned());
+    argv.extend(updates);
+    let cli = Cli::try_parse_from(&argv).map_err(|err| {
+        Error::Usage(format!(
+            "cannot recompute {} {}{number} from its commit's trailers: {err}",
+            forge.words().change_request,
+            forge.words().sigil
+        ))
+    })?;
+    let Command::Bump(mut bump_args) = cli.command else {
+        return Ok(None);
+    };
+    bump_args.token.clone_from(&args.token);
+    bump_args.forge = args.forge.clone();
+    tracing::info!(
+        number,
+        branch = cr.head_branch,
+        "recomputing on the target's new tip"
+    );
+    let executed = bump::execute(&bump_args)?;
+    let (line, _) = executed.summary();
+    if executed.exit() != Exit::Done {
+        return Err(Error::Usage(format!(
+            "recomputing {} {}{number} on the new tip of `{}` did not propose it again: {line}",
+            forge.words().change_request,
+            forge.words().sigil,
+            cr.base_branch
+        )));
+    }
+    Ok(Some(line))
 }
 
 fn merge_now(

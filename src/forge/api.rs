@@ -221,6 +221,8 @@ pub struct Api<T> {
     runtime: tokio::runtime::Runtime,
     options: ApiOptions,
     calls: Cell<u32>,
+    /// Authenticated with GitLab's `CI_JOB_TOKEN`, which most of the API refuses.
+    job_token: bool,
 }
 
 impl<T: Transport> Api<T> {
@@ -238,7 +240,13 @@ impl<T: Transport> Api<T> {
             runtime,
             options,
             calls: Cell::new(0),
+            job_token: false,
         }
+    }
+
+    /// Says that the token is GitLab's `CI_JOB_TOKEN`, for the hints of refusals.
+    pub fn set_job_token(&mut self, job_token: bool) {
+        self.job_token = job_token;
     }
 
     #[must_use]
@@ -377,7 +385,11 @@ impl<T: Transport> Api<T> {
         let status = response.status;
         match status {
             401 | 403 => ForgeError::Auth {
-                hint: auth_hint(forge, status),
+                hint: if self.job_token {
+                    JOB_TOKEN_HINT.to_owned()
+                } else {
+                    auth_hint(forge, status)
+                },
                 forge,
                 call,
                 status,
@@ -504,6 +516,9 @@ pub fn server_message(body: &[u8]) -> String {
         text
     }
 }
+
+/// Why GitLab refuses a job token, and what to use instead.
+const JOB_TOKEN_HINT: &str = "the token is CI_JOB_TOKEN, which GitLab lets call only a few API endpoints: it cannot open, edit or merge merge requests. Give a project or group access token with the `api` scope (and the Developer role) in FERRY_TOKEN or GITLAB_TOKEN";
 
 fn auth_hint(forge: ForgeKind, status: u16) -> String {
     match (forge, status) {

@@ -688,6 +688,7 @@ impl Forge for GitHub {
             },
             checks: Vec::new(),
             conflicts: pull.mergeable == Some(false) || state_word == "dirty",
+            behind: state_word == "behind",
             computing: pull.state() == CrState::Open
                 && (pull.mergeable.is_none() || state_word == "unknown"),
             draft: pull.draft.unwrap_or(false),

@@ -104,7 +104,7 @@ impl GitLab {
                 "cannot set up a GitLab client for {api_url}: {err}"
             ))
         })?;
-        let api = Api::new(
+        let mut api = Api::new(
             KIND,
             GitLabTransport {
                 client,
@@ -113,6 +113,7 @@ impl GitLab {
             runtime,
             options,
         );
+        api.set_job_token(job);
         let project_path = format!("/projects/{}", encode(&project));
         let mut gitlab = GitLab {
             api,
@@ -968,6 +969,7 @@ fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
         },
         checks: Vec::new(),
         conflicts: mr.has_conflicts,
+        behind: false,
         computing: false,
         draft: mr.draft || mr.work_in_progress,
         other_blockers: Vec::new(),
@@ -992,9 +994,12 @@ fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
             // `satisfied`, so both are set.
             readiness.approvals.changes_requested = true;
         }
-        "need_rebase" => readiness
-            .other_blockers
-            .push("the source branch must be rebased onto the target branch".to_owned()),
+        "need_rebase" => {
+            readiness.behind = true;
+            readiness
+                .other_blockers
+                .push("the source branch must be rebased onto the target branch".to_owned());
+        }
         "discussions_not_resolved" => readiness
             .other_blockers
             .push("unresolved discussions".to_owned()),

@@ -226,6 +226,8 @@ pub struct Readiness {
     pub checks: Vec<Check>,
     /// The head conflicts with the base branch.
     pub conflicts: bool,
+    /// The base branch's rules require the head to contain the base's tip, and it does not.
+    pub behind: bool,
     /// The forge has not computed mergeability yet (ask again shortly).
     pub computing: bool,
     pub draft: bool,
@@ -242,6 +244,7 @@ impl Readiness {
             && self.approvals.satisfied
             && !self.approvals.changes_requested
             && !self.conflicts
+            && !self.behind
             && !self.computing
             && !self.draft
             && self.other_blockers.is_empty()
@@ -492,6 +495,7 @@ mod tests {
                 url: None,
             }],
             conflicts: false,
+            behind: false,
             computing: false,
             draft: false,
             other_blockers: Vec::new(),

@@ -141,6 +141,8 @@ pub trait Store {
     /// Whether two fetched or written commits make the same change: the same tree on the same
     /// parents.
     fn same_change(&self, a: &str, b: &str) -> Result<bool, GitError>;
+    /// The message of a fetched or written commit.
+    fn commit_message(&self, commit: &str) -> Result<String, GitError>;
     /// Asks the remote where `branch` is now (one small round trip, no objects).
     fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError>;
     /// Whether fetches are shallow (depth 1).
@@ -887,6 +889,13 @@ impl Store for Remote {
             return Err(GitError::InvalidBranch(branch.to_owned()));
         }
         self.push_ref(branch, lease, commit, true)
+    }
+
+    fn commit_message(&self, commit: &str) -> Result<String, GitError> {
+        let commit = Oid::from_str(commit)
+            .and_then(|oid| self.repo.find_commit(oid))
+            .map_err(|e| GitError::local("reading a commit", &e))?;
+        Ok(String::from_utf8_lossy(commit.message_bytes()).into_owned())
     }
 
     fn same_change(&self, a: &str, b: &str) -> Result<bool, GitError> {
