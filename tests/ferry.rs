@@ -2,6 +2,7 @@
 
 mod bump;
 mod cli;
+mod forge_api;
 mod forge_server;
 mod forges;
 mod fuzz_regressions;

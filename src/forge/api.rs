@@ -244,6 +244,12 @@ impl<T: Transport> Api<T> {
         }
     }
 
+    /// Whether the token is GitLab's `CI_JOB_TOKEN`.
+    #[must_use]
+    pub fn job_token(&self) -> bool {
+        self.job_token
+    }
+
     /// Says that the token is GitLab's `CI_JOB_TOKEN`, for the hints of refusals.
     pub fn set_job_token(&mut self, job_token: bool) {
         self.job_token = job_token;

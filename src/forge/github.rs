@@ -42,6 +42,9 @@ pub struct GitHub {
     project: String,
     owner: String,
     minted: Option<SecretString>,
+    /// The login ferry acts as (`GET /user`, or `<app-slug>[bot]`), once known: the sticky
+    /// comment is only ever one of its own.
+    me: std::cell::RefCell<Option<String>>,
 }
 
 /// Sends requests with octocrab's clients (their authentication, user agent and timeouts).
@@ -205,8 +208,11 @@ impl GitHub {
             project: settings.project.clone(),
             owner,
             minted: None,
+            me: std::cell::RefCell::new(None),
         };
         if let ForgeAuth::GitHubApp { .. } = settings.auth {
+            let slug = github.app_slug()?;
+            *github.me.borrow_mut() = Some(format!("{slug}[bot]"));
             let token = github.installation_token()?;
             let client = {
                 let _guard = github.api.enter();
@@ -217,6 +223,39 @@ impl GitHub {
         }
         drop(settings); // the key and token are not kept
         Ok(github)
+    }
+
+    /// The App's slug (`GET /app`, with the App's own credentials): its comments are signed
+    /// `<slug>[bot]`.
+    fn app_slug(&self) -> Result<String, ForgeError> {
+        #[derive(Deserialize)]
+        struct App {
+            slug: String,
+        }
+        let request = self.request(Method::GET, "/app");
+        let app: App = self.api.call(&request)?.json(KIND, &request.call)?;
+        Ok(app.slug)
+    }
+
+    /// The login the token acts as (1 call, the first time).
+    fn login(&self) -> Result<String, ForgeError> {
+        #[derive(Deserialize)]
+        struct Me {
+            login: String,
+        }
+        if let Some(me) = self.me.borrow().as_ref() {
+            return Ok(me.clone());
+        }
+        let request = self.request(Method::GET, "/user");
+        let login = match self.api.call(&request) {
+            Ok(response) => response.json::<Me>(KIND, &request.call)?.login,
+            // An installation token (a workflow's GITHUB_TOKEN) has no user: it acts as the
+            // Actions app's bot.
+            Err(ForgeError::Auth { status: 403, .. }) => "github-actions[bot]".to_owned(),
+            Err(err) => return Err(err),
+        };
+        *self.me.borrow_mut() = Some(login.clone());
+        Ok(login)
     }
 
     /// The App's installation on this repository, then a token for it limited to this
@@ -583,12 +622,16 @@ impl Forge for GitHub {
         struct Raw {
             id: u64,
             body: Option<String>,
+            user: Option<User>,
         }
+        let me = self.login()?;
         let comments: Vec<Raw> =
             self.pages(&self.repo_path(&format!("/issues/{number}/comments")))?;
-        let existing = comments
-            .into_iter()
-            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)));
+        // Only ferry's own: a person who quotes the comment keeps theirs.
+        let existing = comments.into_iter().find(|c| {
+            c.user.as_ref().is_some_and(|u| u.login == me)
+                && c.body.as_deref().is_some_and(|b| b.contains(marker))
+        });
         let (request, action) = match existing {
             Some(c) if c.body.as_deref() == Some(body) => {
                 return Ok((

@@ -293,7 +293,7 @@ impl GitLab {
     /// checked at connect); a 405/422 gets the hint, since GitLab does not say why.
     fn merge_error(&self, request: &Request, response: &Response) -> ForgeError {
         match response.status {
-            401 => ForgeError::Auth {
+            401 if !self.api.job_token() => ForgeError::Auth {
                 forge: KIND,
                 call: request.call.clone(),
                 status: 401,

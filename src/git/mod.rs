@@ -899,13 +899,25 @@ impl Store for Remote {
     }
 
     fn same_change(&self, a: &str, b: &str) -> Result<bool, GitError> {
-        let find = |id: &str| {
-            Oid::from_str(id)
-                .and_then(|oid| self.repo.find_commit(oid))
-                .map_err(|e| GitError::local("reading a commit", &e))
+        // The tree and parents as the objects record them: a commit at the edge of a shallow
+        // fetch has no parents as far as libgit2's commit API is concerned.
+        let header = |id: &str| -> Result<Vec<Vec<u8>>, GitError> {
+            let odb = self
+                .repo
+                .odb()
+                .map_err(|e| GitError::local("reading a commit", &e))?;
+            let object = Oid::from_str(id)
+                .and_then(|oid| odb.read(oid))
+                .map_err(|e| GitError::local("reading a commit", &e))?;
+            Ok(object
+                .data()
+                .split(|&b| b == b'\n')
+                .take_while(|line| !line.is_empty())
+                .filter(|line| line.starts_with(b"tree ") || line.starts_with(b"parent "))
+                .map(<[u8]>::to_vec)
+                .collect())
         };
-        let (a, b) = (find(a)?, find(b)?);
-        Ok(a.tree_id() == b.tree_id() && a.parent_ids().eq(b.parent_ids()))
+        Ok(header(a)? == header(b)?)
     }
 
     fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError> {
