@@ -764,3 +764,54 @@ fn a_gitlab_job_token_cannot_open_merge_requests_and_says_what_to_use() {
     assert!(text(&out).contains("CI_JOB_TOKEN"), "{}", text(&out));
     assert!(!text(&out).contains(job), "token shown: {}", text(&out));
 }
+
+#[test]
+fn the_repository_can_bring_its_own_title_and_description_templates() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let config = format!(
+            "{CONFIG}change-requests:\n  title: .ferry/title.tera\n  body: .ferry/body.tera\n"
+        );
+        remote::commit_files(
+            &lab.repo,
+            "main",
+            &[
+                ("ferry.yaml", Some(config.as_bytes())),
+                (
+                    ".ferry/title.tera",
+                    Some(b"[{{ environment }}] {% for i in images %}{{ i.short }}@{{ i.to }}{% endfor %}\nsecond line".as_slice()),
+                ),
+                (
+                    ".ferry/body.tera",
+                    Some(b"Deploys {{ head_branch | md_code }} as a {{ change_request }}.".as_slice()),
+                ),
+            ],
+            "templates",
+        );
+        let out = bump_production(&lab, "4d4d4d4");
+        let head = out["change_request"]["head_branch"].as_str().expect("head");
+        let open = lab.open_change_requests();
+        assert_eq!(open.len(), 1, "{kind:?}");
+        assert_eq!(
+            open[0].title, "[production] ghcr.io/acme/cart@4d4d4d4 second line",
+            "{kind:?}"
+        );
+        let words = match kind {
+            Kind::GitHub => "pull request",
+            Kind::GitLab => "merge request",
+        };
+        assert!(
+            open[0]
+                .body
+                .starts_with(&format!("Deploys `{head}` as a {words}.")),
+            "{kind:?}: {}",
+            open[0].body
+        );
+        // The marker ferry finds its change requests by is kept even when a template drops it.
+        assert!(
+            open[0].body.contains("<!-- ferry:change-request"),
+            "{}",
+            open[0].body
+        );
+    }
+}

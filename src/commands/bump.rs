@@ -132,6 +132,9 @@ struct Target {
     identity: Identity,
     /// The repository's commit-message template (path, text).
     template: Option<(String, String)>,
+    /// The repository's templates of a change request's title and description.
+    title_template: Option<(String, String)>,
+    body_template: Option<(String, String)>,
     /// Whether ferry.yaml was read from the target branch itself (then every attempt re-reads it).
     config_on_branch: bool,
     /// How changes reach the branch (ferry.yaml's `update`, unless --via says otherwise).
@@ -539,7 +542,11 @@ fn propose(
             .map(|u| one_line(&u)),
         marker: change_request::marker(&head),
     };
-    let (title, body) = render::change_request(None, None, &rendering)?;
+    let (title, body) = render::change_request(
+        as_pair(target.title_template.as_ref()),
+        as_pair(target.body_template.as_ref()),
+        &rendering,
+    )?;
     let mut labels = vec![change_request::LABEL.to_owned()];
     let mut reviewers = Vec::new();
     for (list, extra) in [
@@ -709,26 +716,28 @@ fn resolve(
         name: args.author_name.clone().unwrap_or(author.name),
         email: args.author_email.clone().unwrap_or(author.email),
     };
-    let template = match config.as_ref().and_then(|c| c.commit.message.as_ref()) {
-        None => None,
-        Some(file) => {
-            let bytes = store.read_file(&tip, file.as_str())?.ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: commit.message names `{}`, which does not exist on branch `{}`",
-                    config::FILE_NAME,
-                    file.as_str(),
-                    tip.branch
-                ))
-            })?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                Error::Usage(format!(
-                    "{}: the commit-message template is not UTF-8",
-                    file.as_str()
-                ))
-            })?;
-            Some((file.as_str().to_owned(), text))
-        }
-    };
+    let template = read_template(
+        store,
+        &tip,
+        "commit.message",
+        config.as_ref().and_then(|c| c.commit.message.as_ref()),
+    )?;
+    let title_template = read_template(
+        store,
+        &tip,
+        "change-requests.title",
+        config
+            .as_ref()
+            .and_then(|c| c.change_requests.title.as_ref()),
+    )?;
+    let body_template = read_template(
+        store,
+        &tip,
+        "change-requests.body",
+        config
+            .as_ref()
+            .and_then(|c| c.change_requests.body.as_ref()),
+    )?;
     *target = Some(Target {
         label: env
             .as_ref()
@@ -749,6 +758,8 @@ fn resolve(
         policy,
         identity,
         template,
+        title_template,
+        body_template,
         config_on_branch,
         update: args
             .via
@@ -761,6 +772,34 @@ fn resolve(
             .unwrap_or_default(),
     });
     Ok(tip)
+}
+
+/// A template as `render` takes it: (name, text).
+fn as_pair(template: Option<&(String, String)>) -> Option<(&str, &str)> {
+    template.map(|(name, text)| (name.as_str(), text.as_str()))
+}
+
+/// A template file named by `key` in ferry.yaml, read from `tip`: (path, text).
+fn read_template(
+    store: &dyn Store,
+    tip: &Tip,
+    key: &str,
+    file: Option<&config::RelPath>,
+) -> Result<Option<(String, String)>, Error> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let bytes = store.read_file(tip, file.as_str())?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: {key} names `{}`, which does not exist on branch `{}`",
+            config::FILE_NAME,
+            file.as_str(),
+            tip.branch
+        ))
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("{}: the template is not UTF-8", file.as_str())))?;
+    Ok(Some((file.as_str().to_owned(), text)))
 }
 
 /// The environment of `config` whose path is `path`, if any: its holds and tag policy apply to

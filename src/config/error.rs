@@ -285,6 +285,18 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
             "the path of a template file in the repository",
             "message: .ferry/commit.tera",
         ),
+        ["change-requests"] => (
+            "a mapping",
+            "change-requests: {title: .ferry/change-request-title.tera}",
+        ),
+        ["change-requests", "title"] => (
+            "the path of a template file in the repository",
+            "title: .ferry/change-request-title.tera",
+        ),
+        ["change-requests", "body"] => (
+            "the path of a template file in the repository",
+            "body: .ferry/change-request-body.tera",
+        ),
         _ => return None,
     };
     Some(help)

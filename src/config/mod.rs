@@ -69,6 +69,9 @@ pub struct Config {
     /// How ferry writes commits.
     #[serde(default)]
     pub commit: Commit,
+    /// How ferry writes pull/merge requests (`ferry bump --via pull-request`).
+    #[serde(default)]
+    pub change_requests: ChangeRequests,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             previews: Previews::default(),
             promotion: None,
             commit: Commit::default(),
+            change_requests: ChangeRequests::default(),
         }
     }
 }
@@ -397,6 +401,18 @@ pub struct Commit {
     /// The path of a commit-message template in the repository, e.g. .ferry/commit.tera.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<RelPath>,
+}
+
+/// How ferry writes pull/merge requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ChangeRequests {
+    /// The path of a title template in the repository, e.g. .ferry/change-request-title.tera.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<RelPath>,
+    /// The path of a description template in the repository, e.g. .ferry/change-request-body.tera.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<RelPath>,
 }
 
 /// The author of ferry's commits.
