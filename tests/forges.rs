@@ -27,6 +27,8 @@ environments:
     path: envs/production
     update: pull-request
     labels: [env:production]
+    reviewers: [alice]
+    assignees: [alice]
 ";
 
 const KUSTOMIZATION: &str = "\
@@ -202,7 +204,8 @@ fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
         assert_eq!(first["status"], "proposed", "{kind:?}: {first}");
         let cr = &first["change_request"];
         assert_eq!(cr["action"], "opened", "{kind:?}");
-        // One list, one create, one call for the labels (GitLab sets them on create).
+        // GitHub: list, create, labels and assignees, reviewers. GitLab: who am I, list, the
+        // user id of alice, create (labels, assignees and reviewers with it).
         let calls = lab.api_calls();
         assert!(
             calls <= 4,
@@ -247,6 +250,8 @@ fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
             "{:?}",
             open[0].labels
         );
+        assert_eq!(open[0].reviewers, ["alice"], "{kind:?}");
+        assert_eq!(open[0].assignees, ["alice"], "{kind:?}");
         assert!(open[0].title.contains("cart"), "{}", open[0].title);
         assert!(
             open[0].body.contains("`1111111`") && open[0].body.contains("`aaaaaaa`"),

@@ -139,9 +139,10 @@ struct Target {
     config_on_branch: bool,
     /// How changes reach the branch (ferry.yaml's `update`, unless --via says otherwise).
     update: Update,
-    /// Labels and reviewers of change requests, from ferry.yaml.
+    /// Labels, reviewers and assignees of change requests, from ferry.yaml.
     labels: Vec<String>,
     reviewers: Vec<String>,
+    assignees: Vec<String>,
 }
 
 /// What one attempt concluded.
@@ -549,9 +550,11 @@ fn propose(
     )?;
     let mut labels = vec![change_request::LABEL.to_owned()];
     let mut reviewers = Vec::new();
+    let mut assignees = Vec::new();
     for (list, extra) in [
         (&mut labels, [&target.labels, &args.labels]),
         (&mut reviewers, [&target.reviewers, &args.reviewers]),
+        (&mut assignees, [&target.assignees, &args.assignees]),
     ] {
         for item in extra.into_iter().flatten() {
             let item = item.trim();
@@ -567,7 +570,7 @@ fn propose(
         body,
         labels,
         reviewers,
-        assignees: args.assignees.clone(),
+        assignees,
     };
     let (cr, action) = change_request::open_or_update(forge, &proposal)?;
     let _ = writeln!(
@@ -769,6 +772,10 @@ fn resolve(
         reviewers: env
             .as_ref()
             .map(|e| e.reviewers.clone())
+            .unwrap_or_default(),
+        assignees: env
+            .as_ref()
+            .map(|e| e.assignees.clone())
             .unwrap_or_default(),
     });
     Ok(tip)

@@ -232,6 +232,8 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
         ["environments", "*", "labels", "*"] => ("a label (a string)", "labels: [env:staging]"),
         ["environments", "*", "reviewers"] => ("a list of user names", "reviewers: [alice]"),
         ["environments", "*", "reviewers", "*"] => ("a user name", "reviewers: [alice]"),
+        ["environments", "*", "assignees"] => ("a list of user names", "assignees: [alice]"),
+        ["environments", "*", "assignees", "*"] => ("a user name", "assignees: [alice]"),
         ["previews"] => ("a mapping", "previews: {ttl: 72h}"),
         ["previews", "branch"] => ("a git branch name", "branch: dynamic-envs"),
         ["previews", "directory"] => (

@@ -183,6 +183,9 @@ pub struct Environment {
     /// Reviewers requested on change requests for this environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviewers: Vec<String>,
+    /// Users the change requests for this environment are assigned to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees: Vec<String>,
 }
 
 /// An environment with the defaults applied: what commands act on.
@@ -210,6 +213,8 @@ pub struct ResolvedEnvironment {
     pub labels: Vec<String>,
     /// Reviewers for change requests.
     pub reviewers: Vec<String>,
+    /// Assignees of change requests.
+    pub assignees: Vec<String>,
 }
 
 /// Per-merge-request preview environments.
@@ -574,6 +579,7 @@ impl Config {
             allow_mutable_tags: environment.allow_mutable_tags,
             labels: environment.labels.clone(),
             reviewers: environment.reviewers.clone(),
+            assignees: environment.assignees.clone(),
         })
     }
 
@@ -630,6 +636,7 @@ impl Config {
             }
             problems.non_empty_list(&environment.labels, &at.clone().key("labels"));
             problems.non_empty_list(&environment.reviewers, &at.clone().key("reviewers"));
+            problems.non_empty_list(&environment.assignees, &at.clone().key("assignees"));
         }
 
         let previews = root.clone().key("previews");

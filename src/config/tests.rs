@@ -173,6 +173,7 @@ fn defaults_applied() {
             allow_mutable_tags: false,
             labels: vec![],
             reviewers: vec![],
+            assignees: vec![],
         }
     );
     let production = config.environment("production").expect("production");
@@ -307,7 +308,7 @@ fn display_matches_documented_form() {
     );
     assert_eq!(
         err.to_string(),
-        "ferry.yaml:7:5: unknown field `pth` in environment \"staging\"\n  hint: did you mean `path`? Valid fields: path, branch, update, hold, hold-images, hold-reason, tags, allow-mutable-tags, labels, reviewers"
+        "ferry.yaml:7:5: unknown field `pth` in environment \"staging\"\n  hint: did you mean `path`? Valid fields: path, branch, update, hold, hold-images, hold-reason, tags, allow-mutable-tags, labels, reviewers, assignees"
     );
 }
 

@@ -331,15 +331,13 @@ impl Forge for GitLab {
         Ok(change_request(&self.get_mr(number)?))
     }
 
-    /// Returns the open merge request from `head` into `base` when there is one (1 call),
-    /// else creates it: 1 `GET /users?username=` per distinct reviewer or assignee, then
-    /// `POST /projects/:id/merge_requests` (so 2 calls without reviewers or assignees). A lost
+    /// Creates the merge request: 1 `GET /users?username=` per distinct reviewer or assignee,
+    /// then `POST /projects/:id/merge_requests` (1 call without reviewers or assignees). A lost
     /// answer is followed by a look (1 call) before the POST is sent once more; a 409 "another
     /// open merge request already exists" returns that merge request (1 call).
     fn open(&self, new: &NewChangeRequest) -> Result<ChangeRequest, ForgeError> {
-        if let Some(existing) = self.find_open_mr(&new.head, &new.base)? {
-            return Ok(change_request(&existing));
-        }
+        // The caller has just looked for an open one (`find_open`): no second look before the
+        // create, only after a create whose answer was lost or that GitLab calls a duplicate.
         let mut body = json!({
             "source_branch": new.head,
             "target_branch": new.base,
