@@ -820,3 +820,33 @@ fn the_repository_can_bring_its_own_title_and_description_templates() {
         );
     }
 }
+
+#[test]
+fn a_dry_run_says_which_branch_and_change_request_and_touches_nothing() {
+    for kind in KINDS {
+        let lab = Lab::new(kind);
+        let out = lab.bump(&[
+            "--env",
+            "production",
+            "--dry-run",
+            "ghcr.io/acme/cart=6b6b6b6",
+        ]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("-    newTag: 1111111"), "{stdout}");
+        assert!(
+            stdout.contains("on branch `ferry/production/cart-"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("open or update its change request into `main`"),
+            "{stdout}"
+        );
+        assert!(lab.forge.change_requests(REPO).is_empty(), "{kind:?}");
+        assert!(
+            lab.forge.requests().is_empty(),
+            "{kind:?}: a dry run called the API"
+        );
+        assert_eq!(lab.git.pushes_accepted(), 0);
+    }
+}

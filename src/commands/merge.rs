@@ -56,6 +56,7 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 struct Item {
     number: u64,
+    url: String,
     status: Status,
     head_sha: String,
     /// The commit the merge made, when the forge reports it.
@@ -183,6 +184,7 @@ fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, E
     let readiness = forge.readiness(number)?;
     let mut item = Item {
         number,
+        url: readiness.url.clone(),
         status: Status::Waiting,
         head_sha: readiness.head_sha.clone(),
         merge_sha: None,
@@ -372,7 +374,14 @@ fn merge_now(
 }
 
 fn describe(item: &Item, words: forge::Words) -> String {
-    let name = format!("{} {}{}", words.change_request, words.sigil, item.number);
+    let name = if item.url.is_empty() {
+        format!("{} {}{}", words.change_request, words.sigil, item.number)
+    } else {
+        format!(
+            "{} {}{} ({})",
+            words.change_request, words.sigil, item.number, item.url
+        )
+    };
     match item.status {
         Status::Merged => format!(
             "Merged {name}{}.",

@@ -721,6 +721,7 @@ impl Forge for GitHub {
         let mergeable_now = matches!(state_word.as_str(), "clean" | "unstable" | "has_hooks");
         let mut readiness = Readiness {
             number,
+            url: pull.html_url.clone(),
             state: pull.state(),
             head_sha: pull.head.sha.clone(),
             approvals: Approvals {

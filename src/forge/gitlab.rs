@@ -955,6 +955,7 @@ fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
     let left = approvals.approvals_left.map(count);
     let mut readiness = Readiness {
         number: mr.iid,
+        url: mr.web_url.clone(),
         state,
         head_sha: mr.sha.clone(),
         approvals: Approvals {

@@ -220,6 +220,8 @@ pub struct Approvals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Readiness {
     pub number: u64,
+    /// The change request's web page.
+    pub url: String,
     pub state: CrState,
     pub head_sha: String,
     pub approvals: Approvals,
@@ -480,6 +482,7 @@ mod tests {
     fn readiness() -> Readiness {
         Readiness {
             number: 7,
+            url: String::new(),
             state: CrState::Open,
             head_sha: "a".repeat(40),
             approvals: Approvals {
