@@ -151,6 +151,18 @@ impl Lab {
             .collect()
     }
 
+    /// Protects `main`: merging needs `n` approvals.
+    fn require_approvals(&self, n: u32) {
+        self.forge.protect(
+            REPO,
+            "main",
+            Protection {
+                required_approvals: n,
+                ..Protection::default()
+            },
+        );
+    }
+
     fn approve(&self, number: u64) {
         let status = match self.kind {
             Kind::GitHub => self.forge.approve_github(REPO, number, ALICE_TOKEN),
@@ -304,14 +316,7 @@ fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
 fn merge_waits_for_approval_then_merges_pinned_to_the_head() {
     for kind in KINDS {
         let lab = Lab::new(kind);
-        lab.forge.protect(
-            REPO,
-            "main",
-            Protection {
-                required_approvals: 1,
-                ..Protection::default()
-            },
-        );
+        lab.require_approvals(1);
         let bumped = bump_production(&lab, "ccccccc");
         let number = bumped["change_request"]["number"].as_u64().expect("number");
         let number_arg = number.to_string();
@@ -499,14 +504,7 @@ fn auto_merge_hands_the_merge_to_the_forge() {
         match kind {
             Kind::GitHub => {
                 lab.forge.set_allow_auto_merge(REPO, true);
-                lab.forge.protect(
-                    REPO,
-                    "main",
-                    Protection {
-                        required_approvals: 1,
-                        ..Protection::default()
-                    },
-                );
+                lab.require_approvals(1);
             }
             Kind::GitLab => {
                 lab.forge.protect(
@@ -600,14 +598,7 @@ fn merge_by_environment_merges_every_open_ferry_change_request_of_it() {
 fn a_change_request_that_conflicts_is_recomputed_on_the_new_tip_never_merged_stale() {
     for kind in KINDS {
         let lab = Lab::new(kind);
-        lab.forge.protect(
-            REPO,
-            "main",
-            Protection {
-                required_approvals: 1,
-                ..Protection::default()
-            },
-        );
+        lab.require_approvals(1);
         let bumped = bump_production(&lab, "0a0a0a0");
         let number = bumped["change_request"]["number"].as_u64().expect("number");
         let head = bumped["change_request"]["head_branch"]

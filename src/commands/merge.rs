@@ -73,7 +73,8 @@ struct Report {
     api_calls: u32,
 }
 
-pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
+/// The repository and the credentials for it, from `--repo` and the token.
+fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Error> {
     let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
     let credentials = Credentials::resolve(
         &url,
@@ -83,6 +84,11 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
         None,
         &ci::process_env,
     );
+    Ok((url, credentials))
+}
+
+pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
+    let (url, credentials) = credentials(args)?;
     if let Some(secret) = credentials.secret() {
         report::add_secret(secret);
     }
@@ -249,15 +255,7 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
     if !cr.head_branch.starts_with(change_request::BRANCH_PREFIX) {
         return Ok(None);
     }
-    let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
-    let credentials = Credentials::resolve(
-        &url,
-        args.token.clone(),
-        url_secret,
-        None,
-        None,
-        &ci::process_env,
-    );
+    let (url, credentials) = credentials(args)?;
     let mut store = Remote::open(url, credentials, None)?;
     let tip = store.fetch(Some(&cr.head_branch))?;
     let message = store.commit_message(&tip.commit)?;

@@ -6,6 +6,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64ct::Encoding as _;
+
 /// Seconds since the Unix epoch, now.
 pub fn now_secs() -> i64 {
     SystemTime::now()
@@ -155,54 +157,15 @@ pub fn build_query(pairs: &[(String, String)]) -> String {
         .join("&")
 }
 
-/// base64url (RFC 4648 §5) without padding, as JWTs use; `None` on anything else.
+/// base64url (RFC 4648 §5) without padding, as JWTs use; `None` on anything else, a
+/// non-canonical encoding included (base64ct is strict).
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(u32::from(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        }))
-    }
-    let bytes = text.trim_end_matches('=').as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for &c in bytes {
-        acc = (acc << 6) | value(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Canonical encodings only: the unused low bits of the last character are zero.
-    (acc == 0).then_some(out)
+    base64ct::Base64UrlUnpadded::decode_vec(text).ok()
 }
 
 /// base64url without padding.
 pub fn base64url_encode(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-        }
-    }
-    out
+    base64ct::Base64UrlUnpadded::encode_string(data)
 }
 
 /// The DER bytes inside a PEM block (`-----BEGIN ...-----` lines dropped), and the block's
@@ -219,6 +182,6 @@ pub fn pem_decode(pem: &str) -> Option<(String, Vec<u8>)> {
             body.push_str(line);
         }
     }
-    let der = <base64ct::Base64 as base64ct::Encoding>::decode_vec(&body).ok()?;
+    let der = base64ct::Base64::decode_vec(&body).ok()?;
     Some((label?, der))
 }
