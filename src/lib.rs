@@ -12,7 +12,7 @@
 //! - [`policy`]: holds and tag policies; [`stamps`]: the stale-write guard;
 //! - [`render`]: templates (commit messages); [`ci`]: the CI that runs ferry, and its outputs;
 //! - [`cli`] and [`commands`]: the command line and what each command does;
-//! - [`report`]: text and JSON output, logging;
+//! - [`report`]: text and JSON output, logging; [`slug`]: DNS-label names from untrusted text;
 //! - [`exit`]: the documented exit codes.
 
 pub mod ci;
@@ -28,6 +28,7 @@ pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod report;
+pub mod slug;
 pub mod stamps;
 pub mod tree;
 pub mod yaml;

@@ -77,6 +77,40 @@ pub fn change_request(
     Ok((title, body))
 }
 
+/// `value` as a double-quoted YAML scalar that reads back as exactly `value`, whatever it
+/// contains: quotes, backslashes, line breaks (`\n`, `\r`, NEL, U+2028, U+2029), other control
+/// characters, `---`, `{{ }}`, `#`. Untrusted text (branch names, titles) reaches YAML only
+/// through this (the `yaml` filter of templates).
+#[must_use]
+pub fn yaml_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            '\u{feff}' => out.push_str("\\uFEFF"),
+            c if c.is_control() => {
+                let code = u32::from(c);
+                if code <= 0xff {
+                    out.push_str(&format!("\\x{code:02X}"));
+                } else {
+                    out.push_str(&format!("\\u{code:04X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Markdown inline code that shows `value` as it is, whatever it contains: a fence of more
 /// backticks than any run inside it, padded when the value touches a backtick; line breaks
 /// become spaces. Untrusted text (branch names, tags) reaches descriptions only through this.
@@ -194,6 +228,17 @@ fn render<T: Serialize>(name: &str, source: &str, value: &T) -> Result<String, R
             Ok(tera::Value::String(markdown_code(&text)))
         },
     );
+    tera.register_filter(
+        "yaml",
+        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            let text = match value {
+                tera::Value::String(s) => s.clone(),
+                tera::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            Ok(tera::Value::String(yaml_string(&text)))
+        },
+    );
     tera.add_raw_template(name, source).map_err(|e| error(&e))?;
     let context = Context::from_serialize(value).map_err(|e| error(&e))?;
     tera.render(name, &context).map_err(|e| error(&e))
@@ -214,6 +259,63 @@ fn chain(e: &tera::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn yaml_strings_read_back_as_themselves(value in any::<String>()) {
+            let document = format!("key: {}\n", yaml_string(&value));
+            let read: std::collections::BTreeMap<String, String> =
+                serde_saphyr::from_str(&document).map_err(|e| TestCaseError::fail(format!("{e}: {document:?}")))?;
+            prop_assert_eq!(read.get("key"), Some(&value));
+        }
+    }
+
+    #[test]
+    fn templates_quote_with_the_yaml_and_md_code_filters() {
+        #[derive(Serialize)]
+        struct Values {
+            branch: String,
+        }
+        let values = Values {
+            branch: "x\"\nkind: Secret `tick`".to_owned(),
+        };
+        let text = render(
+            "t",
+            "name: {{ branch | yaml }}\nnote: {{ branch | md_code }}\n",
+            &values,
+        )
+        .expect("render");
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(r#"name: "x\"\nkind: Secret `tick`""#));
+        // The text ends with a backtick: CommonMark needs a space inside the fence.
+        assert_eq!(lines.next(), Some("note: `` x\" kind: Secret `tick` ``"));
+    }
+
+    #[test]
+    fn hostile_text_stays_one_yaml_string() {
+        for hostile in [
+            "a\nkind: Secret",
+            "\"quoted\" 'single' \\ back",
+            "---\n...",
+            "{{ name }} {% raw %}",
+            "# comment",
+            "line\u{2028}separator\u{85}next",
+            "\u{feff}bom",
+            "tab\there\0nul",
+        ] {
+            let quoted = yaml_string(hostile);
+            assert!(
+                !quoted.contains('\n') && !quoted.contains('\u{2028}'),
+                "{quoted}"
+            );
+            let document = format!("key: {quoted}\nother: 1\n");
+            let read: std::collections::BTreeMap<String, serde_json::Value> =
+                serde_saphyr::from_str(&document).expect(&document);
+            assert_eq!(read.len(), 2, "{document}");
+            assert_eq!(read["key"], serde_json::Value::String(hostile.to_owned()));
+        }
+    }
 
     fn context(images: &[(&str, &str, &str)], trailers: &[(&str, &str)]) -> MessageContext {
         MessageContext {
