@@ -10,6 +10,7 @@
 //! - [`git`]: fetching, committing and pushing to the environment repository;
 //! - [`forge`]: GitHub and GitLab pull/merge requests, statuses and comments, behind one trait;
 //! - [`policy`]: holds and tag policies; [`stamps`]: the stale-write guard;
+//! - [`preview`]: preview environments' custom resources, rendered and checked;
 //! - [`render`]: templates (commit messages); [`ci`]: the CI that runs ferry, and its outputs;
 //! - [`cli`] and [`commands`]: the command line and what each command does;
 //! - [`report`]: text and JSON output, logging; [`slug`]: DNS-label names from untrusted text;
@@ -26,6 +27,7 @@ pub mod image;
 pub mod locate;
 pub mod plan;
 pub mod policy;
+pub mod preview;
 pub mod render;
 pub mod report;
 pub mod slug;

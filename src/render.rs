@@ -202,6 +202,16 @@ pub fn commit_message(
     Ok(message)
 }
 
+/// Renders `source` (a template named `name` in errors) with `value` as its context, with
+/// ferry's filters (`yaml`, `md_code`) and without `get_env`.
+pub fn template_text<T: Serialize>(
+    name: &str,
+    source: &str,
+    value: &T,
+) -> Result<String, RenderError> {
+    render(name, source, value)
+}
+
 fn render<T: Serialize>(name: &str, source: &str, value: &T) -> Result<String, RenderError> {
     let error = |e: &tera::Error| RenderError {
         name: name.to_owned(),

@@ -1,0 +1,565 @@
+//! Preview environments: the custom resource a preview is made of, rendered from a template and
+//! checked before anything is pushed.
+//!
+//! A preview's inputs come partly from people ferry does not trust (a fork's branch name, a
+//! merge request's title). They reach the rendered file only as values of the template's
+//! context, through the `yaml` filter (one YAML string, whatever the text) and as
+//! [`slug::dns_label`]s; never as template source. The result must then parse as YAML, hold only
+//! the kinds the template may make, and name only what the preview owns: its resources are
+//! named after the slug and live in the preview's namespace or the agent's.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::render::{self, RenderError};
+use crate::slug;
+
+/// The built-in Argo CD `Application` template.
+pub const ARGOCD: &str = include_str!("../templates/preview-argocd.yaml.tera");
+
+/// The built-in Flux template: a `Namespace` and a `Kustomization`.
+pub const FLUX: &str = include_str!("../templates/preview-flux.yaml.tera");
+
+/// The kinds a built-in or repository template may make: (apiVersion, kind).
+pub const ALLOWED_KINDS: &[(&str, &str)] = &[
+    ("argoproj.io/v1alpha1", "Application"),
+    ("v1", "Namespace"),
+    ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+    ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
+    ("source.toolkit.fluxcd.io/v1", "GitRepository"),
+];
+
+/// Which template a preview is rendered from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Template<'a> {
+    Argocd,
+    Flux,
+    /// The repository's own: its path (for messages) and text.
+    File {
+        name: &'a str,
+        text: &'a str,
+    },
+}
+
+impl Template<'_> {
+    fn source(&self) -> (&str, &str) {
+        match self {
+            Template::Argocd => ("built-in argocd preview template", ARGOCD),
+            Template::Flux => ("built-in flux preview template", FLUX),
+            Template::File { name, text } => (name, text),
+        }
+    }
+
+    /// Where the agent keeps its resources, unless the configuration says otherwise.
+    #[must_use]
+    pub fn default_agent_namespace(&self) -> &'static str {
+        match self {
+            Template::Flux => "flux-system",
+            _ => "argocd",
+        }
+    }
+}
+
+/// One image of a preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewImage {
+    /// The normalized name (`ghcr.io/acme/cart`).
+    pub name: String,
+    /// The name's last component (`cart`), for Helm value keys.
+    pub short: String,
+    pub tag: String,
+    pub digest: Option<String>,
+    /// `name:tag[@digest]`.
+    pub reference: String,
+}
+
+/// The change request a preview belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewChangeRequest {
+    pub number: u64,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub author: Option<String>,
+}
+
+/// The application's source the images were built from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PreviewSource {
+    pub repo: Option<String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+}
+
+/// What the preview deploys: the manifests' repository, revision and path, and how images are
+/// set (`kustomize` images or `helm` parameters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewDeploy {
+    pub repo: String,
+    pub revision: String,
+    pub path: String,
+    pub images: String,
+}
+
+/// Everything a preview template can use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewContext {
+    /// The preview's name as given (untrusted: quote it with `yaml`).
+    pub name: String,
+    /// The name as a DNS label: the resources' names.
+    pub slug: String,
+    /// The namespace the preview runs in (the slug, within the namespace limit).
+    pub namespace: String,
+    /// A Helm release name (the slug, within the release limit).
+    pub release: String,
+    /// Where the agent's resources live (`argocd`, `flux-system`).
+    pub agent_namespace: String,
+    pub change_request: Option<PreviewChangeRequest>,
+    pub source: PreviewSource,
+    pub deploy: PreviewDeploy,
+    pub images: Vec<PreviewImage>,
+    /// `--set KEY=VALUE` values.
+    pub values: BTreeMap<String, String>,
+    /// The preview's address, from the configured pattern.
+    pub url: Option<String>,
+    /// RFC 3339 times: when the preview expires unless renewed, and its last update.
+    pub expires_at: String,
+    pub updated_at: String,
+}
+
+/// The names of a preview, from its (untrusted) name and the configured limits.
+#[must_use]
+pub fn names(name: &str, namespace_limit: usize, release_limit: usize) -> (String, String, String) {
+    let namespace = slug::dns_label(name, namespace_limit);
+    let release = slug::dns_label(name, release_limit);
+    (namespace.clone(), namespace, release)
+}
+
+/// A rendered preview that failed its checks: nothing is pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error("preview template {0}")]
+    Render(#[from] RenderError),
+    #[error("{template}: the rendered preview is not valid YAML ({detail}); nothing was pushed")]
+    NotYaml { template: String, detail: String },
+    #[error(
+        "{template}: document {document} of the rendered preview {problem}; nothing was pushed"
+    )]
+    Refused {
+        template: String,
+        document: usize,
+        problem: String,
+    },
+}
+
+/// Renders a preview and checks the result (see [`check`]).
+pub fn render(template: &Template<'_>, context: &PreviewContext) -> Result<String, PreviewError> {
+    let (name, source) = template.source();
+    let text = render::template_text(name, source, context).map_err(|mut err| {
+        err.detail = locate_undefined(source, &err.detail);
+        err
+    })?;
+    check(name, &text, context)?;
+    Ok(text)
+}
+
+/// Names the template line of an undefined variable: tera says which variable, not where.
+fn locate_undefined(source: &str, detail: &str) -> String {
+    let Some(variable) = detail
+        .split("Variable `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+    else {
+        return detail.to_owned();
+    };
+    let line = source
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains(variable) && (line.contains("{{") || line.contains("{%")));
+    match line {
+        Some((n, _)) => format!("line {}: {detail}", n + 1),
+        None => detail.to_owned(),
+    }
+}
+
+/// Checks a rendered preview: every document parses, is a mapping with an `apiVersion` and
+/// `kind` in [`ALLOWED_KINDS`], is named after the slug (`slug` or `slug-…`), and sits in the
+/// preview's namespace or the agent's; a `Namespace` must be the preview's own.
+pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(), PreviewError> {
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|err| PreviewError::NotYaml {
+            template: template.to_owned(),
+            detail: err.to_string(),
+        })?;
+    let refuse = |document: usize, problem: String| PreviewError::Refused {
+        template: template.to_owned(),
+        document,
+        problem,
+    };
+    let documents: Vec<(usize, serde_json::Value)> = documents
+        .into_iter()
+        .enumerate()
+        .filter(|(_, d)| !d.is_null())
+        .map(|(i, d)| (i + 1, d))
+        .collect();
+    if documents.is_empty() {
+        return Err(refuse(1, "is empty".to_owned()));
+    }
+    for (n, document) in &documents {
+        let n = *n;
+        let field = |path: &[&str]| -> Option<&str> {
+            let mut value = document;
+            for key in path {
+                value = value.get(key)?;
+            }
+            value.as_str()
+        };
+        if !document.is_object() {
+            return Err(refuse(n, "is not a mapping".to_owned()));
+        }
+        let api_version = field(&["apiVersion"]).unwrap_or_default();
+        let kind = field(&["kind"]).unwrap_or_default();
+        if !ALLOWED_KINDS.contains(&(api_version, kind)) {
+            let allowed: Vec<String> = ALLOWED_KINDS
+                .iter()
+                .map(|(a, k)| format!("{k} ({a})"))
+                .collect();
+            return Err(refuse(
+                n,
+                format!(
+                    "is a `{kind}` of `{api_version}`, which a preview may not make (allowed: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        let name = field(&["metadata", "name"]).unwrap_or_default();
+        let slug = &context.slug;
+        let namespace = field(&["metadata", "namespace"]);
+        if kind == "Namespace" {
+            if name != context.namespace {
+                return Err(refuse(
+                    n,
+                    format!(
+                        "makes namespace `{name}`, not the preview's own `{}`",
+                        context.namespace
+                    ),
+                ));
+            }
+            continue;
+        }
+        if name != slug && !name.starts_with(&format!("{slug}-")) {
+            return Err(refuse(
+                n,
+                format!(
+                    "names a {kind} `{name}`; a preview's resources are named `{slug}` or `{slug}-…`"
+                ),
+            ));
+        }
+        if let Some(namespace) = namespace
+            && namespace != context.namespace
+            && namespace != context.agent_namespace
+        {
+            return Err(refuse(
+                n,
+                format!(
+                    "puts {kind} `{name}` in namespace `{namespace}`; a preview's resources go in `{}` or `{}`",
+                    context.namespace, context.agent_namespace
+                ),
+            ));
+        }
+        // Where an Application deploys to, and where a Kustomization puts things.
+        for path in [
+            &["spec", "destination", "namespace"][..],
+            &["spec", "targetNamespace"][..],
+        ] {
+            if let Some(target) = field(path)
+                && target != context.namespace
+            {
+                return Err(refuse(
+                    n,
+                    format!(
+                        "deploys into namespace `{target}` ({}); a preview deploys into `{}`",
+                        path.join("."),
+                        context.namespace
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn context(name: &str) -> PreviewContext {
+        let (slug, namespace, release) = names(name, 63, 53);
+        PreviewContext {
+            name: name.to_owned(),
+            slug,
+            namespace,
+            release,
+            agent_namespace: "argocd".to_owned(),
+            change_request: Some(PreviewChangeRequest {
+                number: 42,
+                url: Some("https://gitlab.example.com/acme/shop/-/merge_requests/42".to_owned()),
+                title: Some("Add the new cart".to_owned()),
+                author: Some("alice".to_owned()),
+            }),
+            source: PreviewSource {
+                repo: Some("https://gitlab.example.com/acme/shop".to_owned()),
+                commit: Some("9d8c7b6a5f4e3d2c1b0a9d8c7b6a5f4e3d2c1b0a".to_owned()),
+                branch: Some(name.to_owned()),
+            },
+            deploy: PreviewDeploy {
+                repo: "https://gitlab.example.com/acme/env.git".to_owned(),
+                revision: "main".to_owned(),
+                path: "previews/base".to_owned(),
+                images: "kustomize".to_owned(),
+            },
+            images: vec![PreviewImage {
+                name: "ghcr.io/acme/cart".to_owned(),
+                short: "cart".to_owned(),
+                tag: "9d8c7b6".to_owned(),
+                digest: None,
+                reference: "ghcr.io/acme/cart:9d8c7b6".to_owned(),
+            }],
+            values: BTreeMap::new(),
+            url: Some(format!(
+                "https://{}.preview.example.com",
+                slug::dns_label(name, 63)
+            )),
+            expires_at: "2026-11-30T12:00:00Z".to_owned(),
+            updated_at: "2026-11-23T12:00:00Z".to_owned(),
+        }
+    }
+
+    #[test]
+    fn both_built_in_templates_render_and_pass_their_checks() {
+        for (template, agent) in [
+            (Template::Argocd, "argocd"),
+            (Template::Flux, "flux-system"),
+        ] {
+            let mut ctx = context("feature/new-cart");
+            ctx.agent_namespace = agent.to_owned();
+            let text = render(&template, &ctx).expect("render");
+            assert!(text.contains(&ctx.slug), "{text}");
+        }
+    }
+
+    #[test]
+    fn hostile_names_and_titles_stay_data() {
+        for hostile in [
+            "x\nkind: Secret",
+            "\"; kind: Secret #",
+            "---\napiVersion: v1\nkind: Secret",
+            "../../../etc",
+            "{{ get_env(name=\"CI_JOB_TOKEN\") }}",
+            "ｆｅａｔ",
+            &"z".repeat(300),
+            "",
+        ] {
+            for template in [Template::Argocd, Template::Flux] {
+                let mut ctx = context(hostile);
+                ctx.agent_namespace = template.default_agent_namespace().to_owned();
+                if let Some(cr) = ctx.change_request.as_mut() {
+                    cr.title = Some(hostile.to_owned());
+                }
+                let text = render(&template, &ctx).unwrap_or_else(|e| panic!("{hostile:?}: {e}"));
+                let documents: Vec<serde_json::Value> =
+                    serde_saphyr::from_multiple(&text).expect("yaml");
+                let expected = if template == Template::Flux { 2 } else { 1 };
+                assert_eq!(documents.len(), expected, "{hostile:?}:\n{text}");
+                let annotations = &documents[expected - 1]["metadata"]["annotations"];
+                assert_eq!(annotations["ferry.dev/name"], hostile, "{text}");
+                assert!(
+                    !text.contains("get_env(name=\"CI_JOB_TOKEN\") }}\n"),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn repository_templates_are_checked_before_anything_is_pushed() {
+        let ctx = context("feature/new-cart");
+        let refused = |text: &str| {
+            let template = Template::File {
+                name: ".ferry/preview.yaml",
+                text,
+            };
+            render(&template, &ctx).expect_err(text).to_string()
+        };
+        let secret = refused("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ slug }}\n");
+        assert!(secret.contains("may not make"), "{secret}");
+        let other = refused(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: production\n",
+        );
+        assert!(other.contains("named"), "{other}");
+        let elsewhere = refused(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {{ slug }}\n  namespace: kube-system\n",
+        );
+        assert!(elsewhere.contains("kube-system"), "{elsewhere}");
+        let target = refused(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {{ slug }}\nspec:\n  destination:\n    namespace: production\n",
+        );
+        assert!(
+            target.contains("deploys into namespace `production`"),
+            "{target}"
+        );
+        let namespace = refused("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n");
+        assert!(namespace.contains("not the preview's own"), "{namespace}");
+        let broken = refused("a: [\n");
+        assert!(broken.contains("not valid YAML"), "{broken}");
+        let empty = refused("# nothing\n");
+        assert!(empty.contains("empty"), "{empty}");
+        let undefined = refused("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ nope }}\n");
+        assert!(undefined.contains("line 4"), "{undefined}");
+    }
+
+    /// The snapshot of a built-in template's output for a fixed context, in
+    /// `tests/fixtures/preview/`. `FERRY_BLESS=1` rewrites them after a deliberate change.
+    fn snapshot(file: &str, text: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/preview")
+            .join(file);
+        if std::env::var_os("FERRY_BLESS").is_some() {
+            std::fs::write(&path, text).expect("bless");
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (FERRY_BLESS=1 writes it)", path.display()));
+        assert_eq!(
+            text,
+            expected,
+            "{} changed (FERRY_BLESS=1 accepts it)",
+            path.display()
+        );
+    }
+
+    fn kinds_of(text: &str) -> Vec<serde_json::Value> {
+        serde_saphyr::from_multiple(text).expect("yaml")
+    }
+
+    /// Fields the agent requires, with their JSON types, per the Argo CD `Application` and
+    /// Flux `Kustomization` (v1) and core `Namespace` schemas.
+    fn assert_layout(document: &serde_json::Value) {
+        use serde_json::Value;
+        let at = |path: &str| -> &Value { path.split('.').fold(document, |v, key| &v[key]) };
+        let string = |path: &str| {
+            assert!(at(path).is_string(), "{path} must be a string: {document}");
+        };
+        string("apiVersion");
+        string("kind");
+        string("metadata.name");
+        match at("kind").as_str() {
+            Some("Application") => {
+                for path in [
+                    "metadata.namespace",
+                    "spec.project",
+                    "spec.source.repoURL",
+                    "spec.source.targetRevision",
+                    "spec.source.path",
+                    "spec.destination.server",
+                    "spec.destination.namespace",
+                ] {
+                    string(path);
+                }
+                assert!(
+                    at("spec.syncPolicy.automated.prune").is_boolean(),
+                    "{document}"
+                );
+                assert!(
+                    at("spec.syncPolicy.automated.selfHeal").is_boolean(),
+                    "{document}"
+                );
+                let options = at("spec.syncPolicy.syncOptions")
+                    .as_array()
+                    .expect("syncOptions");
+                assert!(options.iter().all(Value::is_string));
+                assert!(options.contains(&Value::from("CreateNamespace=true")));
+                let source = at("spec.source");
+                match (source.get("kustomize"), source.get("helm")) {
+                    (Some(kustomize), None) => {
+                        let images = kustomize["images"].as_array().expect("kustomize.images");
+                        assert!(!images.is_empty() && images.iter().all(Value::is_string));
+                    }
+                    (None, Some(helm)) => {
+                        assert!(helm["releaseName"].is_string());
+                        let parameters = helm["parameters"].as_array().expect("parameters");
+                        assert!(
+                            parameters
+                                .iter()
+                                .all(|p| p["name"].is_string() && p["value"].is_string())
+                        );
+                    }
+                    _ => panic!("one of kustomize or helm: {document}"),
+                }
+            }
+            Some("Kustomization") => {
+                for path in [
+                    "metadata.namespace",
+                    "spec.interval",
+                    "spec.path",
+                    "spec.sourceRef.kind",
+                    "spec.sourceRef.name",
+                    "spec.targetNamespace",
+                ] {
+                    string(path);
+                }
+                assert!(
+                    at("spec.prune").is_boolean(),
+                    "prune is required: {document}"
+                );
+                let images = at("spec.images").as_array().expect("images");
+                assert!(
+                    images
+                        .iter()
+                        .all(|i| i["name"].is_string() && i["newTag"].is_string())
+                );
+            }
+            Some("Namespace") => {}
+            other => panic!("unexpected kind {other:?}"),
+        }
+    }
+
+    #[test]
+    fn built_in_templates_match_their_snapshots_and_the_agents_layouts() {
+        let mut argocd = context("feature/new-cart");
+        let kustomize = render(&Template::Argocd, &argocd).expect("argocd");
+        snapshot("argocd-kustomize.yaml", &kustomize);
+
+        argocd.deploy.images = "helm".to_owned();
+        argocd.images.push(PreviewImage {
+            name: "ghcr.io/acme/web".to_owned(),
+            short: "web".to_owned(),
+            tag: "1.2.3".to_owned(),
+            digest: None,
+            reference: "ghcr.io/acme/web:1.2.3".to_owned(),
+        });
+        let helm = render(&Template::Argocd, &argocd).expect("argocd helm");
+        snapshot("argocd-helm.yaml", &helm);
+
+        let mut flux = context("feature/new-cart");
+        flux.agent_namespace = "flux-system".to_owned();
+        flux.images[0].digest = Some(format!("sha256:{}", "a".repeat(64)));
+        let flux_text = render(&Template::Flux, &flux).expect("flux");
+        snapshot("flux.yaml", &flux_text);
+
+        for text in [&kustomize, &helm, &flux_text] {
+            for document in kinds_of(text) {
+                assert_layout(&document);
+            }
+        }
+    }
+
+    #[test]
+    fn names_fit_their_consumers() {
+        let long = "feature/".to_owned() + &"a".repeat(80);
+        let (slug, namespace, release) = names(&long, 63, 53);
+        assert_eq!(slug, namespace);
+        assert!(slug::is_dns_label(&namespace, 63));
+        assert!(slug::is_dns_label(&release, 53));
+        assert_eq!(release.len(), 53);
+    }
+}
