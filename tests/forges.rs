@@ -408,7 +408,7 @@ fn server_errors_rate_limits_and_slow_answers_are_survived() {
         lab.forge.inject(FaultRule::new(
             "GET",
             list,
-            Fault::Delay(Duration::from_millis(2500)),
+            Fault::Delay(Duration::from_secs(10)),
         ));
         let out = lab
             .command(Some(BOT_TOKEN))
@@ -419,7 +419,7 @@ fn server_errors_rate_limits_and_slow_answers_are_survived() {
                 "-v",
                 "ghcr.io/acme/cart=eeeeeee",
             ])
-            .env("FERRY_API_TIMEOUT", "1")
+            .env("FERRY_API_TIMEOUT", "3")
             .output()
             .expect("ferry runs");
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));

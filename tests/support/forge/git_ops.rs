@@ -128,17 +128,7 @@ pub fn resolve_commit(repo: &Path, rev: &str) -> Option<String> {
     if rev.is_empty() || rev.starts_with('-') {
         return None;
     }
-    let spec = format!("{rev}^{{commit}}");
-    run(
-        repo,
-        &["rev-parse", "--verify", "--quiet", &spec],
-        None,
-        &[],
-    )
-    .ok()
-    .ok()
-    .map(|s| s.trim().to_owned())
-    .filter(|s| s.len() == 40)
+    object_id(repo, &format!("{rev}^{{commit}}"))
 }
 
 /// Whether `ancestor` is reachable from `descendant` (equal counts).
@@ -186,17 +176,16 @@ pub fn merge_tree(repo: &Path, base: &str, head: &str) -> Result<MergeTree, Stri
 
 /// The tree of a commit.
 pub fn tree_of(repo: &Path, commit: &str) -> Option<String> {
-    let spec = format!("{commit}^{{tree}}");
-    run(
-        repo,
-        &["rev-parse", "--verify", "--quiet", &spec],
-        None,
-        &[],
-    )
-    .ok()
-    .ok()
-    .map(|s| s.trim().to_owned())
-    .filter(|s| s.len() == 40)
+    object_id(repo, &format!("{commit}^{{tree}}"))
+}
+
+/// The id `git rev-parse --verify` gives `spec`, if it names an object.
+fn object_id(repo: &Path, spec: &str) -> Option<String> {
+    run(repo, &["rev-parse", "--verify", "--quiet", spec], None, &[])
+        .ok()
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| s.len() == 40)
 }
 
 /// The subjects of the commits in `base..head`, oldest first.

@@ -1195,28 +1195,33 @@ fn update_pull(st: &mut State, req: &Req, full: &str, number: u64) -> Resp {
     Resp::json(200, &pull_json(st, full, number))
 }
 
+/// The names in a JSON list whose items are names or `{"name": ...}` objects; `None` when
+/// `list` is not a list.
+fn names_in(list: Option<&Value>) -> Option<Vec<String>> {
+    list.and_then(Value::as_array).map(|items| {
+        items
+            .iter()
+            .filter_map(|v| {
+                v.as_str()
+                    .or_else(|| v.get("name").and_then(Value::as_str))
+                    .map(str::to_owned)
+            })
+            .collect()
+    })
+}
+
 fn add_labels(st: &mut State, req: &Req, full: &str, number: u64) -> Resp {
     let body = match body_json(req) {
         Ok(b) => b,
         Err(resp) => return resp,
     };
     // `{"labels": [...]}` or a bare array; each a name or `{"name": ...}`.
-    let list = match &body {
-        Value::Array(a) => a.clone(),
-        v => v
-            .get("labels")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
+    let list = if body.is_array() {
+        Some(&body)
+    } else {
+        body.get("labels")
     };
-    let names: Vec<String> = list
-        .iter()
-        .filter_map(|l| {
-            l.as_str()
-                .or_else(|| l.get("name").and_then(Value::as_str))
-                .map(str::to_owned)
-        })
-        .collect();
+    let names = names_in(list).unwrap_or_default();
     let mut next = st.next_id;
     let now = util::now_millis();
     if let Some(repo) = st.repos.get_mut(full) {
@@ -1253,19 +1258,8 @@ fn edit_issue(st: &mut State, req: &Req, full: &str, number: u64) -> Resp {
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let strings = |key: &str| -> Option<Vec<String>> {
-        body.get(key).and_then(Value::as_array).map(|a| {
-            a.iter()
-                .filter_map(|v| {
-                    v.as_str()
-                        .or_else(|| v.get("name").and_then(Value::as_str))
-                        .map(str::to_owned)
-                })
-                .collect()
-        })
-    };
-    let labels = strings("labels");
-    let assignees = strings("assignees").map(|list| {
+    let labels = names_in(body.get("labels"));
+    let assignees = names_in(body.get("assignees")).map(|list| {
         list.into_iter()
             .filter(|u| st.user(u).is_some())
             .collect::<Vec<_>>()
@@ -1304,17 +1298,11 @@ fn add_assignees(st: &mut State, req: &Req, full: &str, number: u64) -> Resp {
         Err(resp) => return resp,
     };
     // Users GitHub does not know are silently left out.
-    let known: Vec<String> = body
-        .get("assignees")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .filter(|u| st.user(u).is_some())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let known: Vec<String> = names_in(body.get("assignees"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| st.user(u).is_some())
+        .collect();
     let now = util::now_millis();
     if let Some(cr) = st.repos.get_mut(full).and_then(|r| r.cr_mut(number)) {
         for u in known {
@@ -1332,16 +1320,7 @@ fn request_reviewers(st: &mut State, req: &Req, full: &str, number: u64) -> Resp
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let reviewers: Vec<String> = body
-        .get("reviewers")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let reviewers: Vec<String> = names_in(body.get("reviewers")).unwrap_or_default();
     let teams = body
         .get("team_reviewers")
         .and_then(Value::as_array)
