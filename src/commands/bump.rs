@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use serde::Serialize;
 
 use super::change_request::{self, Action};
 use super::set_image::Missing;
+use super::transaction::{self, Try};
 use super::{Error, text};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::{BumpArgs, Output, SignFormat};
@@ -24,7 +24,7 @@ use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, Forge};
 use crate::git::sign::{self, KeySource};
-use crate::git::{Credentials, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
+use crate::git::{Credentials, Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
 use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
@@ -344,41 +344,34 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
     })
 }
 
-/// The attempt loop: fetch, recompute, push; again on conflict or network failure.
+/// The attempt loop: fetch, recompute, push; again on conflict or network failure (the shared
+/// [`transaction::retry`]).
 fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), Error> {
-    let attempts = request.args.attempts;
     let mut target: Option<Target> = None;
     // A push whose answer was lost, and what it would report.
     let mut pushed: Option<(String, Box<Outcome>)> = None;
-    let mut last: Option<GitError> = None;
-    // The backoff's unit: how long the last attempt took, so that waits follow the repository's
-    // size and the server's load instead of a fixed clock. (After a herd of first fetches, the
-    // first retries spread over about as long as the herd took to gather.)
-    let mut slot = Duration::from_millis(100);
     let mut scans_seen = ScanCache::default();
-    for attempt in 1..=attempts {
-        if attempt > 1 {
-            let wait = backoff(attempt, slot);
-            tracing::info!(
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "retrying: {}",
-                last.as_ref().map(ToString::to_string).unwrap_or_default()
-            );
-            std::thread::sleep(wait);
-        }
+    transaction::retry(store, request.args.attempts, |store, attempt| {
+        // The backoff's unit: how long the attempt took, so that waits follow the repository's
+        // size and the server's load instead of a fixed clock.
         let started = Instant::now();
+        let again = |error: GitError, target: &Option<Target>, slot: Duration| Try::Again {
+            error,
+            branch: target
+                .as_ref()
+                .and_then(|t| t.branch.clone())
+                .unwrap_or_default(),
+            slot,
+        };
         let tip = match resolve(store, request, &mut target) {
             Ok(tip) => tip,
             Err(Error::Git(e)) if e.is_retryable() => {
-                last = Some(*e);
-                slot = started.elapsed();
-                continue;
+                return Ok(again(*e, &target, started.elapsed()));
             }
             Err(e) => return Err(e),
         };
         let fetched = Instant::now();
-        let target = target.as_ref().expect("resolve sets the target");
+        let target_now = target.as_ref().expect("resolve sets the target");
         // A push whose answer was lost may have landed.
         if let Some((commit, outcome)) = pushed.take()
             && commit == tip.commit
@@ -386,99 +379,64 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
             let mut outcome = *outcome;
             pushed_line(&mut outcome, request, &commit);
             outcome.commit = Some(commit);
-            return Ok((outcome, attempt));
+            return Ok(Try::Done(outcome));
         }
-        match prepare(store, request, target, &tip, &mut scans_seen)? {
-            Attempt::Done(outcome) => return Ok((*outcome, attempt)),
-            Attempt::Ready {
-                tip,
-                commit,
-                mut outcome,
-            } => match deliver(store, request, target, &tip, &commit) {
-                Ok(proposed) => {
-                    let updates = request.planner.updates();
-                    match &proposed {
-                        None => {
-                            pushed_line(&mut outcome, request, &commit);
-                            outcome.commit = Some(commit.clone());
-                        }
-                        Some((head, sha, pushed)) => {
-                            outcome.status = Status::Proposed;
-                            outcome.commit = Some(sha.clone());
-                            let _ = writeln!(
-                                outcome.text,
-                                "{} {}: {} change(s) in {} file(s) of {} on branch `{head}` ({} on `{}`).",
-                                if *pushed {
-                                    "Proposed"
-                                } else {
-                                    "Already proposed"
-                                },
-                                text::describe(updates),
-                                outcome.plan.changes.len(),
-                                outcome.plan.files.len(),
-                                target.label,
-                                short(sha),
-                                tip.branch,
-                            );
-                        }
+        let (tip, commit, mut outcome) =
+            match prepare(store, request, target_now, &tip, &mut scans_seen)? {
+                Attempt::Done(outcome) => return Ok(Try::Done(*outcome)),
+                Attempt::Ready {
+                    tip,
+                    commit,
+                    outcome,
+                } => (tip, commit, outcome),
+            };
+        match deliver(store, request, target_now, &tip, &commit) {
+            Ok(proposed) => {
+                let updates = request.planner.updates();
+                match &proposed {
+                    None => {
+                        pushed_line(&mut outcome, request, &commit);
+                        outcome.commit = Some(commit.clone());
                     }
-                    outcome.proposed = proposed;
-                    return Ok((*outcome, attempt));
-                }
-                Err(e) if e.is_retryable() => {
-                    if matches!(e, GitError::Transport { .. }) {
-                        pushed = Some((commit, outcome));
+                    Some((head, sha, pushed)) => {
+                        outcome.status = Status::Proposed;
+                        outcome.commit = Some(sha.clone());
+                        let _ = writeln!(
+                            outcome.text,
+                            "{} {}: {} change(s) in {} file(s) of {} on branch `{head}` ({} on `{}`).",
+                            if *pushed {
+                                "Proposed"
+                            } else {
+                                "Already proposed"
+                            },
+                            text::describe(updates),
+                            outcome.plan.changes.len(),
+                            outcome.plan.files.len(),
+                            target_now.label,
+                            short(sha),
+                            tip.branch,
+                        );
                     }
-                    last = Some(e);
-                    // The first attempt's fetch is a whole tree, and in a herd of jobs started
-                    // together it is slow for everyone; a retry fetches only what changed. So
-                    // the first slot is the time from having the tip to the push's answer.
-                    slot = if attempt == 1 {
-                        fetched.elapsed()
-                    } else {
-                        started.elapsed()
-                    };
                 }
-                Err(e) => return Err(e.into()),
-            },
+                outcome.proposed = proposed;
+                Ok(Try::Done(*outcome))
+            }
+            Err(e) if e.is_retryable() => {
+                if matches!(e, GitError::Transport { .. }) {
+                    pushed = Some((commit, outcome));
+                }
+                // The first attempt's fetch is a whole tree, and in a herd of jobs started
+                // together it is slow for everyone; a retry fetches only what changed. So the
+                // first slot is the time from having the tip to the push's answer.
+                let slot = if attempt == 1 {
+                    fetched.elapsed()
+                } else {
+                    started.elapsed()
+                };
+                Ok(again(e, &target, slot))
+            }
+            Err(e) => Err(e.into()),
         }
-    }
-    let branch = target
-        .as_ref()
-        .and_then(|t| t.branch.clone())
-        .unwrap_or_default();
-    let error = match last {
-        Some(GitError::Conflict {
-            repo,
-            branch,
-            expected,
-            found: None,
-        }) => GitError::Conflict {
-            found: store.remote_tip(&branch).ok().flatten(),
-            repo,
-            branch,
-            expected,
-        },
-        Some(e) => e,
-        None => GitError::Local {
-            op: "bumping".to_owned(),
-            detail: "no attempt was made".to_owned(),
-        },
-    };
-    let hint = match &error {
-        GitError::Conflict { found, .. } => format!(
-            "\n  hint: `{branch}` changed on every attempt{}: other jobs are pushing to it continuously. Rerun the job, or raise --attempts (FERRY_ATTEMPTS)",
-            found
-                .as_deref()
-                .map(|f| format!(" (last by commit {f})"))
-                .unwrap_or_default()
-        ),
-        _ => "\n  hint: check the network path to the repository, then rerun the job".to_owned(),
-    };
-    Err(Error::GaveUp {
-        error: Box::new(error),
-        attempts,
-        hint,
     })
 }
 
@@ -641,30 +599,6 @@ fn deliver(
 fn head_branch_of(request: &Request<'_>, target: &Target) -> String {
     let images: Vec<&ImageName> = request.planner.updates().iter().map(|u| &u.image).collect();
     change_request::head_branch(&target.label, &images)
-}
-
-/// Jittered exponential backoff before attempt `attempt` (2, 3, ...): a random wait of up to
-/// 2^attempt slots, where a slot is how long a retry takes (binary exponential backoff, as
-/// Ethernet does: contenders spread over a window that doubles after each collision). At least
-/// 10 ms, at most 30 s. Starting at 4 slots, rather than 1, trades a little latency for margin:
-/// in a simulation of 32 jobs started together, the chance that any of them runs out of its 8
-/// attempts fell from 0.5 % to 0.03 %.
-fn backoff(attempt: u32, slot: Duration) -> Duration {
-    let slots = 1u64 << attempt.min(16);
-    let window = (slot.as_millis() as u64)
-        .max(10)
-        .saturating_mul(slots)
-        .min(30_000);
-    let mut hasher = std::hash::RandomState::new().build_hasher();
-    hasher.write_u32(attempt);
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    hasher.write_u32(std::process::id());
-    Duration::from_millis((hasher.finish() % (window + 1)).max(10))
 }
 
 /// Fetches the tip to change and (re)resolves the target on it.
@@ -1019,16 +953,16 @@ fn prepare(
         }
     }
 
-    let mut writes: Vec<(String, Vec<u8>)> = plan
+    let mut writes: Vec<Edit> = plan
         .files
         .iter()
-        .map(|f| (f.path.clone(), f.after.clone().into_bytes()))
+        .map(|f| (f.path.clone(), Some(f.after.clone().into_bytes())))
         .collect();
     if request.origin.run.is_some() {
         for u in &changed {
             stamps.record(&u.image.to_string(), &tag_text(u), &request.origin);
         }
-        writes.push((stamps_path, stamps.to_bytes()));
+        writes.push((stamps_path, Some(stamps.to_bytes())));
     }
     let mut trailers = request.trailers.clone();
     if target.update == Update::PullRequest {
@@ -1052,7 +986,7 @@ fn prepare(
         &message_context(target, tip, &plan, updates, &trailers),
     )?;
     let commit = store.commit(
-        tip,
+        Some(tip),
         &writes,
         &message,
         &target.identity,
@@ -1475,23 +1409,6 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_windows_double_in_units_of_a_retry() {
-        let slot = Duration::from_millis(10);
-        for attempt in 2..=12 {
-            let window = (10u64 << attempt).min(30_000);
-            let waits: Vec<u64> = (0..50)
-                .map(|_| backoff(attempt, slot).as_millis() as u64)
-                .collect();
-            assert!(
-                waits.iter().all(|w| (10..=window).contains(w)),
-                "{attempt}: {waits:?}"
-            );
-            assert!(waits.iter().any(|w| *w != waits[0]), "jittered: {waits:?}");
-        }
-        assert!(backoff(40, Duration::from_secs(10)) <= Duration::from_secs(30));
-    }
 
     #[test]
     fn old_tags_are_read_from_whole_references() {

@@ -5,6 +5,7 @@ pub mod change_request;
 pub mod merge;
 pub mod schema;
 pub mod set_image;
+mod transaction;
 mod text;
 
 use crate::cli::{Cli, Command};

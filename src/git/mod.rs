@@ -58,6 +58,10 @@ pub struct Entry {
     pub oid: String,
 }
 
+/// One file of a new commit, by its path from the repository root: its new bytes, or `None` to
+/// remove it.
+pub type Edit = (String, Option<Vec<u8>>);
+
 /// Who commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -117,12 +121,14 @@ pub trait Store {
         }
         Ok(blobs)
     }
-    /// Writes a commit on top of `parent` whose tree is `parent`'s with `writes` (path, bytes)
-    /// applied. Returns the commit id. Nothing is pushed.
+    /// Writes a commit on top of `parent` whose tree is `parent`'s with `edits` applied: a file
+    /// with `Some(bytes)` is written, with `None` removed. Without a parent the commit is the
+    /// first of a new branch, its tree only the written files. Returns the commit id. Nothing is
+    /// pushed.
     fn commit(
         &mut self,
-        parent: &Tip,
-        writes: &[(String, Vec<u8>)],
+        parent: Option<&Tip>,
+        edits: &[Edit],
         message: &str,
         identity: &Identity,
         signer: Option<&Signer>,
@@ -802,18 +808,34 @@ impl Store for Remote {
 
     fn commit(
         &mut self,
-        parent: &Tip,
-        writes: &[(String, Vec<u8>)],
+        parent: Option<&Tip>,
+        edits: &[Edit],
         message: &str,
         identity: &Identity,
         signer: Option<&Signer>,
     ) -> Result<String, GitError> {
-        let parent_commit = self.commit_of(parent)?;
-        let base = parent_commit
-            .tree()
-            .map_err(|e| GitError::local("reading the tip's tree", &e))?;
+        let parent_commit = parent.map(|tip| self.commit_of(tip)).transpose()?;
+        let base = match &parent_commit {
+            Some(commit) => commit
+                .tree()
+                .map_err(|e| GitError::local("reading the tip's tree", &e))?,
+            None => {
+                let empty = self
+                    .repo
+                    .treebuilder(None)
+                    .and_then(|builder| builder.write())
+                    .map_err(|e| GitError::local("writing an empty tree", &e))?;
+                self.repo
+                    .find_tree(empty)
+                    .map_err(|e| GitError::local("reading an empty tree", &e))?
+            }
+        };
         let mut update = TreeUpdateBuilder::new();
-        for (path, bytes) in writes {
+        for (path, bytes) in edits {
+            let Some(bytes) = bytes else {
+                update.remove(path.as_str());
+                continue;
+            };
             let blob = self
                 .repo
                 .blob(bytes)
@@ -833,6 +855,7 @@ impl Store for Remote {
             .repo
             .find_tree(tree_id)
             .map_err(|e| GitError::local("reading the new tree", &e))?;
+        let parents: Vec<&git2::Commit<'_>> = parent_commit.iter().collect();
         let signature = Signature::now(&identity.name, &identity.email).map_err(|e| {
             GitError::Local {
                 op: "making the commit signature".to_owned(),
@@ -851,13 +874,13 @@ impl Store for Remote {
                     &signature,
                     message,
                     &tree,
-                    &[&parent_commit],
+                    &parents,
                 )
                 .map_err(|e| GitError::local("writing the commit", &e))?,
             Some(signer) => {
                 let buffer = self
                     .repo
-                    .commit_create_buffer(&signature, &signature, message, &tree, &[&parent_commit])
+                    .commit_create_buffer(&signature, &signature, message, &tree, &parents)
                     .map_err(|e| GitError::local("preparing the commit", &e))?;
                 let text = buffer.as_str().map_err(|_| GitError::Local {
                     op: "preparing the commit".to_owned(),
