@@ -14,10 +14,11 @@
 //! - [`render`]: templates (commit messages); [`ci`]: the CI that runs ferry, and its outputs;
 //! - [`cli`] and [`commands`]: the command line and what each command does;
 //! - [`report`]: text and JSON output, logging; [`slug`]: DNS-label names from untrusted text;
-//! - [`exit`]: the documented exit codes.
+//! - [`clock`]: RFC 3339 times (preview expiry); [`exit`]: the documented exit codes.
 
 pub mod ci;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod exit;

@@ -12,8 +12,18 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::clock::Time;
 use crate::render::{self, RenderError};
 use crate::slug;
+
+/// The annotations ferry reads back from a preview's file: what it is called, when it expires
+/// and was last updated, and the change request it belongs to.
+pub const ANNOTATION_NAME: &str = "ferry.dev/name";
+pub const ANNOTATION_EXPIRES: &str = "ferry.dev/expires-at";
+pub const ANNOTATION_UPDATED: &str = "ferry.dev/updated-at";
+pub const ANNOTATION_CHANGE_REQUEST: &str = "ferry.dev/change-request";
+pub const ANNOTATION_PROJECT: &str = "ferry.dev/project";
+pub const ANNOTATION_CHANGE_REQUEST_URL: &str = "ferry.dev/change-request-url";
 
 /// The built-in Argo CD `Application` template.
 pub const ARGOCD: &str = include_str!("../templates/preview-argocd.yaml.tera");
@@ -78,6 +88,8 @@ pub struct PreviewImage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PreviewChangeRequest {
     pub number: u64,
+    /// The web URL of the application repository it belongs to (where `gc` asks its state).
+    pub project: Option<String>,
     pub url: Option<String>,
     pub title: Option<String>,
     pub author: Option<String>,
@@ -142,6 +154,10 @@ pub enum PreviewError {
     Render(#[from] RenderError),
     #[error("{template}: the rendered preview is not valid YAML ({detail}); nothing was pushed")]
     NotYaml { template: String, detail: String },
+    #[error(
+        "{template}: no resource of the rendered preview carries {missing}; ferry reads these annotations back to list, renew and collect previews; copy the `annotations:` block of the built-in template (docs/previews.md); nothing was pushed"
+    )]
+    Unmarked { template: String, missing: String },
     #[error(
         "{template}: document {document} of the rendered preview {problem}; nothing was pushed"
     )]
@@ -286,7 +302,85 @@ pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(),
             }
         }
     }
+    let mut wanted = vec![
+        (ANNOTATION_NAME, context.name.clone()),
+        (ANNOTATION_EXPIRES, context.expires_at.clone()),
+        (ANNOTATION_UPDATED, context.updated_at.clone()),
+    ];
+    if let Some(cr) = &context.change_request {
+        wanted.push((ANNOTATION_CHANGE_REQUEST, cr.number.to_string()));
+        if let Some(project) = &cr.project {
+            wanted.push((ANNOTATION_PROJECT, project.clone()));
+        }
+    }
+    let marked = documents.iter().any(|(_, document)| {
+        wanted
+            .iter()
+            .all(|(key, value)| annotation(document, key) == Some(value.as_str()))
+    });
+    if !marked {
+        let missing: Vec<String> = wanted
+            .iter()
+            .map(|(key, value)| format!("`{key}: {}`", render::yaml_string(value)))
+            .collect();
+        return Err(PreviewError::Unmarked {
+            template: template.to_owned(),
+            missing: missing.join(", "),
+        });
+    }
     Ok(())
+}
+
+fn annotation<'a>(document: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    document
+        .get("metadata")?
+        .get("annotations")?
+        .get(key)?
+        .as_str()
+}
+
+/// What ferry reads back from a preview's file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Meta {
+    /// The preview's name (untrusted text).
+    pub name: String,
+    pub expires_at: Option<Time>,
+    pub updated_at: Option<Time>,
+    pub change_request: Option<u64>,
+    /// The application repository of the change request.
+    pub project: Option<String>,
+    pub change_request_url: Option<String>,
+}
+
+/// Reads the lifecycle annotations of a preview's file (the first resource that has
+/// [`ANNOTATION_NAME`]). `Err` says why the file is not a preview of ferry's.
+pub fn read_meta(text: &str) -> Result<Meta, String> {
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| format!("not valid YAML ({e})"))?;
+    let document = documents
+        .iter()
+        .find(|d| annotation(d, ANNOTATION_NAME).is_some())
+        .ok_or_else(|| format!("no resource is annotated `{ANNOTATION_NAME}`"))?;
+    let get = |key: &str| annotation(document, key).map(str::to_owned);
+    let time = |key: &str| -> Result<Option<Time>, String> {
+        get(key)
+            .map(|t| Time::parse(&t).map_err(|e| format!("{key}: {e}")))
+            .transpose()
+    };
+    let change_request = get(ANNOTATION_CHANGE_REQUEST)
+        .map(|n| {
+            n.parse::<u64>()
+                .map_err(|_| format!("{ANNOTATION_CHANGE_REQUEST}: `{n}` is not a number"))
+        })
+        .transpose()?;
+    Ok(Meta {
+        name: get(ANNOTATION_NAME).unwrap_or_default(),
+        expires_at: time(ANNOTATION_EXPIRES)?,
+        updated_at: time(ANNOTATION_UPDATED)?,
+        change_request,
+        project: get(ANNOTATION_PROJECT),
+        change_request_url: get(ANNOTATION_CHANGE_REQUEST_URL),
+    })
 }
 
 #[cfg(test)]
@@ -303,6 +397,7 @@ mod tests {
             agent_namespace: "argocd".to_owned(),
             change_request: Some(PreviewChangeRequest {
                 number: 42,
+                project: Some("https://gitlab.example.com/acme/shop".to_owned()),
                 url: Some("https://gitlab.example.com/acme/shop/-/merge_requests/42".to_owned()),
                 title: Some("Add the new cart".to_owned()),
                 author: Some("alice".to_owned()),
@@ -518,6 +613,22 @@ mod tests {
                         .all(|i| i["name"].is_string() && i["newTag"].is_string())
                 );
             }
+            Some("HelmRelease") => {
+                for path in [
+                    "metadata.namespace",
+                    "spec.interval",
+                    "spec.releaseName",
+                    "spec.targetNamespace",
+                    "spec.chart.spec.chart",
+                    "spec.chart.spec.sourceRef.kind",
+                    "spec.chart.spec.sourceRef.name",
+                ] {
+                    string(path);
+                }
+                assert!(at("spec.values").is_object(), "values: {document}");
+                assert!(at("spec.values.image.repository").is_string(), "{document}");
+                assert!(at("spec.values.image.tag").is_string(), "{document}");
+            }
             Some("Namespace") => {}
             other => panic!("unexpected kind {other:?}"),
         }
@@ -546,11 +657,50 @@ mod tests {
         let flux_text = render(&Template::Flux, &flux).expect("flux");
         snapshot("flux.yaml", &flux_text);
 
-        for text in [&kustomize, &helm, &flux_text] {
+        flux.deploy.images = "helm".to_owned();
+        flux.deploy.path = "charts/shop".to_owned();
+        let flux_helm = render(&Template::Flux, &flux).expect("flux helm");
+        snapshot("flux-helm.yaml", &flux_helm);
+
+        for text in [&kustomize, &helm, &flux_text, &flux_helm] {
             for document in kinds_of(text) {
                 assert_layout(&document);
             }
         }
+    }
+
+    #[test]
+    fn the_lifecycle_annotations_read_back_and_are_required() {
+        let ctx = context("feature/new-cart");
+        for template in [Template::Argocd, Template::Flux] {
+            let text = render(&template, &ctx).expect("render");
+            let meta = read_meta(&text).expect("meta");
+            assert_eq!(meta.name, "feature/new-cart");
+            assert_eq!(meta.change_request, Some(42));
+            assert_eq!(
+                meta.project.as_deref(),
+                Some("https://gitlab.example.com/acme/shop")
+            );
+            assert_eq!(
+                meta.expires_at.map(|t| t.to_string()).as_deref(),
+                Some("2026-11-30T12:00:00Z")
+            );
+            assert_eq!(
+                meta.updated_at.map(|t| t.to_string()).as_deref(),
+                Some("2026-11-23T12:00:00Z")
+            );
+        }
+        let bare = Template::File {
+            name: ".ferry/preview.yaml",
+            text: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ namespace }}\n",
+        };
+        let refused = render(&bare, &ctx).expect_err("unmarked").to_string();
+        assert!(
+            refused.contains("`ferry.dev/expires-at: \"2026-11-30T12:00:00Z\"`"),
+            "{refused}"
+        );
+        assert!(read_meta("a: 1\n").is_err());
+        assert!(read_meta("a: [\n").is_err());
     }
 
     #[test]

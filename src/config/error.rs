@@ -250,6 +250,19 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
         ["previews", "namespace-limit"] => ("a whole number from 1 to 63", "namespace-limit: 63"),
         ["previews", "release-limit"] => ("a whole number from 1 to 53", "release-limit: 53"),
         ["previews", "url"] => ("a URL pattern", "url: 'https://{slug}.preview.example.com'"),
+        ["previews", "agent-namespace"] => ("a namespace name", "agent-namespace: argocd"),
+        ["previews", "comment"] => ("`true` or `false`", "comment: false"),
+        ["previews", "deploy"] => ("a mapping", "deploy: {path: previews/base}"),
+        ["previews", "deploy", "repo"] => (
+            "a repository URL",
+            "repo: https://github.com/acme/env.git",
+        ),
+        ["previews", "deploy", "revision"] => ("a branch, tag or commit", "revision: main"),
+        ["previews", "deploy", "path"] => (
+            "a directory relative to the repository root",
+            "path: previews/base",
+        ),
+        ["previews", "deploy", "images"] => ("`kustomize` or `helm`", "images: helm"),
         ["promotion"] => ("a mapping", "promotion: {order: [staging, production]}"),
         ["promotion", "order"] => (
             "a list of environment names",

@@ -244,6 +244,52 @@ pub struct Previews {
     /// The URL of a preview, with {slug} standing for the preview's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// What a preview deploys: the manifests' repository, revision and path, and how image tags are set.
+    pub deploy: PreviewDeploy,
+    /// The namespace of the agent's resources (Argo CD Applications, Flux Kustomizations) [default: argocd for the argocd template, flux-system otherwise].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_namespace: Option<String>,
+    /// Keep one comment on the merge request up to date with the preview's address and tags.
+    pub comment: bool,
+}
+
+/// What a preview deploys.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct PreviewDeploy {
+    /// The repository of the manifests or chart [default: this environment repository].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The branch, tag or commit of that repository [default: the branch ferry.yaml was read from].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The directory of the kustomization or chart, relative to that repository's root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<RelPath>,
+    /// How image tags are set: kustomize images, or helm parameters (image.repository, image.tag).
+    pub images: ImagesMode,
+}
+
+/// How a preview's image tags reach what it deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImagesMode {
+    /// Kustomize `images:` overrides.
+    #[default]
+    Kustomize,
+    /// Helm values `image.repository` and `image.tag` (`<name>.image.*` with several images).
+    Helm,
+}
+
+impl ImagesMode {
+    /// The spelling used in `ferry.yaml` and templates.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagesMode::Kustomize => "kustomize",
+            ImagesMode::Helm => "helm",
+        }
+    }
 }
 
 /// The longest namespace name Kubernetes accepts.
@@ -263,6 +309,9 @@ impl Default for Previews {
             namespace_limit: MAX_NAMESPACE_LIMIT,
             release_limit: MAX_RELEASE_LIMIT,
             url: None,
+            deploy: PreviewDeploy::default(),
+            agent_namespace: None,
+            comment: true,
         }
     }
 }
@@ -659,6 +708,21 @@ impl Config {
         );
         if let Some(url) = &self.previews.url {
             problems.non_empty(url, &previews.clone().key("url"));
+        }
+        if let Some(namespace) = &self.previews.agent_namespace
+            && !crate::slug::is_dns_label(namespace, 63)
+        {
+            problems.value(
+                &previews.clone().key("agent-namespace"),
+                "must be a namespace name (lowercase letters, digits and `-`, at most 63)",
+            );
+        }
+        let deploy = previews.clone().key("deploy");
+        if let Some(repo) = &self.previews.deploy.repo {
+            problems.non_empty(repo, &deploy.clone().key("repo"));
+        }
+        if let Some(revision) = &self.previews.deploy.revision {
+            problems.non_empty(revision, &deploy.clone().key("revision"));
         }
 
         if let Some(promotion) = &self.promotion {

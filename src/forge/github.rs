@@ -896,6 +896,7 @@ struct Pull {
     labels: Vec<Label>,
     mergeable: Option<bool>,
     mergeable_state: Option<String>,
+    user: Option<User>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -955,6 +956,7 @@ impl Pull {
             head_sha: self.head.sha,
             labels: self.labels.into_iter().map(|l| l.name).collect(),
             draft: self.draft.unwrap_or(false),
+            author: self.user.map(|u| u.login),
         }
     }
 }

@@ -887,6 +887,11 @@ fn change_request(mr: &MrJson) -> ChangeRequest {
         state: cr_state(&mr.state),
         labels: mr.labels.iter().map(|l| l.name().to_owned()).collect(),
         draft: mr.draft || mr.work_in_progress,
+        author: mr
+            .author
+            .as_ref()
+            .map(|a| a.username.clone())
+            .filter(|a| !a.is_empty()),
     }
 }
 
@@ -1082,6 +1087,8 @@ struct MrJson {
     merge_status: Option<String>,
     #[serde(default)]
     head_pipeline: Option<PipelineJson>,
+    #[serde(default)]
+    author: Option<UserJson>,
     #[serde(default, deserialize_with = "nullable")]
     assignees: Vec<UserJson>,
     #[serde(default, deserialize_with = "nullable")]
@@ -1223,6 +1230,7 @@ mod tests {
                 state: CrState::Open,
                 labels: vec!["ferry".to_owned(), "env:staging".to_owned()],
                 draft: false,
+                author: None,
             }
         );
 

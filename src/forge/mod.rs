@@ -110,6 +110,8 @@ pub struct ChangeRequest {
     pub state: CrState,
     pub labels: Vec<String>,
     pub draft: bool,
+    /// Who opened it (login), when the forge says.
+    pub author: Option<String>,
 }
 
 /// Which change requests [`Forge::list`] returns.
@@ -562,6 +564,7 @@ mod tests {
             state: CrState::Open,
             labels: vec!["ferry".to_owned(), "team".to_owned()],
             draft: false,
+            author: None,
         };
         let mut edit = ChangeRequestEdit {
             title: Some("t".to_owned()),
