@@ -22,7 +22,8 @@ Exit codes:
   8  on hold: the environment or image is held in ferry.yaml
   9  stale: a newer run of the same source branch already deployed this image
  10  tag policy: the tag is mutable (latest, ...) or does not match the environment's policy
- 11  waiting: the pull/merge request is not ready to merge (approvals, checks); rerun later";
+ 11  waiting: the pull/merge request is not ready to merge (approvals, checks); rerun later
+ 12  limit: the most previews alive at once (previews.max) are running; nothing was written";
 
 /// ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
 #[derive(Debug, Parser)]
@@ -82,8 +83,215 @@ pub enum Command {
     #[command(after_long_help = EXIT_CODES)]
     Merge(Box<MergeArgs>),
 
+    /// Preview environments per merge request: up, down, list, gc.
+    ///
+    /// A preview is one file, `<directory>/<slug>.yaml` on the previews branch (ferry.yaml's
+    /// `previews:`; by default `apps/` on `dynamic-envs`), holding an Argo CD Application or a
+    /// Flux Kustomization rendered from a template. The agent deploys it into a namespace of its
+    /// own and removes it when the file goes.
+    #[command(after_long_help = EXIT_CODES)]
+    Preview(Box<PreviewArgs>),
+
     /// Print the JSON schema of ferry.yaml, for editor completion and validation.
     Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[command(subcommand)]
+    pub command: PreviewCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PreviewCommand {
+    /// Create or update the preview of a merge request.
+    ///
+    /// Renders the template with the images' tags and writes the file; a rerun with the same
+    /// inputs changes nothing (until half the preview's time to live has passed, when it renews
+    /// the expiry). Keeps one comment on the merge request up to date.
+    #[command(after_long_help = EXIT_CODES)]
+    Up(PreviewUpArgs),
+    /// Remove the preview of a merge request (nothing to do when there is none).
+    #[command(after_long_help = EXIT_CODES)]
+    Down(PreviewDownArgs),
+    /// List the previews on the previews branch.
+    List(PreviewListArgs),
+    /// Remove, in one commit, every preview whose merge request is closed or merged or whose
+    /// expiry has passed.
+    #[command(after_long_help = EXIT_CODES)]
+    Gc(PreviewGcArgs),
+}
+
+/// Which preview: its name and merge request.
+#[derive(Debug, Args)]
+pub struct PreviewWhich {
+    /// The preview's name, usually the merge request's source branch [default: from the CI].
+    #[arg(long, value_name = "NAME", env = "FERRY_PREVIEW_NAME")]
+    pub name: Option<String>,
+
+    /// The merge request (GitLab IID) or pull request number [default: from the CI].
+    #[arg(long = "mr", value_name = "N", env = "FERRY_CHANGE_REQUEST")]
+    pub change_request: Option<u64>,
+}
+
+/// The environment repository, and how ferry writes to it.
+#[derive(Debug, Args)]
+pub struct PreviewRepoArgs {
+    /// The environment repository: https://..., ssh (git@host:path), file://... or a local path.
+    #[arg(long, value_name = "URL", env = "FERRY_REPO")]
+    pub repo: String,
+
+    /// The branch ferry.yaml (and a template file) is read from [default: the repository's
+    /// default branch].
+    #[arg(long, value_name = "BRANCH", env = "FERRY_CONFIG_BRANCH")]
+    pub config_branch: Option<String>,
+
+    /// HTTPS token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the
+    /// environment variable: a flag's value is visible in the process list.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "FERRY_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<SecretString>,
+
+    /// The user name sent with the token [default: what the forge expects for that token].
+    #[arg(long, value_name = "USER", env = "FERRY_USERNAME")]
+    pub username: Option<String>,
+
+    /// SSH private key for ssh:// repositories [default: ssh-agent].
+    #[arg(long, value_name = "FILE", env = "FERRY_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// How many times to try the push when the branch keeps moving (or the network fails).
+    #[arg(long, value_name = "N", default_value_t = 8, env = "FERRY_ATTEMPTS",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub attempts: u32,
+
+    /// Keep the fetched repository here and reuse it next time (locked while in use).
+    #[arg(long, value_name = "DIR", env = "FERRY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Commit author name [default: commit.author.name in ferry.yaml, else ferry[bot]].
+    #[arg(long, value_name = "NAME", env = "FERRY_AUTHOR_NAME")]
+    pub author_name: Option<String>,
+
+    /// Commit author e-mail [default: commit.author.email in ferry.yaml].
+    #[arg(long, value_name = "EMAIL", env = "FERRY_AUTHOR_EMAIL")]
+    pub author_email: Option<String>,
+
+    /// The current time, RFC 3339 (2026-11-23T12:00:00Z), for expiry: ask what `gc` would
+    /// remove then [default: the system clock].
+    #[arg(long, value_name = "TIME", env = "FERRY_NOW", value_parser = crate::clock::Time::parse)]
+    pub now: Option<crate::clock::Time>,
+}
+
+/// The application repository whose merge requests previews belong to: where ferry comments and
+/// asks whether a merge request is still open.
+#[derive(Debug, Args)]
+pub struct PreviewAppArgs {
+    /// The application repository's web URL [default: the repository the CI runs for].
+    #[arg(long, value_name = "URL", env = "FERRY_APP_REPO")]
+    pub app_repo: Option<String>,
+
+    /// API token for the application repository [default: the environment repository's token].
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "FERRY_APP_TOKEN",
+        hide_env_values = true
+    )]
+    pub app_token: Option<SecretString>,
+
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewUpArgs {
+    /// Images and their tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4.
+    #[arg(value_name = "IMAGE=TAG", required = true, value_parser = ImageUpdate::parse)]
+    pub updates: Vec<ImageUpdate>,
+
+    #[command(flatten)]
+    pub which: PreviewWhich,
+
+    /// A value for the template, as `values.KEY` (repeatable), e.g. --set project=previews.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub values: Vec<(String, String)>,
+
+    /// The source repository [default: from the CI].
+    #[arg(long, value_name = "URL", env = "FERRY_SOURCE_REPO")]
+    pub source_repo: Option<String>,
+
+    /// The source branch [default: from the CI].
+    #[arg(long, value_name = "BRANCH", env = "FERRY_SOURCE_REF")]
+    pub source_ref: Option<String>,
+
+    /// The source commit [default: from the CI].
+    #[arg(long, value_name = "SHA", env = "FERRY_SOURCE_COMMIT")]
+    pub source_commit: Option<String>,
+
+    /// Render and check, print the file; push nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub repo: PreviewRepoArgs,
+
+    #[command(flatten)]
+    pub app: PreviewAppArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewDownArgs {
+    #[command(flatten)]
+    pub which: PreviewWhich,
+
+    /// Say what would be removed; push nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub repo: PreviewRepoArgs,
+
+    #[command(flatten)]
+    pub app: PreviewAppArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewListArgs {
+    #[command(flatten)]
+    pub repo: PreviewRepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewGcArgs {
+    /// Say what would be removed; push nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub repo: PreviewRepoArgs,
+
+    #[command(flatten)]
+    pub app: PreviewAppArgs,
+}
+
+/// `KEY=VALUE`, with a key a template can name (`values.KEY`).
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: give KEY=VALUE"))?;
+    let valid = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "`{key}` is not a key a template can use: letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 #[derive(Debug, Args)]

@@ -212,7 +212,10 @@ mod tests {
         assert_eq!(t.after(Duration::from_secs(50)), Time::from_unix(150));
         assert_eq!(t.until(Time::from_unix(160)), Duration::from_secs(60));
         assert_eq!(t.until(Time::from_unix(10)), Duration::ZERO);
-        assert_eq!(Time::from_unix(i64::MAX).after(Duration::MAX).unix(), i64::MAX);
+        assert_eq!(
+            Time::from_unix(i64::MAX).after(Duration::MAX).unix(),
+            i64::MAX
+        );
     }
 
     proptest! {

@@ -32,6 +32,9 @@ pub enum Exit {
     /// The change request is not ready to merge yet (approvals, checks, or the forge will merge
     /// it by itself): nothing failed, rerun later. The message says what is missing.
     Waiting,
+    /// The most previews alive at once (`previews.max`) are running, and `previews.on-max` says
+    /// fail: nothing was written.
+    Limit,
 }
 
 impl Exit {
@@ -50,6 +53,7 @@ impl Exit {
             Exit::Stale => 9,
             Exit::Policy => 10,
             Exit::Waiting => 11,
+            Exit::Limit => 12,
         }
     }
 }

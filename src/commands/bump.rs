@@ -17,14 +17,16 @@ use serde::Serialize;
 use super::change_request::{self, Action};
 use super::set_image::Missing;
 use super::transaction::{self, Try};
-use super::{Error, text};
+use super::{Error, read_config, read_template, text};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::{BumpArgs, Output, SignFormat};
 use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, Forge};
 use crate::git::sign::{self, KeySource};
-use crate::git::{Credentials, Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
+use crate::git::{
+    Credentials, Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip,
+};
 use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
@@ -720,29 +722,6 @@ fn as_pair(template: Option<&(String, String)>) -> Option<(&str, &str)> {
     template.map(|(name, text)| (name.as_str(), text.as_str()))
 }
 
-/// A template file named by `key` in ferry.yaml, read from `tip`: (path, text).
-fn read_template(
-    store: &dyn Store,
-    tip: &Tip,
-    key: &str,
-    file: Option<&config::RelPath>,
-) -> Result<Option<(String, String)>, Error> {
-    let Some(file) = file else {
-        return Ok(None);
-    };
-    let bytes = store.read_file(tip, file.as_str())?.ok_or_else(|| {
-        Error::Usage(format!(
-            "{}: {key} names `{}`, which does not exist on branch `{}`",
-            config::FILE_NAME,
-            file.as_str(),
-            tip.branch
-        ))
-    })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::Usage(format!("{}: the template is not UTF-8", file.as_str())))?;
-    Ok(Some((file.as_str().to_owned(), text)))
-}
-
 /// The environment of `config` whose path is `path`, if any: its holds and tag policy apply to
 /// bumps by `--path` too.
 fn by_path(config: &Config, path: &str) -> Option<ResolvedEnvironment> {
@@ -751,14 +730,6 @@ fn by_path(config: &Config, path: &str) -> Option<ResolvedEnvironment> {
         .environment_names()
         .filter_map(|name| config.environment(name).ok())
         .find(|env| env.path == path)
-}
-
-fn read_config(store: &dyn Store, tip: &Tip) -> Result<Option<Config>, Error> {
-    let Some(bytes) = store.read_file(tip, config::FILE_NAME)? else {
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    Ok(Some(Config::parse(&text, Path::new(config::FILE_NAME))?))
 }
 
 /// What each file said, by path and blob id, across attempts: a retry reads and parses only the

@@ -3,18 +3,24 @@
 pub mod bump;
 pub mod change_request;
 pub mod merge;
+pub mod preview;
 pub mod schema;
 pub mod set_image;
-mod transaction;
 mod text;
+mod transaction;
+
+use std::path::Path;
 
 use crate::cli::{Cli, Command};
 use crate::config::ConfigError;
+use crate::config::{self, Config};
 use crate::exit::Exit;
 use crate::forge::ForgeError;
 use crate::git::GitError;
+use crate::git::{Store, Tip};
 use crate::image::{Digest, ImageUpdate};
 use crate::plan::PlanError;
+use crate::preview::PreviewError;
 use crate::render::RenderError;
 use crate::tree::TreeError;
 
@@ -40,6 +46,12 @@ pub enum Error {
     Sign(String),
     #[error(transparent)]
     Forge(Box<ForgeError>),
+    /// A preview's template failed, or its output failed the checks: nothing was pushed.
+    #[error(transparent)]
+    Preview(#[from] PreviewError),
+    /// The most previews alive at once are running (`previews.max`, `on-max: fail`).
+    #[error("{0}")]
+    Limit(String),
     /// The git layer kept failing the same retryable way until attempts ran out.
     #[error("{error}\n  gave up after {attempts} attempt(s){hint}")]
     GaveUp {
@@ -72,6 +84,9 @@ impl Error {
                 Exit::Failure
             }
             Error::Render(_) | Error::Sign(_) => Exit::Usage,
+            Error::Limit(_) => Exit::Limit,
+            Error::Preview(PreviewError::Render(_)) => Exit::Usage,
+            Error::Preview(_) => Exit::Refused,
             Error::Forge(e) => match e.as_ref() {
                 ForgeError::Auth { .. } => Exit::Auth,
                 ForgeError::Usage(_) | ForgeError::NotFound { .. } => Exit::Usage,
@@ -101,6 +116,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::SetImage(args) => set_image::run(args, cli.output),
         Command::Bump(args) => bump::run(args, cli.output),
         Command::Merge(args) => merge::run(args, cli.output),
+        Command::Preview(args) => preview::run(args, cli.output),
         Command::Schema => schema::run(),
     }
 }
@@ -128,4 +144,36 @@ fn requested_updates(
         }
     }
     Ok(updates)
+}
+
+/// A template file named by `key` in ferry.yaml, read from `tip`: (path, text).
+pub(crate) fn read_template(
+    store: &dyn Store,
+    tip: &Tip,
+    key: &str,
+    file: Option<&config::RelPath>,
+) -> Result<Option<(String, String)>, Error> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let bytes = store.read_file(tip, file.as_str())?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: {key} names `{}`, which does not exist on branch `{}`",
+            config::FILE_NAME,
+            file.as_str(),
+            tip.branch
+        ))
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("{}: the template is not UTF-8", file.as_str())))?;
+    Ok(Some((file.as_str().to_owned(), text)))
+}
+
+/// The repository's `ferry.yaml` at `tip`, if it has one.
+pub(crate) fn read_config(store: &dyn Store, tip: &Tip) -> Result<Option<Config>, Error> {
+    let Some(bytes) = store.read_file(tip, config::FILE_NAME)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(Some(Config::parse(&text, Path::new(config::FILE_NAME))?))
 }

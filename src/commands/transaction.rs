@@ -48,7 +48,9 @@ pub(crate) fn retry<T>(
                 attempt = n,
                 wait_ms = wait.as_millis() as u64,
                 "retrying: {}",
-                last.as_ref().map(|(e, _)| e.to_string()).unwrap_or_default()
+                last.as_ref()
+                    .map(|(e, _)| e.to_string())
+                    .unwrap_or_default()
             );
             std::thread::sleep(wait);
         }
@@ -168,12 +170,8 @@ pub(crate) struct Transaction<'a> {
 pub(crate) struct Committed<T> {
     /// What the last plan returned.
     pub value: T,
-    /// The tip the plan was made on (`None`: the branch did not exist).
-    pub base: Option<Tip>,
     /// The commit pushed (or, for a dry run, made and not pushed); `None` when nothing changed.
     pub commit: Option<String>,
-    /// The edits of that commit.
-    pub edits: Vec<Edit>,
     pub attempts: u32,
 }
 
@@ -210,9 +208,7 @@ pub(crate) fn transact<T>(
             Planned::Nothing(value) => {
                 let done = Committed {
                     value,
-                    base: tip.clone(),
                     commit: None,
-                    edits: Vec::new(),
                     attempts: 0,
                 };
                 return Ok(Try::Done(done));
@@ -226,9 +222,7 @@ pub(crate) fn transact<T>(
         let commit = store.commit(tip.as_ref(), &edits, &message, tx.identity, tx.signer)?;
         let done = Committed {
             value,
-            base: tip.clone(),
             commit: Some(commit.clone()),
-            edits,
             attempts: 0,
         };
         if tx.dry_run {
@@ -278,5 +272,4 @@ mod tests {
         }
         assert!(backoff(40, Duration::from_secs(10)) <= Duration::from_secs(30));
     }
-
 }

@@ -253,10 +253,9 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
         ["previews", "agent-namespace"] => ("a namespace name", "agent-namespace: argocd"),
         ["previews", "comment"] => ("`true` or `false`", "comment: false"),
         ["previews", "deploy"] => ("a mapping", "deploy: {path: previews/base}"),
-        ["previews", "deploy", "repo"] => (
-            "a repository URL",
-            "repo: https://github.com/acme/env.git",
-        ),
+        ["previews", "deploy", "repo"] => {
+            ("a repository URL", "repo: https://github.com/acme/env.git")
+        }
         ["previews", "deploy", "revision"] => ("a branch, tag or commit", "revision: main"),
         ["previews", "deploy", "path"] => (
             "a directory relative to the repository root",

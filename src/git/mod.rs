@@ -868,14 +868,7 @@ impl Store for Remote {
         let oid = match signer {
             None => self
                 .repo
-                .commit(
-                    None,
-                    &signature,
-                    &signature,
-                    message,
-                    &tree,
-                    &parents,
-                )
+                .commit(None, &signature, &signature, message, &tree, &parents)
                 .map_err(|e| GitError::local("writing the commit", &e))?,
             Some(signer) => {
                 let buffer = self
