@@ -7,5 +7,6 @@ mod forge_server;
 mod forges;
 mod fuzz_regressions;
 mod golden;
+mod previews;
 mod properties;
 mod support;
