@@ -703,6 +703,26 @@ mod tests {
         assert!(read_meta("a: [\n").is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever the name and title, both built-in templates render, pass their checks,
+        /// and read back the name exactly; any text read as a preview file never panics.
+        #[test]
+        fn any_name_and_title_render_as_data(name in "\\PC{0,80}", title in "\\PC{0,80}", noise in ".{0,200}") {
+            for template in [Template::Argocd, Template::Flux] {
+                let mut ctx = context(&name);
+                ctx.agent_namespace = template.default_agent_namespace().to_owned();
+                if let Some(cr) = ctx.change_request.as_mut() {
+                    cr.title = Some(title.clone());
+                }
+                let text = render(&template, &ctx).expect("renders");
+                let meta = read_meta(&text).expect("meta");
+                proptest::prop_assert_eq!(&meta.name, &name);
+                proptest::prop_assert!(slug::is_dns_label(&ctx.slug, 63));
+            }
+            let _ = read_meta(&noise);
+        }
+    }
+
     #[test]
     fn names_fit_their_consumers() {
         let long = "feature/".to_owned() + &"a".repeat(80);

@@ -32,6 +32,13 @@ previews:
   namespace-limit: 40
   release-limit: 30
   url: 'https://{slug}.preview.example.com'
+  agent-namespace: argo
+  comment: false
+  deploy:
+    repo: https://github.com/acme/manifests.git
+    revision: v1
+    path: previews/base
+    images: helm
 promotion:
   order: [dev, staging, production]
   gates:
@@ -117,6 +124,18 @@ fn full_config() {
     assert_eq!(previews.on_max, OnMax::EvictOldest);
     assert_eq!(previews.namespace_limit, 40);
     assert_eq!(previews.release_limit, 30);
+    assert_eq!(previews.agent_namespace.as_deref(), Some("argo"));
+    assert!(!previews.comment);
+    assert_eq!(
+        previews.deploy.repo.as_deref(),
+        Some("https://github.com/acme/manifests.git")
+    );
+    assert_eq!(previews.deploy.revision.as_deref(), Some("v1"));
+    assert_eq!(
+        previews.deploy.path.as_ref().map(|p| p.as_str()),
+        Some("previews/base")
+    );
+    assert_eq!(previews.deploy.images, crate::config::ImagesMode::Helm);
     assert_eq!(
         previews.url.as_deref(),
         Some("https://{slug}.preview.example.com")
@@ -1078,6 +1097,7 @@ fn docs_cover_every_key() {
         ("defaults.", "Defaults"),
         ("environments.NAME.", "Environment"),
         ("previews.", "Previews"),
+        ("previews.deploy.", "PreviewDeploy"),
         ("promotion.", "Promotion"),
         ("promotion.gates.", "Gates"),
         ("commit.", "Commit"),
