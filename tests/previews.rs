@@ -16,6 +16,8 @@ const BOT_TOKEN: &str = "ferry-bot-token-5a1c3e";
 const ALICE_TOKEN: &str = "alice-token-77d2b9";
 const BRANCH: &str = "dynamic-envs";
 const T0: &str = "2026-11-23T12:00:00Z";
+/// The note ferry writes when it creates the previews branch.
+const README: &str = "apps/README.md";
 
 const CONFIG: &str = "\
 version: 1
@@ -209,10 +211,11 @@ impl Lab {
         assert_eq!(answer.status, 200, "{}", answer.text());
     }
 
-    /// The previews branch's files.
+    /// The previews branch's files, but the note ferry leaves in the directory.
     fn files(&self) -> Vec<(String, String)> {
         remote::read_branch(&self.env, BRANCH)
             .into_iter()
+            .filter(|(path, _)| path != README)
             .map(|(path, bytes)| (path, String::from_utf8(bytes).expect("utf-8")))
             .collect()
     }
@@ -292,7 +295,11 @@ fn a_preview_is_created_updated_in_place_and_removed_with_one_sticky_comment() {
         );
         assert_eq!(first["expires_at"], "2026-11-26T12:00:00Z");
 
-        // The branch did not exist: it was made, holding only the preview.
+        // The branch did not exist: it was made, holding only the preview (and a note that
+        // keeps the directory when the last preview goes).
+        let all = remote::read_branch(&lab.env, BRANCH);
+        assert_eq!(all.len(), 2, "{kind:?}: {:?}", all.keys());
+        assert!(all.contains_key(README), "{:?}", all.keys());
         let files = lab.files();
         let file = format!("apps/{slug}.yaml");
         assert_eq!(
@@ -380,6 +387,10 @@ fn a_preview_is_created_updated_in_place_and_removed_with_one_sticky_comment() {
         let removed = ok(&down(&["--mr", &number.to_string()]));
         assert_eq!(removed["status"], "removed", "{kind:?}: {removed}");
         assert!(lab.files().is_empty(), "{kind:?}");
+        assert!(
+            remote::read_branch(&lab.env, BRANCH).contains_key(README),
+            "{kind:?}: the directory stays"
+        );
         assert_eq!(lab.commits(), 4);
         let comments = lab.comments(number);
         assert_eq!(comments.len(), 1, "{kind:?}");

@@ -157,6 +157,15 @@ impl Site {
     }
 }
 
+/// The note ferry writes in the preview directory of a branch it creates.
+const PLACEHOLDER: &str = "\
+# Preview environments
+
+Written by `ferry preview up`, one file per merge request; removed by `ferry preview down` and
+`ferry preview gc`. The agent (Argo CD, Flux) deploys every YAML file of this directory. This
+note keeps the directory when no preview is left; it is not deployed.
+";
+
 /// A preview found on the branch.
 #[derive(Debug, Clone, Serialize)]
 struct Live {
@@ -386,6 +395,15 @@ fn up(args: &PreviewUpArgs, output: Output) -> Result<Exit, Error> {
                 }
             );
             let report = up_report(UpStatus::ChangeRequestClosed, &site, &name, &file, None);
+            let mut outputs = Outputs::default();
+            outputs
+                .set("status", UpStatus::ChangeRequestClosed.as_str())
+                .set("changed", "false")
+                .set("slug", report.slug.clone())
+                .set("namespace", report.namespace.clone())
+                .set("release", report.release.clone())
+                .set("preview-file", file.clone());
+            publish(context.as_ref(), &outputs);
             report::emit(output, &report, &format!("{line}\n"))?;
             return Ok(Exit::Done);
         }
@@ -509,7 +527,14 @@ fn up(args: &PreviewUpArgs, output: Output) -> Result<Exit, Error> {
             && let Some(project) = &cr.project
         {
             let body = up_comment(&rendered, words);
-            comment(apps.forge(project)?, cr.number, &slug, &body)?;
+            // The preview is live whatever the comment does: a failure is a warning, and the
+            // next run edits the comment again.
+            if let Err(e) = apps
+                .forge(project)
+                .and_then(|forge| comment(forge, cr.number, &slug, &body))
+            {
+                tracing::warn!("could not update the preview's comment: {e}");
+            }
         }
         for gone in &evicted {
             if status != UpStatus::DryRun {
@@ -639,6 +664,16 @@ fn plan_up(
     context.expires_at = now.after(ttl).to_string();
     let text = preview::render(template, &context)?;
     let mut edits: Vec<Edit> = vec![(file.to_owned(), Some(text.clone().into_bytes()))];
+    if tip.is_none() {
+        // A new branch: a note that keeps the directory when the last preview goes (an agent
+        // watching a path that vanished reports an error instead of pruning).
+        let readme = if site.directory().is_empty() {
+            "README.md".to_owned()
+        } else {
+            format!("{}/README.md", site.directory())
+        };
+        edits.push((readme, Some(PLACEHOLDER.as_bytes().to_vec())));
+    }
     let mut evicted = Vec::new();
     if existing.is_none()
         && let Some(max) = site.settings.max

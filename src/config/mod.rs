@@ -246,7 +246,7 @@ pub struct Previews {
     pub url: Option<String>,
     /// What a preview deploys: the manifests' repository, revision and path, and how image tags are set.
     pub deploy: PreviewDeploy,
-    /// The namespace of the agent's resources (Argo CD Applications, Flux Kustomizations) [default: argocd for the argocd template, flux-system otherwise].
+    /// The namespace of the agent's resources (Argo CD Applications, Flux Kustomizations) [default: flux-system for the flux template, argocd otherwise].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_namespace: Option<String>,
     /// Keep one comment on the merge request up to date with the preview's address and tags.
