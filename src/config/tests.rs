@@ -132,10 +132,10 @@ fn full_config() {
     );
     assert_eq!(previews.deploy.revision.as_deref(), Some("v1"));
     assert_eq!(
-        previews.deploy.path.as_ref().map(|p| p.as_str()),
+        previews.deploy.path.as_ref().map(RelPath::as_str),
         Some("previews/base")
     );
-    assert_eq!(previews.deploy.images, crate::config::ImagesMode::Helm);
+    assert_eq!(previews.deploy.images, ImagesMode::Helm);
     assert_eq!(
         previews.url.as_deref(),
         Some("https://{slug}.preview.example.com")
