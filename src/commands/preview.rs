@@ -847,6 +847,34 @@ fn publish(context: Option<&Context>, outputs: &Outputs) {
     }
 }
 
+/// A transaction that only removes previews (`down`, `gc`): it never creates the branch, and
+/// on a branch that does not exist there is nothing to remove (`T::default()`).
+fn removing<T: Default>(
+    site: &Site,
+    store: &mut Remote,
+    dry_run: bool,
+    mut plan: impl FnMut(&dyn Store, &Tip) -> Result<Planned<T>, Error>,
+) -> Result<transaction::Committed<T>, Error> {
+    let tx = Transaction {
+        create: false,
+        ..site.transaction(dry_run)
+    };
+    let committed = transaction::transact(store, &tx, |store, tip| match tip {
+        Some(tip) => plan(store, tip),
+        None => Ok(Planned::Nothing(T::default())),
+    });
+    match committed {
+        Err(Error::Git(e)) if matches!(*e, crate::git::GitError::NoSuchBranch { .. }) => {
+            Ok(transaction::Committed {
+                value: T::default(),
+                commit: None,
+                attempts: 1,
+            })
+        }
+        other => other,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // down
 
@@ -868,51 +896,30 @@ fn down(args: &PreviewDownArgs, output: Output) -> Result<Exit, Error> {
     let (site, mut store) = Site::open(&args.repo)?;
     let (slug, _, _) = site.names(&name);
     let file = site.file_of(&slug);
-    let committed = transaction::transact(
-        &mut store,
-        &Transaction {
-            create: false,
-            ..site.transaction(args.dry_run)
-        },
-        |store, tip| {
-            let Some(tip) = tip else {
-                return Ok(Planned::Nothing(None));
-            };
-            let Some(bytes) = store.read_file(tip, &file)? else {
-                return Ok(Planned::Nothing(None));
-            };
-            let meta = preview::read_meta(&String::from_utf8_lossy(&bytes)).map_err(|why| {
-                Error::Usage(format!(
-                    "{file} on `{}` is not a preview of ferry's ({why}); ferry leaves it alone",
-                    site.settings.branch
-                ))
-            })?;
-            if meta.name != name {
-                return Err(Error::Usage(format!(
-                    "{file} on `{}` belongs to preview {}, not {}; ferry leaves it alone",
-                    site.settings.branch,
-                    render::yaml_string(&meta.name),
-                    render::yaml_string(&name)
-                )));
-            }
-            Ok(Planned::Write {
-                edits: vec![(file.clone(), None)],
-                message: format!("preview: remove {slug}\n\nFerry-Preview: {slug}\n"),
-                value: Some(meta),
-            })
-        },
-    );
-    let committed = match committed {
-        // The branch does not exist: there is no preview to remove.
-        Err(Error::Git(e)) if matches!(*e, crate::git::GitError::NoSuchBranch { .. }) => {
-            transaction::Committed {
-                value: None,
-                commit: None,
-                attempts: 1,
-            }
+    let committed = removing(&site, &mut store, args.dry_run, |store, tip| {
+        let Some(bytes) = store.read_file(tip, &file)? else {
+            return Ok(Planned::Nothing(None));
+        };
+        let meta = preview::read_meta(&String::from_utf8_lossy(&bytes)).map_err(|why| {
+            Error::Usage(format!(
+                "{file} on `{}` is not a preview of ferry's ({why}); ferry leaves it alone",
+                site.settings.branch
+            ))
+        })?;
+        if meta.name != name {
+            return Err(Error::Usage(format!(
+                "{file} on `{}` belongs to preview {}, not {}; ferry leaves it alone",
+                site.settings.branch,
+                render::yaml_string(&meta.name),
+                render::yaml_string(&name)
+            )));
         }
-        other => other?,
-    };
+        Ok(Planned::Write {
+            edits: vec![(file.clone(), None)],
+            message: format!("preview: remove {slug}\n\nFerry-Preview: {slug}\n"),
+            value: Some(meta),
+        })
+    })?;
     let status = match (&committed.value, args.dry_run) {
         (None, _) => "absent",
         (Some(_), true) => "dry-run",
@@ -1110,86 +1117,69 @@ fn gc(args: &PreviewGcArgs, output: Output) -> Result<Exit, Error> {
     let mut states: HashMap<(String, u64), CrState> = HashMap::new();
     let mut kept = 0;
     let mut removed_live: Vec<Live> = Vec::new();
-    let committed = transaction::transact(
-        &mut store,
-        &Transaction {
-            create: false,
-            ..site.transaction(args.dry_run)
-        },
-        |store, tip| {
-            let (live, foreign) = live_previews(store, &site, tip)?;
-            for (file, why) in &foreign {
-                tracing::debug!("{file}: not a preview ({why}); left alone");
-            }
-            let mut removed = Vec::new();
-            removed_live.clear();
-            kept = 0;
-            for preview in live {
-                let reason = match (preview.meta.change_request, &preview.meta.project) {
-                    (Some(number), Some(project)) => {
-                        let key = (project.clone(), number);
-                        let state = match states.get(&key) {
-                            Some(state) => *state,
-                            None => {
-                                let forge = apps.forge(project)?;
-                                let state = forge.get(number)?.state;
-                                states.insert(key, state);
-                                state
-                            }
-                        };
-                        match state {
-                            CrState::Merged => Some(format!("change request {number} is merged")),
-                            CrState::Closed => Some(format!("change request {number} is closed")),
-                            CrState::Open => None,
+    let committed = removing(&site, &mut store, args.dry_run, |store, tip| {
+        let (live, foreign) = live_previews(store, &site, Some(tip))?;
+        for (file, why) in &foreign {
+            tracing::debug!("{file}: not a preview ({why}); left alone");
+        }
+        let mut removed = Vec::new();
+        removed_live.clear();
+        kept = 0;
+        for preview in live {
+            let reason = match (preview.meta.change_request, &preview.meta.project) {
+                (Some(number), Some(project)) => {
+                    let key = (project.clone(), number);
+                    let state = match states.get(&key) {
+                        Some(state) => *state,
+                        None => {
+                            let forge = apps.forge(project)?;
+                            let state = forge.get(number)?.state;
+                            states.insert(key, state);
+                            state
                         }
+                    };
+                    match state {
+                        CrState::Merged => Some(format!("change request {number} is merged")),
+                        CrState::Closed => Some(format!("change request {number} is closed")),
+                        CrState::Open => None,
                     }
-                    _ => None,
-                };
-                let reason = reason.or_else(|| {
-                    preview
-                        .meta
-                        .expires_at
-                        .filter(|e| *e <= now)
-                        .map(|e| format!("expired at {e}"))
-                });
-                match reason {
-                    Some(reason) => {
-                        removed.push(Collected {
-                            slug: preview.slug.clone(),
-                            file: preview.file.clone(),
-                            name: preview.meta.name.clone(),
-                            change_request: preview.meta.change_request,
-                            reason,
-                        });
-                        removed_live.push(preview);
-                    }
-                    None => kept += 1,
                 }
-            }
-            if removed.is_empty() {
-                return Ok(Planned::Nothing(removed));
-            }
-            let mut message = format!("preview: collect {} preview(s)\n\n", removed.len());
-            for r in &removed {
-                let _ = writeln!(message, "- {}: {}", r.slug, r.reason);
-            }
-            Ok(Planned::Write {
-                edits: removed.iter().map(|r| (r.file.clone(), None)).collect(),
-                message,
-                value: removed,
-            })
-        },
-    );
-    let committed = match committed {
-        Err(Error::Git(e)) if matches!(*e, crate::git::GitError::NoSuchBranch { .. }) => {
-            transaction::Committed {
-                value: Vec::new(),
-                commit: None,
-                attempts: 1,
+                _ => None,
+            };
+            let reason = reason.or_else(|| {
+                preview
+                    .meta
+                    .expires_at
+                    .filter(|e| *e <= now)
+                    .map(|e| format!("expired at {e}"))
+            });
+            match reason {
+                Some(reason) => {
+                    removed.push(Collected {
+                        slug: preview.slug.clone(),
+                        file: preview.file.clone(),
+                        name: preview.meta.name.clone(),
+                        change_request: preview.meta.change_request,
+                        reason,
+                    });
+                    removed_live.push(preview);
+                }
+                None => kept += 1,
             }
         }
-        other => other?,
-    };
+        if removed.is_empty() {
+            return Ok(Planned::Nothing(removed));
+        }
+        let mut message = format!("preview: collect {} preview(s)\n\n", removed.len());
+        for r in &removed {
+            let _ = writeln!(message, "- {}: {}", r.slug, r.reason);
+        }
+        Ok(Planned::Write {
+            edits: removed.iter().map(|r| (r.file.clone(), None)).collect(),
+            message,
+            value: removed,
+        })
+    })?;
     let removed = committed.value;
     let status = match (removed.is_empty(), args.dry_run) {
         (true, _) => "nothing",
