@@ -250,6 +250,20 @@ pub fn publish(
     }
 }
 
+/// [`publish`] from the current directory with the process environment; a failure is a warning
+/// (the work itself is done and reported).
+pub fn publish_or_warn(ctx: Option<&Context>, outputs: &Outputs) {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match publish(ctx, &process_env, &cwd, outputs) {
+        Ok(files) => {
+            for f in files {
+                tracing::debug!(file = %f.display(), "wrote CI outputs");
+            }
+        }
+        Err(e) => tracing::warn!("could not write the CI outputs: {e}"),
+    }
+}
+
 /// Audit trailers for a commit message, in a fixed order and only those that are known:
 /// [`TRAILER_SOURCE_REPO`], [`TRAILER_SOURCE_COMMIT`], [`TRAILER_SOURCE_REF`],
 /// [`TRAILER_RUN_URL`], [`TRAILER_RUN_NUMBER`], [`TRAILER_CHANGE_REQUEST`].
@@ -414,23 +428,17 @@ fn pull_number_from_ref(git_ref: &str) -> Option<u64> {
     number.parse().ok()
 }
 
-/// `value` on one line: runs of control characters and Unicode line/paragraph separators
-/// become one space; the result is trimmed.
-fn one_line(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut gap = false;
-    for c in value.chars() {
-        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-            gap = true;
-            continue;
-        }
-        if gap && !out.is_empty() {
-            out.push(' ');
-        }
-        gap = false;
-        out.push(c);
-    }
-    out.trim().to_owned()
+/// `value` on one line, for trailers, titles and messages made from untrusted text: it is cut at
+/// control characters and Unicode line/paragraph separators, each part trimmed, and the
+/// non-empty parts joined with one space.
+#[must_use]
+pub fn one_line(value: &str) -> String {
+    value
+        .split(|c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1313,7 +1321,8 @@ mod tests {
 
     #[test]
     fn one_line_collapses_and_trims() {
-        assert_eq!(one_line("  a\n\n b  "), "a  b");
+        assert_eq!(one_line("  a\n\n b  "), "a b");
+        assert_eq!(one_line("a  b\u{2028}c"), "a  b c");
         assert_eq!(one_line("\na\n"), "a");
         assert_eq!(one_line("plain"), "plain");
         assert_eq!(one_line("\r\n"), "");

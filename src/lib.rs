@@ -14,6 +14,8 @@
 //! - [`render`]: templates (commit messages); [`ci`]: the CI that runs ferry, and its outputs;
 //! - [`cli`] and [`commands`]: the command line and what each command does;
 //! - [`report`]: text and JSON output, logging; [`slug`]: DNS-label names from untrusted text;
+//! - [`inventory`]: what an environment runs; [`history`]: when it changed, from commits;
+//! - [`window`]: promotion time windows;
 //! - [`clock`]: RFC 3339 times (preview expiry); [`exit`]: the documented exit codes.
 
 pub mod ci;
@@ -24,7 +26,9 @@ pub mod config;
 pub mod exit;
 pub mod forge;
 pub mod git;
+pub mod history;
 pub mod image;
+pub mod inventory;
 pub mod locate;
 pub mod plan;
 pub mod policy;
@@ -34,4 +38,5 @@ pub mod report;
 pub mod slug;
 pub mod stamps;
 pub mod tree;
+pub mod window;
 pub mod yaml;

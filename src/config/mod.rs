@@ -12,6 +12,7 @@
 
 mod duration;
 mod error;
+mod hold;
 mod index;
 mod path;
 
@@ -27,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use duration::{DURATION_FORM, Duration, DurationError};
 pub use error::ConfigError;
+pub use hold::hold;
 pub use path::{RelPath, RelPathError};
 
 use error::{closest, invalid, shown, suggestion, with_hint};

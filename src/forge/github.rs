@@ -436,67 +436,10 @@ impl GitHub {
     }
 
     fn checks(&self, sha: &str, required: &[String]) -> Result<Vec<Check>, ForgeError> {
-        #[derive(Deserialize)]
-        struct Combined {
-            statuses: Vec<Status>,
-        }
-        #[derive(Deserialize)]
-        struct Status {
-            context: String,
-            state: String,
-            target_url: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Runs {
-            check_runs: Vec<Run>,
-        }
-        #[derive(Deserialize)]
-        struct Run {
-            name: String,
-            status: String,
-            conclusion: Option<String>,
-            html_url: Option<String>,
-        }
-        let request = self.request(
-            Method::GET,
-            &self.repo_path(&format!("/commits/{sha}/status?per_page={PER_PAGE}")),
-        );
-        let combined: Combined = self.api.call(&request)?.json(KIND, &request.call)?;
-        let request = self.request(
-            Method::GET,
-            &self.repo_path(&format!("/commits/{sha}/check-runs?per_page={PER_PAGE}")),
-        );
-        let runs: Runs = self.api.call(&request)?.json(KIND, &request.call)?;
-        let mut checks: Vec<Check> = Vec::new();
-        for status in combined.statuses {
-            let state = match status.state.as_str() {
-                "success" => CheckState::Success,
-                "failure" | "error" => CheckState::Failure,
-                _ => CheckState::Pending,
-            };
-            checks.push(Check {
-                required: required.contains(&status.context),
-                name: status.context,
-                state,
-                url: status.target_url,
-            });
-        }
-        for run in runs.check_runs {
-            let state = if run.status == "completed" {
-                match run.conclusion.as_deref() {
-                    Some("success") => CheckState::Success,
-                    Some("neutral" | "skipped") => CheckState::Neutral,
-                    _ => CheckState::Failure,
-                }
-            } else {
-                CheckState::Pending
-            };
-            checks.push(Check {
-                required: required.contains(&run.name),
-                name: run.name,
-                state,
-                url: run.html_url,
-            });
+        let mut checks = self.statuses_of(sha)?;
+        checks.extend(self.check_runs_of(sha, None)?);
+        for check in &mut checks {
+            check.required = required.contains(&check.name);
         }
         // A required check that never reported is expected, so pending.
         for name in required {
@@ -510,6 +453,80 @@ impl GitHub {
             }
         }
         Ok(checks)
+    }
+
+    /// `GET /repos/{o}/{r}/commits/{sha}/status`: the latest status of each context.
+    fn statuses_of(&self, sha: &str) -> Result<Vec<Check>, ForgeError> {
+        #[derive(Deserialize)]
+        struct Combined {
+            statuses: Vec<Status>,
+        }
+        #[derive(Deserialize)]
+        struct Status {
+            context: String,
+            state: String,
+            target_url: Option<String>,
+        }
+        let request = self.request(
+            Method::GET,
+            &self.repo_path(&format!("/commits/{sha}/status?per_page={PER_PAGE}")),
+        );
+        let combined: Combined = self.api.call(&request)?.json(KIND, &request.call)?;
+        Ok(combined
+            .statuses
+            .into_iter()
+            .map(|status| Check {
+                state: match status.state.as_str() {
+                    "success" => CheckState::Success,
+                    "failure" | "error" => CheckState::Failure,
+                    _ => CheckState::Pending,
+                },
+                name: status.context,
+                required: false,
+                url: status.target_url.filter(|u| !u.is_empty()),
+            })
+            .collect())
+    }
+
+    /// `GET /repos/{o}/{r}/commits/{sha}/check-runs`, only those named `name` when given.
+    fn check_runs_of(&self, sha: &str, name: Option<&str>) -> Result<Vec<Check>, ForgeError> {
+        #[derive(Deserialize)]
+        struct Runs {
+            check_runs: Vec<Run>,
+        }
+        #[derive(Deserialize)]
+        struct Run {
+            name: String,
+            status: String,
+            conclusion: Option<String>,
+            html_url: Option<String>,
+        }
+        let filter = name.map_or_else(String::new, |n| format!("&check_name={}", encode_query(n)));
+        let request = self.request(
+            Method::GET,
+            &self.repo_path(&format!(
+                "/commits/{sha}/check-runs?per_page={PER_PAGE}{filter}"
+            )),
+        );
+        let runs: Runs = self.api.call(&request)?.json(KIND, &request.call)?;
+        Ok(runs
+            .check_runs
+            .into_iter()
+            .map(|run| Check {
+                state: if run.status == "completed" {
+                    match run.conclusion.as_deref() {
+                        Some("success") => CheckState::Success,
+                        Some("neutral" | "skipped") => CheckState::Neutral,
+                        _ => CheckState::Failure,
+                    }
+                } else {
+                    CheckState::Pending
+                },
+                name: run.name,
+                required: false,
+                url: run.html_url,
+            })
+            .collect())
     }
 }
 
@@ -693,6 +710,24 @@ impl Forge for GitHub {
                 .idempotent(),
         )?;
         Ok(())
+    }
+
+    /// `GET .../commits/{sha}/status`, then, when no status matches, `GET .../check-runs`.
+    fn commit_statuses(&self, sha: &str, context: &str) -> Result<Vec<Check>, ForgeError> {
+        let statuses: Vec<Check> = self
+            .statuses_of(sha)?
+            .into_iter()
+            .filter(|c| super::context_matches(context, &c.name))
+            .collect();
+        if !statuses.is_empty() {
+            return Ok(statuses);
+        }
+        let exact = (!context.ends_with('*')).then_some(context);
+        Ok(self
+            .check_runs_of(sha, exact)?
+            .into_iter()
+            .filter(|c| super::context_matches(context, &c.name))
+            .collect())
     }
 
     fn readiness(&self, number: u64) -> Result<Readiness, ForgeError> {

@@ -511,6 +511,37 @@ impl Forge for GitLab {
         }
     }
 
+    /// `GET /projects/:id/repository/commits/:sha/statuses` (the latest of each name; only
+    /// `context` when it is a plain name): 1 call per page.
+    fn commit_statuses(&self, sha: &str, context: &str) -> Result<Vec<Check>, ForgeError> {
+        #[derive(serde::Deserialize)]
+        struct StatusJson {
+            name: String,
+            status: String,
+            target_url: Option<String>,
+        }
+        let filter = if context.ends_with('*') {
+            String::new()
+        } else {
+            format!("&name={}", encode(context))
+        };
+        let statuses: Vec<StatusJson> = self.get_all(&format!(
+            "{}/repository/commits/{}/statuses?per_page={PER_PAGE}{filter}",
+            self.project_path,
+            encode(sha)
+        ))?;
+        Ok(statuses
+            .into_iter()
+            .filter(|s| super::context_matches(context, &s.name))
+            .map(|s| Check {
+                state: pipeline_state(&s.status),
+                name: s.name,
+                required: false,
+                url: s.target_url.filter(|u| !u.is_empty()),
+            })
+            .collect())
+    }
+
     /// `GET /projects/:id/merge_requests/:iid` and `GET .../approvals`: 2 calls. GitLab's
     /// `detailed_merge_status` is authoritative: whenever it is not `mergeable`, the result is
     /// not ready, and says why.

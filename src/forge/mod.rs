@@ -402,6 +402,12 @@ pub trait Forge {
     /// Sets a commit status.
     fn set_status(&self, status: &CommitStatus) -> Result<(), ForgeError>;
 
+    /// The latest statuses (and, on GitHub, check runs) on commit `sha` whose name matches
+    /// `context` ([`context_matches`]): what agents such as Flux's notification-controller or
+    /// Argo CD notifications report. One call when a commit status matches (GitHub asks for
+    /// check runs only when none does).
+    fn commit_statuses(&self, sha: &str, context: &str) -> Result<Vec<Check>, ForgeError>;
+
     /// Approvals, checks and mergeability of a change request.
     fn readiness(&self, number: u64) -> Result<Readiness, ForgeError>;
 
@@ -429,6 +435,29 @@ pub trait Forge {
     /// must use too.
     fn minted_token(&self) -> Option<SecretString> {
         None
+    }
+}
+
+/// Whether a status named `name` matches `pattern`: the same name, or, for a pattern ending in
+/// `*`, a name starting with what precedes it (`kustomization/*`).
+#[must_use]
+pub fn context_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    }
+}
+
+/// What several matching statuses say together: failed if any failed, pending if any is
+/// pending (or none reported), else successful.
+#[must_use]
+pub fn overall(checks: &[Check]) -> CheckState {
+    if checks.iter().any(|c| c.state == CheckState::Failure) {
+        CheckState::Failure
+    } else if checks.is_empty() || checks.iter().any(|c| c.state == CheckState::Pending) {
+        CheckState::Pending
+    } else {
+        CheckState::Success
     }
 }
 

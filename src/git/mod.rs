@@ -62,6 +62,28 @@ pub struct Entry {
 /// remove it.
 pub type Edit = (String, Option<Vec<u8>>);
 
+/// One commit of a branch's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// 40 hex digits.
+    pub id: String,
+    /// The parents it records (whether or not they were fetched).
+    pub parents: Vec<String>,
+    pub author: Identity,
+    /// When it was committed (the committer's time): when the change reached the branch.
+    pub time: i64,
+    pub message: String,
+}
+
+/// A first-parent history, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    pub commits: Vec<CommitInfo>,
+    /// Whether it stops because older commits were not fetched (rather than at the first commit
+    /// or at the limit asked for).
+    pub cut: bool,
+}
+
 /// Who commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -153,6 +175,13 @@ pub trait Store {
     fn remote_tip(&mut self, branch: &str) -> Result<Option<String>, GitError>;
     /// Whether fetches are shallow (depth 1).
     fn is_shallow(&self) -> bool;
+    /// The first-parent history of `tip`, newest first, at most `limit` commits. A shallow
+    /// fetch is deepened as needed (and only as far as needed, doubling), so the cost follows how
+    /// far back the caller looks, not the repository's age.
+    fn history(&mut self, tip: &Tip, limit: usize) -> Result<History, GitError>;
+    /// The id of the tree or blob at `path` in `commit` (the root tree for an empty path), or
+    /// `None` when absent: equal ids, equal contents.
+    fn path_id(&self, commit: &str, path: &str) -> Result<Option<String>, GitError>;
     /// The repository, for messages.
     fn url(&self) -> &RepoUrl;
 }
@@ -474,6 +503,141 @@ impl Remote {
             .find_commit(oid)
             .map_err(|e| GitError::local(&format!("reading commit {}", tip.commit), &e))
     }
+
+    /// Fetches the tip of `branch` with `depth` commits of history (when shallow).
+    fn fetch_depth(&mut self, branch: Option<&str>, depth: u32) -> Result<Tip, GitError> {
+        let branch = match branch {
+            Some(b) => b.to_owned(),
+            None => self.default_branch()?,
+        };
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+            return Err(GitError::InvalidBranch(branch));
+        }
+        let local = format!("{TIP_REFS}{branch}");
+        if let Ok(mut stale) = self.repo.find_reference(&local) {
+            if let Some(oid) = stale.target()
+                && self.repo.find_commit(oid).is_ok()
+            {
+                // libgit2 tells the server what it has from the local refs: keep the old tip
+                // reachable so that only what changed since is sent.
+                self.repo
+                    .reference(
+                        &format!("{HAVE_REFS}{branch}"),
+                        oid,
+                        true,
+                        "ferry: fetched before",
+                    )
+                    .map_err(|e| GitError::local("keeping the previous tip", &e))?;
+            }
+            stale
+                .delete()
+                .map_err(|e| GitError::local("clearing the previous tip", &e))?;
+        }
+        let refused = Rc::new(Cell::new(false));
+        let result = {
+            let mut remote = self
+                .repo
+                .remote_anonymous(self.url.as_str())
+                .map_err(|e| GitError::local("preparing the remote", &e))?;
+            let mut options = FetchOptions::new();
+            options
+                .remote_callbacks(self.callbacks(&refused))
+                .proxy_options(proxy())
+                .download_tags(AutotagOption::None)
+                .update_fetchhead(false);
+            // Depth 1 unless history is asked for (a force-pushed branch never drags its
+            // history in); the previous tip kept under HAVE_REFS makes the server send only
+            // what changed since.
+            if self.shallow {
+                options.depth(i32::try_from(depth).unwrap_or(i32::MAX));
+            }
+            let refspec = format!("+refs/heads/{branch}:{local}");
+            remote.fetch(&[refspec.as_str()], Some(&mut options), None)
+        };
+        result.map_err(|e| self.remote_error("fetching", &e, refused.get()))?;
+        allocator::release_freed();
+        let fetched = self.repo.find_reference(&local).ok().map(|r| r.target());
+        match fetched {
+            Some(target) => {
+                let commit = target
+                    .ok_or_else(|| GitError::Local {
+                        op: "reading the fetched tip".to_owned(),
+                        detail: format!("{local} is symbolic"),
+                    })?
+                    .to_string();
+                tracing::debug!(branch, commit, shallow = self.shallow, "fetched");
+                Ok(Tip { branch, commit })
+            }
+            None => {
+                let known = self
+                    .list_branches()
+                    .map(|b| b.into_iter().map(|(name, _)| name).collect())
+                    .unwrap_or_default();
+                Err(GitError::NoSuchBranch {
+                    repo: self.url.to_string(),
+                    branch,
+                    known,
+                })
+            }
+        }
+    }
+
+    /// The first-parent chain from `commit`, as far as it was fetched, at most `limit` long.
+    fn walk(&self, commit: &str, limit: usize) -> Result<History, GitError> {
+        let mut history = History::default();
+        let mut next =
+            Some(Oid::from_str(commit).map_err(|e| GitError::local("reading a commit", &e))?);
+        while let Some(oid) = next.take() {
+            let commit = self
+                .repo
+                .find_commit(oid)
+                .map_err(|e| GitError::local(&format!("reading commit {oid}"), &e))?;
+            // The parents as recorded: libgit2 shows a commit at the shallow edge as parentless.
+            let recorded = recorded_parents(&self.repo, oid)?;
+            let author = commit.author();
+            let info = CommitInfo {
+                id: oid.to_string(),
+                parents: recorded.clone(),
+                author: Identity {
+                    name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+                    email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+                },
+                time: commit.committer().when().seconds(),
+                message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+            };
+            history.commits.push(info);
+            if history.commits.len() >= limit {
+                break;
+            }
+            if let Some(first) = recorded.first() {
+                let parent =
+                    Oid::from_str(first).map_err(|e| GitError::local("reading a commit", &e))?;
+                if commit.parent_count() > 0 && self.repo.find_commit(parent).is_ok() {
+                    next = Some(parent);
+                } else {
+                    history.cut = true;
+                }
+            }
+        }
+        Ok(history)
+    }
+}
+
+/// The parents a commit's object records.
+fn recorded_parents(repo: &Repository, oid: Oid) -> Result<Vec<String>, GitError> {
+    let odb = repo
+        .odb()
+        .map_err(|e| GitError::local("reading a commit", &e))?;
+    let object = odb
+        .read(oid)
+        .map_err(|e| GitError::local("reading a commit", &e))?;
+    Ok(object
+        .data()
+        .split(|&b| b == b'\n')
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.strip_prefix(b"parent "))
+        .map(|id| String::from_utf8_lossy(id).trim().to_owned())
+        .collect())
 }
 
 /// At most this many threads read blobs.
@@ -616,79 +780,49 @@ fn is_conflict_status(status: &str) -> bool {
 
 impl Store for Remote {
     fn fetch(&mut self, branch: Option<&str>) -> Result<Tip, GitError> {
-        let branch = match branch {
-            Some(b) => b.to_owned(),
-            None => self.default_branch()?,
-        };
-        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
-            return Err(GitError::InvalidBranch(branch));
+        self.fetch_depth(branch, 1)
+    }
+
+    fn history(&mut self, tip: &Tip, limit: usize) -> Result<History, GitError> {
+        let mut history = self.walk(&tip.commit, limit)?;
+        // Deepen by doubling (at least to what is asked), so that a long walk costs a few
+        // fetches, each sending only the commits and trees not yet here.
+        while history.cut && self.shallow {
+            let have = history.commits.len();
+            let depth = have.saturating_mul(2).max(32).min(limit);
+            if depth <= have {
+                break;
+            }
+            tracing::debug!(branch = tip.branch, depth, "deepening the fetch");
+            self.fetch_depth(Some(&tip.branch), u32::try_from(depth).unwrap_or(u32::MAX))?;
+            let deeper = self.walk(&tip.commit, limit)?;
+            if deeper.commits.len() <= have {
+                // Nothing older came (the branch moved away from `tip`, or the server's own
+                // copy is shallow).
+                return Ok(deeper);
+            }
+            history = deeper;
         }
-        let local = format!("{TIP_REFS}{branch}");
-        if let Ok(mut stale) = self.repo.find_reference(&local) {
-            if let Some(oid) = stale.target()
-                && self.repo.find_commit(oid).is_ok()
-            {
-                // libgit2 tells the server what it has from the local refs: keep the old tip
-                // reachable so that only what changed since is sent.
-                self.repo
-                    .reference(
-                        &format!("{HAVE_REFS}{branch}"),
-                        oid,
-                        true,
-                        "ferry: fetched before",
-                    )
-                    .map_err(|e| GitError::local("keeping the previous tip", &e))?;
-            }
-            stale
-                .delete()
-                .map_err(|e| GitError::local("clearing the previous tip", &e))?;
+        Ok(history)
+    }
+
+    fn path_id(&self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
+        let oid = Oid::from_str(commit).map_err(|e| GitError::local("reading a commit", &e))?;
+        let commit = self
+            .repo
+            .find_commit(oid)
+            .map_err(|e| GitError::local(&format!("reading commit {oid}"), &e))?;
+        let tree = commit
+            .tree()
+            .map_err(|e| GitError::local("reading a commit's tree", &e))?;
+        let path = path.trim_matches('/');
+        if path.is_empty() {
+            return Ok(Some(tree.id().to_string()));
         }
-        let refused = Rc::new(Cell::new(false));
-        let result = {
-            let mut remote = self
-                .repo
-                .remote_anonymous(self.url.as_str())
-                .map_err(|e| GitError::local("preparing the remote", &e))?;
-            let mut options = FetchOptions::new();
-            options
-                .remote_callbacks(self.callbacks(&refused))
-                .proxy_options(proxy())
-                .download_tags(AutotagOption::None)
-                .update_fetchhead(false);
-            // Always depth 1 (a force-pushed branch never drags its history in); the previous
-            // tip kept under HAVE_REFS makes the server send only what changed since.
-            if self.shallow {
-                options.depth(1);
-            }
-            let refspec = format!("+refs/heads/{branch}:{local}");
-            remote.fetch(&[refspec.as_str()], Some(&mut options), None)
-        };
-        result.map_err(|e| self.remote_error("fetching", &e, refused.get()))?;
-        allocator::release_freed();
-        let fetched = self.repo.find_reference(&local).ok().map(|r| r.target());
-        match fetched {
-            Some(target) => {
-                let commit = target
-                    .ok_or_else(|| GitError::Local {
-                        op: "reading the fetched tip".to_owned(),
-                        detail: format!("{local} is symbolic"),
-                    })?
-                    .to_string();
-                tracing::debug!(branch, commit, shallow = self.shallow, "fetched");
-                Ok(Tip { branch, commit })
-            }
-            None => {
-                let known = self
-                    .list_branches()
-                    .map(|b| b.into_iter().map(|(name, _)| name).collect())
-                    .unwrap_or_default();
-                Err(GitError::NoSuchBranch {
-                    repo: self.url.to_string(),
-                    branch,
-                    known,
-                })
-            }
-        }
+        Ok(tree
+            .get_path(Path::new(path))
+            .ok()
+            .map(|e| e.id().to_string()))
     }
 
     fn read_file(&self, tip: &Tip, path: &str) -> Result<Option<Vec<u8>>, GitError> {
