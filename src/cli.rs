@@ -22,8 +22,10 @@ Exit codes:
   8  on hold: the environment or image is held in ferry.yaml
   9  stale: a newer run of the same source branch already deployed this image
  10  tag policy: the tag is mutable (latest, ...) or does not match the environment's policy
- 11  waiting: the pull/merge request is not ready to merge (approvals, checks); rerun later
- 12  limit: the most previews alive at once (previews.max) are running; nothing was written";
+ 11  waiting: the pull/merge request is not ready to merge, or a promotion gate is unmet; rerun later
+ 12  limit: the most previews alive at once (previews.max) are running; nothing was written
+ 13  failed: the status `ferry wait` waited for reports failure
+ 14  timeout: `ferry wait` ran out of time with the status pending or absent";
 
 /// ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
 #[derive(Debug, Parser)]
@@ -50,6 +52,8 @@ pub struct Cli {
 pub enum Output {
     Text,
     Json,
+    /// Markdown tables (`status`, `history`); other commands print text.
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +95,29 @@ pub enum Command {
     /// own and removes it when the file goes.
     #[command(after_long_help = EXIT_CODES)]
     Preview(Box<PreviewArgs>),
+
+    /// Carry one environment's image tags to the next (staging → production): through the
+    /// environment's one promotion pull/merge request, or pushed directly; with --merge, merge
+    /// it once approved. Gates (statuses, minimum age, time windows) are checked first.
+    #[command(after_long_help = EXIT_CODES)]
+    Promote(Box<PromoteArgs>),
+
+    /// Set an image in an environment back to an earlier tag found in its history, and
+    /// optionally put the image on hold so that bumps don't undo it.
+    #[command(after_long_help = EXIT_CODES)]
+    Rollback(Box<RollbackArgs>),
+
+    /// The matrix of images × environments: each tag, when it changed and from which source
+    /// commit, and what is pending promotion.
+    Status(Box<StatusArgs>),
+
+    /// Who changed which image of an environment, and when, from the branch's commits.
+    History(Box<HistoryArgs>),
+
+    /// Wait for the agents' verdict: a commit status (Flux, Argo CD notifications) on the
+    /// environment repository's commit. Exits 0 on success, 13 on failure, 14 on timeout.
+    #[command(after_long_help = EXIT_CODES)]
+    Wait(Box<WaitArgs>),
 
     /// Print the JSON schema of ferry.yaml, for editor completion and validation.
     Schema,
@@ -333,6 +360,259 @@ pub struct MergeArgs {
 }
 
 /// What to sign commits with.
+/// The environment repository and how to reach it, for the commands that read it (and those
+/// that write through a bump).
+#[derive(Debug, Clone, Args)]
+pub struct RepoArgs {
+    /// The environment repository: https://..., ssh (git@host:path), file://... or a local path.
+    #[arg(long, value_name = "URL", env = "FERRY_REPO")]
+    pub repo: String,
+
+    /// The branch ferry.yaml is read from [default: the repository's default branch].
+    #[arg(long, value_name = "BRANCH", env = "FERRY_CONFIG_BRANCH")]
+    pub config_branch: Option<String>,
+
+    /// HTTPS token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the
+    /// environment variable: a flag's value is visible in the process list.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "FERRY_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<SecretString>,
+
+    /// The user name sent with the token [default: what the forge expects for that token].
+    #[arg(long, value_name = "USER", env = "FERRY_USERNAME")]
+    pub username: Option<String>,
+
+    /// SSH private key for ssh:// repositories [default: ssh-agent].
+    #[arg(long, value_name = "FILE", env = "FERRY_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// Keep the fetched repository here and reuse it next time (locked while in use).
+    #[arg(long, value_name = "DIR", env = "FERRY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+}
+
+/// How commands that write through a bump (promote, rollback) commit.
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    /// How the change reaches the target branch: push it, or through the pull/merge request
+    /// [default: the environment's `update` in ferry.yaml, else push].
+    #[arg(long, value_name = "HOW", value_enum, env = "FERRY_VIA")]
+    pub via: Option<Update>,
+
+    /// Print what would change; push nothing, open nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// How many times to try the push when the branch keeps moving (or the network fails).
+    #[arg(long, value_name = "N", default_value_t = 8, env = "FERRY_ATTEMPTS",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub attempts: u32,
+
+    /// Commit author name [default: commit.author.name in ferry.yaml, else ferry[bot]].
+    #[arg(long, value_name = "NAME", env = "FERRY_AUTHOR_NAME")]
+    pub author_name: Option<String>,
+
+    /// Commit author e-mail [default: commit.author.email in ferry.yaml].
+    #[arg(long, value_name = "EMAIL", env = "FERRY_AUTHOR_EMAIL")]
+    pub author_email: Option<String>,
+
+    /// Sign commits: ssh or gpg [default: ssh when a signing key is given].
+    #[arg(long, value_name = "FORMAT", value_enum, env = "FERRY_SIGN")]
+    pub sign: Option<SignFormat>,
+
+    /// The signing key (see `ferry bump --help`).
+    #[arg(long, value_name = "FILE|KEYID", env = "FERRY_SIGNING_KEY_FILE")]
+    pub signing_key: Option<String>,
+
+    /// A label for the pull/merge request (repeatable).
+    #[arg(long = "label", value_name = "LABEL", value_delimiter = ',')]
+    pub labels: Vec<String>,
+
+    /// Request a review from this user on a new pull/merge request (repeatable).
+    #[arg(long = "reviewer", value_name = "USER", value_delimiter = ',')]
+    pub reviewers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The environment promoted from [default: the one before --to in `promotion.order`].
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+
+    /// The environment promoted to.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+
+    /// Promote only these images (repeatable) [default: every image found in both].
+    #[arg(long = "image", value_name = "NAME", value_delimiter = ',')]
+    pub images: Vec<String>,
+
+    /// The target environment lives in another repository (one repository per environment):
+    /// its URL; its own ferry.yaml names the environment.
+    #[arg(long, value_name = "URL", env = "FERRY_TO_REPO")]
+    pub to_repo: Option<String>,
+
+    /// Token for --to-repo [default: the source repository's token].
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "FERRY_TO_TOKEN",
+        hide_env_values = true
+    )]
+    pub to_token: Option<SecretString>,
+
+    /// Gate: this commit status (or check) must be successful on the source environment's
+    /// commit (repeatable; a trailing `*` matches a prefix) [default: promotion.gates].
+    #[arg(long = "require-status", value_name = "CONTEXT")]
+    pub require_status: Vec<String>,
+
+    /// Gate: the tags must have been in the source environment at least this long, e.g. 2h
+    /// [default: promotion.gates.min-age].
+    #[arg(long, value_name = "DURATION")]
+    pub min_age: Option<crate::config::Duration>,
+
+    /// Gate: promote only inside this time window, e.g. 'Mon-Fri 09:00-17:00 Europe/Berlin'
+    /// (repeatable) [default: promotion.gates.windows].
+    #[arg(long = "window", value_name = "WINDOW")]
+    pub windows: Vec<String>,
+
+    /// Merge the promotion pull/merge request when the forge says it is ready (approvals,
+    /// checks) and the gates still hold; else exit 11 (waiting) with what is missing.
+    #[arg(long)]
+    pub merge: bool,
+
+    /// How to merge with --merge.
+    #[arg(long, value_name = "METHOD", value_enum, default_value_t = MergeMethod::Merge, env = "FERRY_MERGE_METHOD")]
+    pub method: MergeMethod,
+
+    /// The time to check gates at (RFC 3339) [default: now].
+    #[arg(long, value_name = "TIME", env = "FERRY_NOW", value_parser = crate::clock::Time::parse)]
+    pub now: Option<crate::clock::Time>,
+
+    /// How many commits of the source environment's history to read at most, for the gates
+    /// and the description.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_commits: usize,
+
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("back").args(["to", "steps"])))]
+pub struct RollbackArgs {
+    /// The environment.
+    #[arg(short, long, value_name = "NAME")]
+    pub env: String,
+
+    /// The image to roll back.
+    #[arg(long, value_name = "NAME")]
+    pub image: String,
+
+    /// The tag to go back to; it must appear in the environment's history.
+    #[arg(long, value_name = "TAG")]
+    pub to: Option<String>,
+
+    /// Go back this many versions [default: 1, the version before the current one].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+
+    /// Also put the image on hold in ferry.yaml (hold-images), so that bumps are refused until
+    /// someone removes it.
+    #[arg(long)]
+    pub hold: bool,
+
+    /// Why: recorded in the commit and, with --hold, as hold-reason.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// How many commits of history to read at most.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_commits: usize,
+
+    #[command(flatten)]
+    pub repo: RepoArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only these environments (repeatable) [default: all, in promotion order].
+    #[arg(short, long = "env", value_name = "NAME", value_delimiter = ',')]
+    pub envs: Vec<String>,
+
+    /// Only these images (repeatable).
+    #[arg(long = "image", value_name = "NAME", value_delimiter = ',')]
+    pub images: Vec<String>,
+
+    /// How many commits of each environment's history to read at most.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_commits: usize,
+
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The environment.
+    #[arg(short, long, value_name = "NAME")]
+    pub env: String,
+
+    /// Only this image.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+
+    /// How many changes to show.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    /// How many commits to read at most.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_commits: usize,
+
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The environment whose commit to watch.
+    #[arg(short, long, value_name = "NAME")]
+    pub env: String,
+
+    /// The commit [default: the newest commit that changed the environment].
+    #[arg(long, value_name = "SHA", env = "FERRY_COMMIT_SHA")]
+    pub commit: Option<String>,
+
+    /// The status to wait for (a trailing `*` matches a prefix), e.g. 'kustomization/apps*'.
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: String,
+
+    /// How long to wait, e.g. 10m.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub timeout: crate::config::Duration,
+
+    /// The first wait between polls; it doubles up to 30s.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub interval: crate::config::Duration,
+
+    #[command(flatten)]
+    pub repo: RepoArgs,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SignFormat {
     Ssh,
@@ -456,6 +736,10 @@ pub struct BumpArgs {
 
     #[command(flatten)]
     pub forge: ForgeArgs,
+
+    /// Set by `promote` and `rollback`, which run a bump with their own words.
+    #[arg(skip)]
+    pub preset: Option<crate::commands::change_request::Preset>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,10 @@ pub enum Exit {
     /// The most previews alive at once (`previews.max`) are running, and `previews.on-max` says
     /// fail: nothing was written.
     Limit,
+    /// The agents reported failure: the commit status waited for (`ferry wait`) failed.
+    Failed,
+    /// Nothing decided in time: `ferry wait` timed out with the status still pending or absent.
+    Timeout,
 }
 
 impl Exit {
@@ -54,6 +58,8 @@ impl Exit {
             Exit::Policy => 10,
             Exit::Waiting => 11,
             Exit::Limit => 12,
+            Exit::Failed => 13,
+            Exit::Timeout => 14,
         }
     }
 }

@@ -26,7 +26,7 @@ pub fn init_logging(verbose: u8, quiet: bool, output: Output) {
         .with_target(false);
     let _ = match output {
         Output::Json => builder.json().flatten_event(true).try_init(),
-        Output::Text => builder.without_time().compact().try_init(),
+        Output::Text | Output::Markdown => builder.without_time().compact().try_init(),
     };
 }
 
@@ -38,7 +38,7 @@ pub fn emit<T: Serialize>(output: Output, value: &T, text: &str) -> io::Result<(
             json.push('\n');
             json
         }
-        Output::Text => text.to_owned(),
+        Output::Text | Output::Markdown => text.to_owned(),
     };
     io::stdout().lock().write_all(redact(&text).as_bytes())
 }

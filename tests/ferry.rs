@@ -8,5 +8,6 @@ mod forges;
 mod fuzz_regressions;
 mod golden;
 mod previews;
+mod promotion;
 mod properties;
 mod support;

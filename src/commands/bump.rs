@@ -18,7 +18,7 @@ use super::change_request::{self, Action};
 use super::set_image::Missing;
 use super::transaction::{self, Try};
 use super::{Error, read_config, read_template, text};
-use crate::ci::{self, Context, Outputs};
+use crate::ci::{self, Context, Outputs, one_line};
 use crate::cli::{BumpArgs, Output, SignFormat};
 use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
@@ -222,6 +222,24 @@ impl Executed<'_> {
     /// The exit code the bump would report.
     pub(crate) fn exit(&self) -> Exit {
         self.outcome.status.exit()
+    }
+
+    /// The status word (`pushed`, `proposed`, `up-to-date`, ...).
+    pub(crate) fn status_str(&self) -> &'static str {
+        self.outcome.status.as_str()
+    }
+
+    /// The commit pushed or proposed (the tip, when up to date).
+    pub(crate) fn commit(&self) -> Option<String> {
+        self.outcome.commit.clone()
+    }
+
+    /// The web page of the change request, for a proposed change.
+    pub(crate) fn change_request_url(&self) -> Option<String> {
+        self.outcome
+            .change_request
+            .as_ref()
+            .map(|cr| cr.url.clone())
     }
 
     /// The result in one line, and, for a proposed change, its change request's number and
@@ -503,12 +521,21 @@ fn propose(
             .map(|u| one_line(&u)),
         marker: change_request::marker(&head),
     };
-    let (title, body) = render::change_request(
+    let (mut title, mut body) = render::change_request(
         as_pair(target.title_template.as_ref()),
         as_pair(target.body_template.as_ref()),
         &rendering,
     )?;
     let mut labels = vec![change_request::LABEL.to_owned()];
+    if let Some(preset) = &args.preset {
+        if let Some(preset_title) = &preset.title {
+            title = one_line(preset_title);
+        }
+        if let Some(preset_body) = &preset.body {
+            body = format!("{}\n\n{}\n", preset_body.trim_end(), rendering.marker);
+        }
+        labels.extend(preset.labels.iter().cloned());
+    }
     let mut reviewers = Vec::new();
     let mut assignees = Vec::new();
     for (list, extra) in [
@@ -599,6 +626,9 @@ fn deliver(
 
 /// The branch of this bump's change request.
 fn head_branch_of(request: &Request<'_>, target: &Target) -> String {
+    if let Some(head) = request.args.preset.as_ref().and_then(|p| p.head.clone()) {
+        return head;
+    }
     let images: Vec<&ImageName> = request.planner.updates().iter().map(|u| &u.image).collect();
     change_request::head_branch(&target.label, &images)
 }
@@ -717,6 +747,28 @@ fn resolve(
     Ok(tip)
 }
 
+/// ferry.yaml with the target environment put on hold (`ferry rollback --hold`).
+fn hold_edit(store: &dyn Store, target: &Target, tip: &Tip, reason: &str) -> Result<Edit, Error> {
+    let name = target.name.as_deref().ok_or_else(|| {
+        Error::Usage("--hold needs an environment of ferry.yaml (--env)".to_owned())
+    })?;
+    let bytes = store
+        .read_file(tip, config::FILE_NAME)?
+        .filter(|_| target.config_on_branch)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--hold: {} is not on branch `{}` with the environment; put `hold: true` in it by hand",
+                config::FILE_NAME,
+                tip.branch
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let reason = Some(reason).filter(|r| !r.trim().is_empty());
+    let held = config::hold(&text, name, reason)
+        .map_err(|e| Error::Usage(format!("--hold: cannot edit {}: {e}", config::FILE_NAME)))?;
+    Ok((config::FILE_NAME.to_owned(), Some(held.into_bytes())))
+}
+
 /// A template as `render` takes it: (name, text).
 fn as_pair(template: Option<&(String, String)>) -> Option<(&str, &str)> {
     template.map(|(name, text)| (name.as_str(), text.as_str()))
@@ -830,7 +882,10 @@ fn prepare(
     scans_seen: &mut ScanCache,
 ) -> Result<Attempt, Error> {
     let updates = request.planner.updates();
-    let verdicts = target.policy.check(updates);
+    let mut verdicts = target.policy.check(updates);
+    if request.args.preset.as_ref().is_some_and(|p| p.ignore_hold) {
+        verdicts.retain(|v| !matches!(v, Verdict::Held(_)));
+    }
     if !verdicts.is_empty() {
         let held = verdicts.iter().any(|v| matches!(v, Verdict::Held(_)));
         let mut outcome = Outcome::new(
@@ -935,6 +990,9 @@ fn prepare(
         }
         writes.push((stamps_path, Some(stamps.to_bytes())));
     }
+    if let Some(reason) = request.args.preset.as_ref().and_then(|p| p.hold.as_ref()) {
+        writes.push(hold_edit(store, target, tip, reason)?);
+    }
     let mut trailers = request.trailers.clone();
     if target.update == Update::PullRequest {
         // What `ferry merge` needs to recompute the change on a newer tip.
@@ -949,13 +1007,22 @@ fn prepare(
             });
         }
     }
-    let message = render::commit_message(
+    let mut message = render::commit_message(
         target
             .template
             .as_ref()
             .map(|(name, text)| (name.as_str(), text.as_str())),
         &message_context(target, tip, &plan, updates, &trailers),
     )?;
+    if let Some(subject) = request
+        .args
+        .preset
+        .as_ref()
+        .and_then(|p| p.subject.as_ref())
+    {
+        let rest = message.split_once('\n').map_or("", |(_, rest)| rest);
+        message = format!("{}\n{rest}", one_line(subject));
+    }
     let commit = store.commit(
         Some(tip),
         &writes,
@@ -1132,17 +1199,14 @@ fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
         ci::TRAILER_RUN_NUMBER,
         args.run_number.map(|n| n.to_string()),
     );
+    if let Some(preset) = &args.preset {
+        for (key, value) in &preset.trailers {
+            list.push((key.clone(), one_line(value)));
+        }
+    }
     list.into_iter()
         .map(|(key, value)| Trailer { key, value })
         .collect()
-}
-
-fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
-        .filter(|s| !s.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The signer from --sign, --signing-key and $FERRY_SIGNING_KEY.

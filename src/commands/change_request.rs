@@ -50,6 +50,32 @@ pub fn head_branch(environment: &str, images: &[&ImageName]) -> String {
     )
 }
 
+/// The one branch of `environment`'s promotion change request: `ferry/<environment>/promotion`.
+/// Image branches end in a hash, so it never meets one.
+#[must_use]
+pub fn promotion_branch(environment: &str) -> String {
+    format!("{BRANCH_PREFIX}{}/{PROMOTION}", slug(environment))
+}
+
+/// Whether `branch` is a promotion change request's.
+#[must_use]
+pub fn is_promotion_branch(branch: &str) -> bool {
+    branch.starts_with(BRANCH_PREFIX) && branch.ends_with(&format!("/{PROMOTION}"))
+}
+
+const PROMOTION: &str = "promotion";
+
+/// The branch of a rollback of `image` in `environment`: `ferry/<environment>/rollback-<name>-<hash>`.
+#[must_use]
+pub fn rollback_branch(environment: &str, image: &ImageName) -> String {
+    let bump = head_branch(environment, &[image]);
+    let prefix = environment_prefix(environment);
+    format!(
+        "{prefix}rollback-{}",
+        bump.strip_prefix(&prefix).unwrap_or(&bump)
+    )
+}
+
 /// The branch prefix of every change request for `environment`.
 #[must_use]
 pub fn environment_prefix(environment: &str) -> String {
@@ -79,6 +105,25 @@ fn slug(text: &str) -> String {
     }
     let out = out.trim_matches(|c| c == '-' || c == '.').to_owned();
     if out.is_empty() { "x".to_owned() } else { out }
+}
+
+/// What another command (a promotion, a rollback) sets in place of bump's own words: the change
+/// request's branch, title, description and labels, and the commit's subject and trailers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preset {
+    pub head: Option<String>,
+    pub title: Option<String>,
+    /// The description, without ferry's marker (added when it is sent).
+    pub body: Option<String>,
+    pub labels: Vec<String>,
+    /// The commit message's first line.
+    pub subject: Option<String>,
+    pub trailers: Vec<(String, String)>,
+    /// Put the environment on hold in ferry.yaml in the same commit, with this reason (empty:
+    /// none).
+    pub hold: Option<String>,
+    /// Write even though the environment or image is on hold (a rollback).
+    pub ignore_hold: bool,
 }
 
 /// What a change request should say and who should see it.
@@ -189,6 +234,23 @@ mod tests {
             assert!(!rest.starts_with(['-', '.']), "{branch}");
         }
         assert!(head_branch(&"x".repeat(500), &[&name("nginx")]).len() < 100);
+    }
+
+    #[test]
+    fn promotion_and_rollback_branches_are_their_own() {
+        let promotion = promotion_branch("Prod EU");
+        assert_eq!(promotion, "ferry/prod-eu/promotion");
+        assert!(is_promotion_branch(&promotion));
+        assert!(promotion.starts_with(&environment_prefix("Prod EU")));
+        let cart = name("ghcr.io/acme/cart");
+        let rollback = rollback_branch("production", &cart);
+        assert!(
+            rollback.starts_with("ferry/production/rollback-cart-"),
+            "{rollback}"
+        );
+        assert_ne!(rollback, head_branch("production", &[&cart]));
+        assert!(!is_promotion_branch(&rollback));
+        assert!(!is_promotion_branch(&head_branch("production", &[&cart])));
     }
 
     #[test]

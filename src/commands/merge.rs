@@ -33,7 +33,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn exit(self) -> Exit {
+    pub(crate) fn exit(self) -> Exit {
         match self {
             Status::Merged | Status::AlreadyMerged | Status::AutoMerge => Exit::Done,
             Status::Waiting => Exit::Waiting,
@@ -41,7 +41,7 @@ impl Status {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Merged => "merged",
             Status::AlreadyMerged => "already-merged",
@@ -54,15 +54,15 @@ impl Status {
 
 /// One change request's result, as printed with `--output json`.
 #[derive(Debug, Clone, Serialize)]
-struct Item {
-    number: u64,
-    url: String,
-    status: Status,
-    head_sha: String,
+pub(crate) struct Item {
+    pub number: u64,
+    pub url: String,
+    pub status: Status,
+    pub head_sha: String,
     /// The commit the merge made, when the forge reports it.
-    merge_sha: Option<String>,
+    pub merge_sha: Option<String>,
     /// What is missing before it can merge.
-    missing: Vec<String>,
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,11 +170,7 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
                 .unwrap_or_default(),
         );
     outputs.summary = format!("### ferry merge\n\n{text}");
-    let context = Context::from_env();
-    let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
-    if let Err(e) = ci::publish(context.as_ref(), &ci::process_env, &cwd, &outputs) {
-        tracing::warn!("could not write the CI outputs: {e}");
-    }
+    ci::publish_or_warn(Context::from_env().as_ref(), &outputs);
     let report = Report {
         forge: forge.kind(),
         project: forge.project().to_owned(),
@@ -186,7 +182,7 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
 }
 
 /// Merges one change request if it is ready; else hands it to the forge or says what is missing.
-fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, Error> {
+pub(crate) fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, Error> {
     let readiness = forge.readiness(number)?;
     let mut item = Item {
         number,
@@ -240,9 +236,13 @@ fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, E
         }
     }
     if readiness.conflicts {
-        item.missing.push(
-            "it is not ferry's (no Ferry-Update trailers on its branch): resolve the conflict, or rerun the bump".to_owned(),
-        );
+        let cr = forge.get(number)?;
+        item.missing.push(if change_request::is_promotion_branch(&cr.head_branch) {
+            "a promotion is recomputed from its source: rerun `ferry promote` (with --merge)"
+                .to_owned()
+        } else {
+            "it is not ferry's (no Ferry-Update trailers on its branch): resolve the conflict, or rerun the bump".to_owned()
+        });
     }
     Ok(item)
 }
@@ -252,7 +252,10 @@ fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, E
 /// that made it, run again. `None` when the change request is not one ferry can recompute.
 fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<String>, Error> {
     let cr = forge.get(number)?;
-    if !cr.head_branch.starts_with(change_request::BRANCH_PREFIX) {
+    if !cr.head_branch.starts_with(change_request::BRANCH_PREFIX)
+        || change_request::is_promotion_branch(&cr.head_branch)
+    {
+        // A promotion is recomputed from its source environment by `ferry promote`.
         return Ok(None);
     }
     let (url, credentials) = credentials(args)?;
@@ -371,7 +374,7 @@ fn merge_now(
     }
 }
 
-fn describe(item: &Item, words: forge::Words) -> String {
+pub(crate) fn describe(item: &Item, words: forge::Words) -> String {
     let name = if item.url.is_empty() {
         format!("{} {}{}", words.change_request, words.sigil, item.number)
     } else {

@@ -2,12 +2,18 @@
 
 pub mod bump;
 pub mod change_request;
+pub mod history;
 pub mod merge;
 pub mod preview;
+pub mod promote;
+pub mod rollback;
 pub mod schema;
 pub mod set_image;
+mod site;
+pub mod status;
 mod text;
 mod transaction;
+pub mod wait;
 
 use std::path::Path;
 
@@ -117,6 +123,11 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::Bump(args) => bump::run(args, cli.output),
         Command::Merge(args) => merge::run(args, cli.output),
         Command::Preview(args) => preview::run(args, cli.output),
+        Command::Promote(args) => promote::run(args, cli.output),
+        Command::Rollback(args) => rollback::run(args, cli.output),
+        Command::Status(args) => status::run(args, cli.output),
+        Command::History(args) => history::run(args, cli.output),
+        Command::Wait(args) => wait::run(args, cli.output),
         Command::Schema => schema::run(),
     }
 }

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -18,7 +17,7 @@ use serde::Serialize;
 
 use super::transaction::{self, Planned, Transaction};
 use super::{Error, read_config, read_template};
-use crate::ci::{self, Context, Outputs};
+use crate::ci::{self, Context, Outputs, one_line};
 use crate::cli::{
     Output, PreviewAppArgs, PreviewArgs, PreviewCommand, PreviewDownArgs, PreviewGcArgs,
     PreviewListArgs, PreviewRepoArgs, PreviewUpArgs, PreviewWhich,
@@ -751,14 +750,6 @@ fn trailers_of(context: &PreviewContext) -> String {
     lines.join("\n") + "\n"
 }
 
-fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
-        .filter(|part| !part.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn up_report(
     status: UpStatus,
     site: &Site,
@@ -836,15 +827,7 @@ fn notify_removed(apps: &mut Apps<'_>, gone: &Live, why: &str, now: Time) {
 }
 
 fn publish(context: Option<&Context>, outputs: &Outputs) {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf());
-    match ci::publish(context, &ci::process_env, &cwd, outputs) {
-        Ok(files) => {
-            for f in files {
-                tracing::debug!(file = %f.display(), "wrote CI outputs");
-            }
-        }
-        Err(e) => tracing::warn!("could not write the CI outputs: {e}"),
-    }
+    ci::publish_or_warn(context, outputs);
 }
 
 /// A transaction that only removes previews (`down`, `gc`): it never creates the branch, and

@@ -132,6 +132,18 @@ pub fn commit_files(
     files: &[(&str, Option<&[u8]>)],
     message: &str,
 ) -> String {
+    commit_files_at(repo, branch, files, message, DATE)
+}
+
+/// [`commit_files`] with the author and committer date `date` (`SECONDS ZONE`, e.g.
+/// `1704067200 +0000`).
+pub fn commit_files_at(
+    repo: &Path,
+    branch: &str,
+    files: &[(&str, Option<&[u8]>)],
+    message: &str,
+    date: &str,
+) -> String {
     static NEXT_INDEX: AtomicU64 = AtomicU64::new(0);
     let parent = branch_tip(repo, branch);
     let index = std::env::temp_dir().join(format!(
@@ -142,7 +154,9 @@ pub fn commit_files(
     let index_str = index.to_str().expect("temp dir path is UTF-8").to_owned();
     let run = |args: &[&str], input: &[u8]| -> String {
         let mut cmd = git_command(repo);
-        cmd.env("GIT_INDEX_FILE", &index_str);
+        cmd.env("GIT_INDEX_FILE", &index_str)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date);
         let out = run_with_input(cmd, repo, args, input);
         String::from_utf8_lossy(&out).trim().to_owned()
     };

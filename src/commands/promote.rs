@@ -1,0 +1,946 @@
+//! `ferry promote`: carry what runs in one environment to the next.
+//!
+//! Read the source environment's images (the same reader a bump edits with), keep those the
+//! target also has, check the gates (statuses on the source commit, how long the tags have been
+//! in the source, time windows), then hand the updates to a bump of the target with the
+//! promotion's own words: one change request per target environment on a stable branch
+//! (`ferry/<env>/promotion`), recomputed and updated in place when the source moves again. With
+//! `--merge` it is merged once the forge says approvals and checks are in and the gates still
+//! hold.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::merge::{self, Item};
+use super::site::Site;
+use super::{Error, bump, change_request};
+use crate::ci::{self, Context, Outputs};
+use crate::cli::{BumpArgs, MergeArgs, Output, PromoteArgs, WriteArgs};
+use crate::clock::Time;
+use crate::config::{Config, Duration, ResolvedEnvironment, Update};
+use crate::exit::Exit;
+use crate::forge::{self, CheckState};
+use crate::git::Tip;
+use crate::history::{self, Change, Walk};
+use crate::image::{ImageName, ImageUpdate};
+use crate::inventory::{Deployed, Inventory, short_tag};
+use crate::render::markdown_code;
+use crate::report;
+use crate::window::{self, Window};
+
+/// The label on every promotion change request, beside `ferry` and `env:<target>`.
+pub const LABEL: &str = "ferry:promotion";
+
+/// Trailer naming the environments of a promotion: `staging -> production`.
+pub const TRAILER_PROMOTION: &str = "Ferry-Promotion";
+/// Trailer naming the source environment's commit a promotion was read from.
+pub const TRAILER_PROMOTED_FROM: &str = "Ferry-Promoted-From";
+
+/// One image promoted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub image: String,
+    /// Its version in the target now (`None`: the target sets no tag).
+    pub current: Option<String>,
+    /// Its version in the source: what the target gets.
+    pub new: String,
+    /// When it reached the source environment (a lower bound when `since_cut`).
+    pub since: Option<Time>,
+    pub since_cut: bool,
+    /// The source environment's commit that set it.
+    pub source_commit: Option<String>,
+    /// The application's repository and commits, from the bumps' trailers.
+    pub app_repo: Option<String>,
+    pub app_from: Option<String>,
+    pub app_to: Option<String>,
+    pub compare_url: Option<String>,
+}
+
+/// An image not promoted, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub image: String,
+    pub reason: String,
+}
+
+/// One gate and whether it is met.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    pub gate: String,
+    pub met: bool,
+    pub detail: String,
+    /// A link (a status's target URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Status {
+    /// Pushed onto the target branch.
+    Promoted,
+    /// Waiting in the promotion change request.
+    Proposed,
+    Merged,
+    UpToDate,
+    DryRun,
+    /// A gate is not met, or the change request is not ready to merge.
+    Waiting,
+    /// The bump of the target refused (hold, policy, ...): its exit code is kept.
+    Refused,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    status: Status,
+    from: String,
+    to: String,
+    source_commit: String,
+    images: Vec<Row>,
+    skipped: Vec<Skipped>,
+    gates: Vec<Gate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change_request: Option<ChangeRequestReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChangeRequestReport {
+    number: u64,
+    url: String,
+    head_branch: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merge: Option<Item>,
+}
+
+/// The environment before `to` in `promotion.order`.
+pub(crate) fn predecessor(config: &Config, to: &str) -> Result<String, Error> {
+    let order = config
+        .promotion
+        .as_ref()
+        .map(|p| p.order.as_slice())
+        .unwrap_or_default();
+    match order.iter().position(|e| e == to) {
+        Some(0) => Err(Error::Usage(format!(
+            "`{to}` is the first environment in promotion.order: nothing is promoted into it; pass --from"
+        ))),
+        Some(i) => Ok(order[i - 1].clone()),
+        None if order.is_empty() => Err(Error::Usage(format!(
+            "pass --from: ferry.yaml has no promotion.order to find what comes before `{to}`"
+        ))),
+        None => Err(Error::Usage(format!(
+            "`{to}` is not in promotion.order ({}); pass --from or add it there",
+            order.join(", ")
+        ))),
+    }
+}
+
+/// What was read of both environments.
+struct Reading {
+    from: ResolvedEnvironment,
+    to: ResolvedEnvironment,
+    source_tip: Tip,
+    rows: Vec<Row>,
+    skipped: Vec<Skipped>,
+    /// The source walk (when the tags arrived, and the commits that set them).
+    walk: Walk,
+}
+
+pub fn run(args: &PromoteArgs, output: Output) -> Result<Exit, Error> {
+    let now = args.now.unwrap_or_else(Time::now);
+    let mut source = Site::open(&args.repo, None)?;
+    let config = source.config()?.clone();
+    let from_name = match &args.from {
+        Some(from) => from.clone(),
+        None => predecessor(&config, &args.to)?,
+    };
+    if from_name == args.to && args.to_repo.is_none() {
+        return Err(Error::Usage(format!(
+            "--from and --to are both `{}`: promote between two environments",
+            args.to
+        )));
+    }
+    let mut target_site = match &args.to_repo {
+        Some(repo) => Some(Site::open(&args.repo, Some((repo, args.to_token.clone())))?),
+        None => None,
+    };
+    let reading = read(args, &mut source, target_site.as_mut(), &from_name)?;
+    let gates = check_gates(args, &config, &source, &reading, now)?;
+
+    let mut report = Report {
+        status: Status::UpToDate,
+        from: reading.from.name.clone(),
+        to: reading.to.name.clone(),
+        source_commit: reading.source_tip.commit.clone(),
+        images: reading.rows.clone(),
+        skipped: reading.skipped.clone(),
+        gates: gates.clone(),
+        commit: None,
+        change_request: None,
+    };
+    let mut text = String::new();
+    describe_reading(&mut text, &reading, &gates);
+    let target = target_site.as_ref().unwrap_or(&source);
+    let mut exit = Exit::Done;
+
+    if reading.rows.is_empty() {
+        let _ = writeln!(
+            text,
+            "Nothing to promote: `{}` already runs what `{}` runs.",
+            reading.to.name, reading.from.name
+        );
+        // An open promotion may still wait for its merge.
+        if args.merge {
+            exit = merge_open(args, target, &reading, &gates, &mut report, &mut text)?;
+        }
+    } else if gates.iter().any(|g| !g.met) {
+        report.status = Status::Waiting;
+        exit = Exit::Waiting;
+        let _ = writeln!(
+            text,
+            "Waiting: not every gate is met; nothing was pushed or opened. Rerun later."
+        );
+    } else {
+        let bump_args = bump_args(args, target, &reading, now)?;
+        let executed = bump::execute(&bump_args)?;
+        let (line, proposed) = executed.summary();
+        let _ = writeln!(text, "{line}");
+        exit = executed.exit();
+        report.commit = executed.commit();
+        report.status = match (exit, proposed.is_some(), args.write.dry_run) {
+            (Exit::Done, _, true) => Status::DryRun,
+            (Exit::Done, true, _) => Status::Proposed,
+            (Exit::Done, false, _) if executed.status_str() == "up-to-date" => Status::UpToDate,
+            (Exit::Done, false, _) => Status::Promoted,
+            _ => Status::Refused,
+        };
+        if let Some((number, _)) = proposed {
+            let url = executed.change_request_url().unwrap_or_default();
+            report.change_request = Some(ChangeRequestReport {
+                number,
+                url,
+                head_branch: change_request::promotion_branch(&reading.to.name),
+                merge: None,
+            });
+            if args.merge && exit == Exit::Done {
+                exit = merge_number(args, target, number, &mut report, &mut text)?;
+            }
+        }
+    }
+    publish(&report);
+    report::emit(output, &report, &text)?;
+    Ok(exit)
+}
+
+/// Reads both environments and pairs their images.
+fn read(
+    args: &PromoteArgs,
+    source: &mut Site,
+    mut target_site: Option<&mut Site>,
+    from_name: &str,
+) -> Result<Reading, Error> {
+    let from = source.environment(from_name)?;
+    let source_tip = source.tip_of(&from)?;
+    let source_inventory = Inventory::read(&source.store, &source_tip, &from.path)?;
+    let (to, target_inventory, target_tip) = {
+        let target: &mut Site = match target_site.as_deref_mut() {
+            Some(site) => site,
+            None => &mut *source,
+        };
+        let to = target.environment(&args.to)?;
+        let tip = target.tip_of(&to)?;
+        let inventory = Inventory::read(&target.store, &tip, &to.path)?;
+        (to, inventory, tip)
+    };
+    let wanted: Vec<ImageName> = args
+        .images
+        .iter()
+        .map(|i| ImageName::parse(i).map_err(|e| Error::Usage(format!("--image {i}: {e}"))))
+        .collect::<Result<_, _>>()?;
+    let mut skipped = Vec::new();
+    let mut pairs: Vec<(&Deployed, Option<&Deployed>)> = Vec::new();
+    for name in &wanted {
+        if source_inventory.get(name).is_none() {
+            skipped.push(Skipped {
+                image: name.to_string(),
+                reason: format!("not found in `{}` ({})", from.name, from.path),
+            });
+        }
+    }
+    for (name, deployed) in &source_inventory.images {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w.to_string() == *name) {
+            continue;
+        }
+        let Some(there) = target_inventory.images.get(name) else {
+            skipped.push(Skipped {
+                image: name.clone(),
+                reason: format!(
+                    "only in `{}`: `{}` does not reference it",
+                    from.name, to.name
+                ),
+            });
+            continue;
+        };
+        if deployed.mixed {
+            skipped.push(Skipped {
+                image: name.clone(),
+                reason: format!(
+                    "`{}` sets different tags for it ({}): make them agree first",
+                    from.name,
+                    deployed.places.join(", ")
+                ),
+            });
+            continue;
+        }
+        if deployed.tag.is_none() {
+            skipped.push(Skipped {
+                image: name.clone(),
+                reason: format!("`{}` sets no tag for it", from.name),
+            });
+            continue;
+        }
+        if deployed.version() == there.version() && !there.mixed {
+            continue;
+        }
+        pairs.push((deployed, Some(there)));
+    }
+    for name in target_inventory.images.keys() {
+        if !source_inventory.images.contains_key(name)
+            && (wanted.is_empty() || wanted.iter().any(|w| w.to_string() == *name))
+        {
+            skipped.push(Skipped {
+                image: name.clone(),
+                reason: format!("only in `{}`", to.name),
+            });
+        }
+    }
+    // The target's side of the commit range: the application commit its version came from.
+    let names: Vec<String> = pairs.iter().map(|(d, _)| d.image.clone()).collect();
+    let target_walk = {
+        let target: &mut Site = match target_site {
+            Some(site) => site,
+            None => &mut *source,
+        };
+        walk_for(target, &target_tip, &to.path, &names, args.max_commits)?
+    };
+    let target_trailers: BTreeMap<String, Vec<(String, String)>> =
+        history::latest_by_image(&target_walk)
+            .into_iter()
+            .map(|(image, change)| (image, change.trailers.clone()))
+            .collect();
+    // When did each tag reach the source, and from which application commit.
+    let walk = walk_for(source, &source_tip, &from.path, &names, args.max_commits)?;
+    let latest = history::latest_by_image(&walk);
+    let mut rows = Vec::new();
+    for (deployed, there) in pairs {
+        let change: Option<&&Change> = latest.get(&deployed.image);
+        let app_repo = change
+            .and_then(|c| c.trailer(ci::TRAILER_SOURCE_REPO))
+            .map(str::to_owned)
+            .filter(|r| safe_url(r));
+        let app_to = change
+            .and_then(|c| c.trailer(ci::TRAILER_SOURCE_COMMIT))
+            .map(str::to_owned)
+            .or_else(|| deployed.tag.clone().filter(|t| looks_like_commit(t)));
+        let app_from = target_trailers
+            .get(&deployed.image)
+            .and_then(|t| {
+                t.iter()
+                    .find(|(k, _)| k == ci::TRAILER_SOURCE_COMMIT)
+                    .map(|(_, v)| v.clone())
+            })
+            .or_else(|| {
+                there
+                    .and_then(|t| t.tag.clone())
+                    .filter(|t| looks_like_commit(t))
+            });
+        let compare_url = match (&app_repo, &app_from, &app_to) {
+            (Some(repo), Some(a), Some(b)) if a != b => Some(compare_url(repo, a, b)),
+            _ => None,
+        };
+        rows.push(Row {
+            image: deployed.image.clone(),
+            current: there.map(Deployed::version),
+            new: deployed.version(),
+            since: change.map(|c| Time::from_unix(c.time)).or_else(|| {
+                walk.oldest
+                    .as_ref()
+                    .filter(|_| walk.cut)
+                    .map(|(_, t)| Time::from_unix(*t))
+            }),
+            since_cut: change.is_none() && walk.cut,
+            source_commit: change.map(|c| c.commit.clone()),
+            app_repo,
+            app_from,
+            app_to,
+            compare_url,
+        });
+    }
+    Ok(Reading {
+        from,
+        to,
+        source_tip,
+        rows,
+        skipped,
+        walk,
+    })
+}
+
+/// Walks `path`'s history until every image of `names` has its latest change.
+fn walk_for(
+    site: &mut Site,
+    tip: &Tip,
+    path: &str,
+    names: &[String],
+    max_commits: usize,
+) -> Result<Walk, Error> {
+    if names.is_empty() {
+        return Ok(Walk::default());
+    }
+    let wanted = |image: &str| names.iter().any(|n| n == image);
+    let enough = |changes: &[Change]| names.iter().all(|n| changes.iter().any(|c| c.image == *n));
+    Ok(history::walk(
+        &mut site.store,
+        tip,
+        path,
+        &wanted,
+        max_commits,
+        &enough,
+    )?)
+}
+
+/// The gates of this promotion, each checked.
+fn check_gates(
+    args: &PromoteArgs,
+    config: &Config,
+    source: &Site,
+    reading: &Reading,
+    now: Time,
+) -> Result<Vec<Gate>, Error> {
+    let configured = config
+        .promotion
+        .as_ref()
+        .map(|p| p.gates.clone())
+        .unwrap_or_default();
+    let statuses = if args.require_status.is_empty() {
+        configured.require_status
+    } else {
+        args.require_status.clone()
+    };
+    let min_age = args.min_age.or(configured.min_age);
+    let window_texts = if args.windows.is_empty() {
+        configured.windows
+    } else {
+        args.windows.clone()
+    };
+    let mut gates = Vec::new();
+    if reading.rows.is_empty() {
+        return Ok(gates);
+    }
+    if !window_texts.is_empty() {
+        let windows: Vec<Window> = window_texts
+            .iter()
+            .map(|w| Window::parse(w).map_err(|e| Error::Usage(format!("time window `{w}`: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let open = window::any_open(&windows, now.unix());
+        let detail = if open {
+            format!("{now} is inside {}", join_windows(&windows))
+        } else {
+            match window::next_opening(&windows, now.unix()) {
+                Some(next) => format!(
+                    "{now} is outside {}; next opening {}",
+                    join_windows(&windows),
+                    Time::from_unix(next)
+                ),
+                None => format!("{now} is outside {}", join_windows(&windows)),
+            }
+        };
+        gates.push(Gate {
+            gate: "window".to_owned(),
+            met: open,
+            detail,
+            url: None,
+        });
+    }
+    if let Some(min_age) = min_age {
+        for row in &reading.rows {
+            gates.push(age_gate(row, min_age, now, &reading.from.name));
+        }
+    }
+    if !statuses.is_empty() {
+        // The statuses agents post on the commit they synced: the newest commit that changed
+        // the promoted images in the source (else the source's tip).
+        let commit = reading
+            .rows
+            .iter()
+            .filter_map(|r| {
+                reading
+                    .walk
+                    .changes
+                    .iter()
+                    .position(|c| Some(&c.commit) == r.source_commit.as_ref())
+            })
+            .min()
+            .map_or_else(
+                || reading.source_tip.commit.clone(),
+                |i| reading.walk.changes[i].commit.clone(),
+            );
+        let forge = source.forge()?;
+        for context in &statuses {
+            let checks = forge.commit_statuses(&commit, context)?;
+            let state = forge::overall(&checks);
+            let shown = checks
+                .iter()
+                .map(|c| format!("{} {}", c.name, state_word(c.state)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            gates.push(Gate {
+                gate: format!("status {context}"),
+                met: state == CheckState::Success,
+                detail: if checks.is_empty() {
+                    format!(
+                        "no status `{context}` on {} yet",
+                        &commit[..12.min(commit.len())]
+                    )
+                } else {
+                    format!("{shown} on {}", &commit[..12.min(commit.len())])
+                },
+                url: checks.iter().find_map(|c| c.url.clone()),
+            });
+        }
+    }
+    Ok(gates)
+}
+
+fn age_gate(row: &Row, min_age: Duration, now: Time, from: &str) -> Gate {
+    let gate = format!("min-age {min_age} {}", row.image);
+    match row.since {
+        Some(since) => {
+            let age = Duration::from_secs(since.until(now).as_secs());
+            let met = age >= min_age;
+            let bound = if row.since_cut { "at least " } else { "" };
+            Gate {
+                gate,
+                met,
+                detail: format!(
+                    "{} has been in `{from}` {bound}{} (since {since}){}",
+                    short_tag(&row.new),
+                    age,
+                    if met {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} to go",
+                            Duration::from_secs(min_age.as_secs() - age.as_secs())
+                        )
+                    }
+                ),
+                url: None,
+            }
+        }
+        None => Gate {
+            gate,
+            met: false,
+            detail: format!(
+                "when {} reached `{from}` is unknown: no commit in the history read sets it (raise --max-commits)",
+                short_tag(&row.new)
+            ),
+            url: None,
+        },
+    }
+}
+
+fn state_word(state: CheckState) -> &'static str {
+    match state {
+        CheckState::Pending => "pending",
+        CheckState::Success => "success",
+        CheckState::Failure => "failure",
+        CheckState::Neutral => "neutral",
+    }
+}
+
+fn join_windows(windows: &[Window]) -> String {
+    windows
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The bump that writes the promotion into the target.
+fn bump_args(
+    args: &PromoteArgs,
+    target: &Site,
+    reading: &Reading,
+    now: Time,
+) -> Result<BumpArgs, Error> {
+    let updates: Vec<ImageUpdate> = reading
+        .rows
+        .iter()
+        .map(|r| {
+            ImageUpdate::parse(&format!("{}={}", r.image, r.new))
+                .map_err(|e| Error::Usage(format!("{}: {e}", r.image)))
+        })
+        .collect::<Result<_, _>>()?;
+    let from = &reading.from.name;
+    let to = &reading.to.name;
+    let title = match reading.rows.as_slice() {
+        [one] => format!(
+            "Promote {from} → {to}: {} {}",
+            short_name(&one.image),
+            short_tag(&one.new)
+        ),
+        rows => format!("Promote {from} → {to}: {} images", rows.len()),
+    };
+    let preset = change_request::Preset {
+        head: Some(change_request::promotion_branch(to)),
+        title: Some(title.clone()),
+        body: Some(body(reading, now)),
+        labels: vec![LABEL.to_owned(), format!("env:{to}")],
+        subject: Some(format!("{to}: promote from {from}")),
+        trailers: vec![
+            (TRAILER_PROMOTION.to_owned(), format!("{from} -> {to}")),
+            (
+                TRAILER_PROMOTED_FROM.to_owned(),
+                reading.source_tip.commit.clone(),
+            ),
+        ],
+        ..change_request::Preset::default()
+    };
+    Ok(bump_of(
+        target,
+        &args.write,
+        Some(to.clone()),
+        updates,
+        args.write.via,
+        preset,
+    ))
+}
+
+/// A bump of `env` in `site` with a preset (the commands that write through a bump).
+pub(crate) fn bump_of(
+    site: &Site,
+    write: &WriteArgs,
+    env: Option<String>,
+    updates: Vec<ImageUpdate>,
+    via: Option<Update>,
+    preset: change_request::Preset,
+) -> BumpArgs {
+    BumpArgs {
+        updates,
+        repo: site.given.clone(),
+        branch: None,
+        env,
+        path: None,
+        digest: None,
+        dry_run: write.dry_run,
+        // Promotions and rollbacks set versions on purpose: the stale-write guard is for
+        // builds racing each other.
+        force: true,
+        attempts: write.attempts,
+        cache_dir: None,
+        token: site.token(),
+        username: None,
+        ssh_key: None,
+        author_name: write.author_name.clone(),
+        author_email: write.author_email.clone(),
+        sign: write.sign,
+        signing_key: write.signing_key.clone(),
+        source_repo: None,
+        source_ref: None,
+        source_commit: None,
+        run_number: None,
+        via,
+        labels: write.labels.clone(),
+        reviewers: write.reviewers.clone(),
+        assignees: Vec::new(),
+        forge: site.forge_args().clone(),
+        preset: Some(preset),
+    }
+}
+
+/// The promotion's description: a table of what moves, and where it comes from.
+fn body(reading: &Reading, now: Time) -> String {
+    let from = &reading.from.name;
+    let to = &reading.to.name;
+    let mut body = format!(
+        "Promotes what runs in {} to {}, as read from {} at {}.\n\n",
+        markdown_code(from),
+        markdown_code(to),
+        markdown_code(&reading.from.path),
+        markdown_code(&reading.source_tip.commit[..12.min(reading.source_tip.commit.len())]),
+    );
+    let _ = writeln!(
+        body,
+        "| Image | {} → new | Source commits | In {} since |",
+        cell(to),
+        cell(from)
+    );
+    body.push_str("|---|---|---|---|\n");
+    for row in &reading.rows {
+        let commits = match (&row.compare_url, &row.app_to, &row.app_repo) {
+            (Some(url), _, _) => format!(
+                "[{}…{}]({url})",
+                short_tag(row.app_from.as_deref().unwrap_or_default()),
+                short_tag(row.app_to.as_deref().unwrap_or_default())
+            ),
+            (None, Some(to), Some(repo)) => {
+                format!(
+                    "[{}]({}/commit/{to})",
+                    short_tag(to),
+                    repo.trim_end_matches('/')
+                )
+            }
+            _ => "—".to_owned(),
+        };
+        let since = match row.since {
+            Some(since) => format!(
+                "{}{since} ({} ago)",
+                if row.since_cut { "before " } else { "" },
+                Duration::from_secs(since.until(now).as_secs())
+            ),
+            None => "unknown".to_owned(),
+        };
+        let _ = writeln!(
+            body,
+            "| {} | {} → {} | {commits} | {since} |",
+            cell(&row.image),
+            cell(row.current.as_deref().map_or("-", short_tag_str)),
+            cell(&short_tag(&row.new)),
+        );
+    }
+    if !reading.skipped.is_empty() {
+        body.push_str("\nNot promoted:\n");
+        for s in &reading.skipped {
+            let _ = writeln!(
+                body,
+                "- {}: {}",
+                markdown_code(&s.image),
+                s.reason.replace('`', "'")
+            );
+        }
+    }
+    let _ = write!(
+        body,
+        "\nThis change request is kept by ferry: when {} moves again it is recomputed and updated here, not duplicated.",
+        markdown_code(from)
+    );
+    body
+}
+
+fn short_tag_str(tag: &str) -> &str {
+    if (tag.len() == 40 || tag.len() == 64) && tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &tag[..7]
+    } else {
+        tag
+    }
+}
+
+/// A table cell: code, with `|` escaped (GitHub splits cells at `|` even inside code).
+fn cell(text: &str) -> String {
+    markdown_code(text).replace('|', "\\|")
+}
+
+fn short_name(image: &str) -> &str {
+    image.rsplit('/').next().unwrap_or(image)
+}
+
+/// Whether a tag reads as a commit id (7 to 40 hex digits).
+fn looks_like_commit(tag: &str) -> bool {
+    (7..=40).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether a URL from a trailer may go into a link.
+fn safe_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "()[]<>|`\"'".contains(c))
+}
+
+/// The compare page between two commits of an application repository: GitLab's `/-/compare/`
+/// for a host that says GitLab, else GitHub's `/compare/`.
+fn compare_url(repo: &str, from: &str, to: &str) -> String {
+    let repo = repo.trim_end_matches('/');
+    let host = repo
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default();
+    if host.contains("gitlab") {
+        format!("{repo}/-/compare/{from}...{to}")
+    } else {
+        format!("{repo}/compare/{from}...{to}")
+    }
+}
+
+fn describe_reading(text: &mut String, reading: &Reading, gates: &[Gate]) {
+    let _ = writeln!(
+        text,
+        "Promotion {} → {} (source at {}):",
+        reading.from.name,
+        reading.to.name,
+        &reading.source_tip.commit[..12.min(reading.source_tip.commit.len())]
+    );
+    for row in &reading.rows {
+        let _ = writeln!(
+            text,
+            "  {}: {} → {}",
+            row.image,
+            row.current.as_deref().unwrap_or("-"),
+            row.new
+        );
+    }
+    for s in &reading.skipped {
+        let _ = writeln!(text, "  skipped {}: {}", s.image, s.reason);
+    }
+    for gate in gates {
+        let _ = writeln!(
+            text,
+            "  gate {} {}: {}",
+            gate.gate,
+            if gate.met { "met" } else { "NOT met" },
+            gate.detail
+        );
+    }
+}
+
+/// Merges the open promotion change request of the target, if any (`--merge` with nothing new
+/// to promote).
+fn merge_open(
+    args: &PromoteArgs,
+    target: &Site,
+    reading: &Reading,
+    gates: &[Gate],
+    report: &mut Report,
+    text: &mut String,
+) -> Result<Exit, Error> {
+    let forge = target.forge()?;
+    let head = change_request::promotion_branch(&reading.to.name);
+    let Some(open) = forge.find_open(&head, &reading.to.branch)? else {
+        let _ = writeln!(
+            text,
+            "No open promotion into `{}`: nothing to merge.",
+            reading.to.name
+        );
+        return Ok(Exit::Done);
+    };
+    if gates.iter().any(|g| !g.met) {
+        report.status = Status::Waiting;
+        return Ok(Exit::Waiting);
+    }
+    report.change_request = Some(ChangeRequestReport {
+        number: open.number,
+        url: open.url.clone(),
+        head_branch: head,
+        merge: None,
+    });
+    merge_number(args, target, open.number, report, text)
+}
+
+/// Merges promotion change request `number` when the forge says it is ready.
+fn merge_number(
+    args: &PromoteArgs,
+    target: &Site,
+    number: u64,
+    report: &mut Report,
+    text: &mut String,
+) -> Result<Exit, Error> {
+    let forge = target.forge()?;
+    let merge_args = MergeArgs {
+        number: Some(number),
+        env: None,
+        repo: target.given.clone(),
+        method: args.method,
+        auto_merge: false,
+        token: target.token(),
+        forge: target.forge_args().clone(),
+    };
+    let item = merge::merge_one(forge.as_ref(), &merge_args, number)?;
+    let _ = writeln!(text, "{}", merge::describe(&item, forge.words()));
+    for missing in &item.missing {
+        let _ = writeln!(text, "  - {missing}");
+    }
+    let exit = item.status.exit();
+    report.status = match item.status {
+        merge::Status::Merged | merge::Status::AlreadyMerged => Status::Merged,
+        merge::Status::Waiting | merge::Status::AutoMerge => Status::Waiting,
+        merge::Status::Closed => Status::Refused,
+    };
+    if let Some(cr) = report.change_request.as_mut() {
+        cr.merge = Some(item);
+    }
+    Ok(exit)
+}
+
+fn publish(report: &Report) {
+    let mut outputs = Outputs::default();
+    let status = match report.status {
+        Status::Promoted => "promoted",
+        Status::Proposed => "proposed",
+        Status::Merged => "merged",
+        Status::UpToDate => "up-to-date",
+        Status::DryRun => "dry-run",
+        Status::Waiting => "waiting",
+        Status::Refused => "refused",
+    };
+    outputs
+        .set("status", status)
+        .set(
+            "changed",
+            matches!(
+                report.status,
+                Status::Promoted | Status::Proposed | Status::Merged
+            )
+            .to_string(),
+        )
+        .set("commit-sha", report.commit.clone().unwrap_or_default())
+        .set(
+            "pr-number",
+            report
+                .change_request
+                .as_ref()
+                .map(|c| c.number.to_string())
+                .unwrap_or_default(),
+        )
+        .set(
+            "pr-url",
+            report
+                .change_request
+                .as_ref()
+                .map(|c| c.url.clone())
+                .unwrap_or_default(),
+        )
+        .set(
+            "promoted",
+            report
+                .images
+                .iter()
+                .map(|r| format!("{}={}", r.image, r.new))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    let mut summary = format!("### ferry promote {} → {}\n\n", report.from, report.to);
+    for row in &report.images {
+        let _ = writeln!(
+            summary,
+            "- {}: {} → {}",
+            markdown_code(&row.image),
+            markdown_code(row.current.as_deref().unwrap_or("-")),
+            markdown_code(&row.new)
+        );
+    }
+    for gate in &report.gates {
+        let _ = writeln!(
+            summary,
+            "- gate {}: {}",
+            if gate.met { "✅" } else { "⏳" },
+            markdown_code(&gate.detail)
+        );
+    }
+    outputs.summary = summary;
+    ci::publish_or_warn(Context::from_env().as_ref(), &outputs);
+}

@@ -1,0 +1,772 @@
+//! `ferry promote`, `status`, `history`, `wait` and `rollback` against the git smart-HTTP
+//! server and the forge test server: the three layouts (directory, branch and repository per
+//! environment), the one promotion change request superseded in place, each gate met and unmet,
+//! merging with and without approval, snapshots of status and history, the agents' verdict,
+//! and rollback with hold.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::support::forge::{Access, CrState, ForgeServer, Protection, client};
+use crate::support::git_http::GitServer;
+use crate::support::remote;
+
+const REPO: &str = "acme/env";
+const BOT_TOKEN: &str = "ferry-bot-token-3c9d1e";
+const ALICE_TOKEN: &str = "alice-token-8e2f7a";
+
+/// 2024-01-01T00:00:00Z, a Monday: the date of every commit made by the test helpers.
+const T0: i64 = 1_704_067_200;
+
+const CONFIG: &str = "\
+version: 1
+environments:
+  staging:
+    path: envs/staging
+  production:
+    path: envs/production
+    update: pull-request
+promotion:
+  order: [staging, production]
+";
+
+fn kustomization(cart: &str, web: &str) -> String {
+    format!(
+        "\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base   # shared manifests
+images:
+  - name: ghcr.io/acme/cart
+    newTag: {cart}
+  - name: ghcr.io/acme/web
+    newTag: \"{web}\"   # quoted on purpose
+"
+    )
+}
+
+const ONLY_STAGING: &str = "image: ghcr.io/acme/canary:5555555\n";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    GitHub,
+    GitLab,
+}
+
+const KINDS: [Kind; 2] = [Kind::GitHub, Kind::GitLab];
+
+struct Lab {
+    kind: Kind,
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+    git: GitServer,
+    forge: ForgeServer,
+}
+
+impl Lab {
+    /// An environment repository with staging and production on `main`, both at 1111111.
+    fn new(kind: Kind, config: &str) -> Lab {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("srv");
+        std::fs::create_dir_all(root.join("acme")).expect("mkdir");
+        let first = kustomization("1111111", "2222222");
+        let files: Vec<(&str, &[u8])> = vec![
+            ("ferry.yaml", config.as_bytes()),
+            ("envs/staging/kustomization.yaml", first.as_bytes()),
+            ("envs/staging/canary.yaml", ONLY_STAGING.as_bytes()),
+            ("envs/production/kustomization.yaml", first.as_bytes()),
+        ];
+        let repo = remote::bare_repo(&root, "acme/env.git", "main", &files);
+        let git = GitServer::start(&root);
+        let forge = ForgeServer::start(&git);
+        forge.add_token(BOT_TOKEN, "ferry-bot", Access::Write);
+        forge.add_token(ALICE_TOKEN, "alice", Access::Write);
+        Lab {
+            kind,
+            _dir: dir,
+            root,
+            repo,
+            git,
+            forge,
+        }
+    }
+
+    fn api_url(&self) -> String {
+        match self.kind {
+            Kind::GitHub => self.forge.github_api_url(),
+            Kind::GitLab => self.forge.gitlab_api_url(),
+        }
+    }
+
+    fn ferry(&self, args: &[&str], now: Option<i64>) -> Output {
+        let mut cmd: Command = crate::support::ferry();
+        for (key, _) in std::env::vars() {
+            if key.starts_with("FERRY_")
+                || key.starts_with("GITHUB_")
+                || key.starts_with("GITLAB_")
+                || key.starts_with("CI_")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env(
+            "FERRY_FORGE",
+            match self.kind {
+                Kind::GitHub => "github",
+                Kind::GitLab => "gitlab",
+            },
+        )
+        .env("FERRY_API_URL", self.api_url())
+        .env("FERRY_REPO", self.git.url("acme/env.git"))
+        .env("FERRY_TOKEN", BOT_TOKEN);
+        if let Some(now) = now {
+            cmd.env("FERRY_NOW", rfc3339(now));
+        }
+        cmd.args(args).output().expect("ferry runs")
+    }
+
+    /// A bump of staging as the app's CI would make it: with trailers, at `time`.
+    fn staging_bump(&self, cart: &str, time: i64) -> String {
+        let file = kustomization(cart, "2222222");
+        remote::commit_files_at(
+            &self.repo,
+            "main",
+            &[("envs/staging/kustomization.yaml", Some(file.as_bytes()))],
+            &format!(
+                "staging: bump cart to {cart}\n\nFerry-Source-Repo: https://github.com/acme/cart\nFerry-Source-Commit: {cart}\n"
+            ),
+            &format!("{time} +0000"),
+        )
+    }
+
+    fn open(&self) -> Vec<crate::support::forge::ChangeRequest> {
+        self.forge
+            .change_requests(REPO)
+            .into_iter()
+            .filter(|cr| cr.state == CrState::Open)
+            .collect()
+    }
+
+    fn file(&self, branch: &str, path: &str) -> String {
+        let files = remote::read_branch(&self.repo, branch);
+        String::from_utf8(files.get(path).cloned().unwrap_or_default()).expect("utf-8")
+    }
+
+    /// Posts a commit status on `sha` as an agent would (Flux, Argo CD notifications).
+    fn agent_status(&self, sha: &str, context: &str, state: &str) {
+        let url = "https://argocd.example.invalid/applications/cart";
+        let status = match self.kind {
+            Kind::GitHub => client::send_json(
+                "POST",
+                &format!(
+                    "{}/repos/{REPO}/statuses/{sha}",
+                    self.forge.github_api_url()
+                ),
+                &[("authorization", &format!("Bearer {BOT_TOKEN}"))],
+                &json!({"state": state, "context": context, "target_url": url}),
+            ),
+            Kind::GitLab => client::send_json(
+                "POST",
+                &format!(
+                    "{}/projects/{}/statuses/{sha}",
+                    self.forge.gitlab_api_url(),
+                    REPO.replace('/', "%2F")
+                ),
+                &[("private-token", BOT_TOKEN)],
+                &json!({
+                    "state": if state == "failure" { "failed" } else { state },
+                    "name": context,
+                    "target_url": url
+                }),
+            ),
+        }
+        .map_or(0, |r| r.status);
+        assert!((200..300).contains(&status), "status answered {status}");
+    }
+
+    fn approve(&self, number: u64) {
+        let status = match self.kind {
+            Kind::GitHub => self.forge.approve_github(REPO, number, ALICE_TOKEN),
+            Kind::GitLab => self.forge.approve_gitlab(REPO, number, ALICE_TOKEN),
+        };
+        assert!((200..300).contains(&status), "approval answered {status}");
+    }
+}
+
+fn rfc3339(unix: i64) -> String {
+    ferry::clock::Time::from_unix(unix).to_string()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+#[test]
+fn one_promotion_change_request_per_environment_is_opened_then_superseded_in_place() {
+    for kind in KINDS {
+        let lab = Lab::new(kind, CONFIG);
+        lab.staging_bump("aaaaaaa", T0 + 3600);
+        let out = lab.ferry(
+            &[
+                "promote",
+                "--from",
+                "staging",
+                "--to",
+                "production",
+                "--output",
+                "json",
+            ],
+            Some(T0 + 7200),
+        );
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        let report = json_of(&out);
+        assert_eq!(report["status"], "proposed", "{kind:?}: {report}");
+        let skipped = report["skipped"].to_string();
+        assert!(skipped.contains("ghcr.io/acme/canary"), "{skipped}");
+        let open = lab.open();
+        assert_eq!(open.len(), 1, "{kind:?}");
+        let cr = &open[0];
+        assert_eq!(cr.head, "ferry/production/promotion");
+        for label in ["ferry", "ferry:promotion", "env:production"] {
+            assert!(
+                cr.labels.contains(&label.to_owned()),
+                "{kind:?}: {:?}",
+                cr.labels
+            );
+        }
+        assert!(cr.title.contains("staging → production"), "{}", cr.title);
+        assert!(
+            cr.body
+                .contains("| `ghcr.io/acme/cart` | `1111111` → `aaaaaaa` |"),
+            "{}",
+            cr.body
+        );
+        assert!(
+            cr.body
+                .contains("https://github.com/acme/cart/compare/1111111...aaaaaaa"),
+            "{}",
+            cr.body
+        );
+        assert!(
+            cr.body.contains("2024-01-01T01:00:00Z (1h ago)"),
+            "{}",
+            cr.body
+        );
+        assert!(
+            cr.body.contains("`ghcr.io/acme/canary`: only in"),
+            "{}",
+            cr.body
+        );
+        // Only the tag bytes change, on the promotion branch; production is untouched.
+        assert_eq!(
+            lab.file(
+                "ferry/production/promotion",
+                "envs/production/kustomization.yaml"
+            ),
+            kustomization("aaaaaaa", "2222222")
+        );
+        assert_eq!(
+            lab.file("main", "envs/production/kustomization.yaml"),
+            kustomization("1111111", "2222222")
+        );
+        let message = &remote::log(&lab.repo, "ferry/production/promotion")[0].message;
+        assert!(
+            message.starts_with("production: promote from staging\n"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Ferry-Promotion: staging -> production"),
+            "{message}"
+        );
+
+        // The source moves again: `--to` alone finds staging in promotion.order, and the same
+        // change request is updated, not duplicated.
+        lab.staging_bump("bbbbbbb", T0 + 8000);
+        let out = lab.ferry(&["promote", "--to", "production"], Some(T0 + 9000));
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        let open = lab.open();
+        assert_eq!(open.len(), 1, "{kind:?}: superseded, not duplicated");
+        assert_eq!(open[0].number, cr.number);
+        assert!(open[0].title.contains("bbbbbbb"), "{}", open[0].title);
+        assert!(
+            open[0].body.contains("`1111111` → `bbbbbbb`"),
+            "{}",
+            open[0].body
+        );
+        assert_eq!(
+            remote::log(&lab.repo, "ferry/production/promotion").len(),
+            4,
+            "{kind:?}: one commit on main's tip"
+        );
+
+        // A rerun changes nothing.
+        let pushes = lab.git.pushes_accepted();
+        let out = lab.ferry(&["promote", "--to", "production"], Some(T0 + 9000));
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert_eq!(
+            lab.git.pushes_accepted(),
+            pushes,
+            "{kind:?}: a rerun pushed"
+        );
+    }
+}
+
+#[test]
+fn promotion_works_across_branches_and_across_repositories() {
+    // Branch per environment: staging lives on branch `staging`, production on `main` (push).
+    let config = "\
+version: 1
+environments:
+  staging:
+    path: envs/staging
+    branch: staging
+  production:
+    path: envs/production
+promotion:
+  order: [staging, production]
+";
+    let lab = Lab::new(Kind::GitHub, config);
+    let main = remote::branch_tip(&lab.repo, "main").expect("main");
+    remote::git(&lab.repo, &["branch", "staging", &main]);
+    let file = kustomization("ccccccc", "2222222");
+    remote::commit_files(
+        &lab.repo,
+        "staging",
+        &[("envs/staging/kustomization.yaml", Some(file.as_bytes()))],
+        "staging: bump cart",
+    );
+    let out = lab.ferry(&["promote", "--to", "production", "--output", "json"], None);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json_of(&out)["status"], "promoted", "{}", text(&out));
+    assert_eq!(
+        lab.file("main", "envs/production/kustomization.yaml"),
+        kustomization("ccccccc", "2222222")
+    );
+    assert!(lab.open().is_empty());
+
+    // Repository per environment: production is its own repository with its own ferry.yaml.
+    let prod_config = "version: 1\nenvironments:\n  production:\n    path: apps\n";
+    let prod_file = kustomization("1111111", "2222222");
+    let prod = remote::bare_repo(
+        &lab.root,
+        "acme/prod.git",
+        "main",
+        &[
+            ("ferry.yaml", prod_config.as_bytes()),
+            ("apps/kustomization.yaml", prod_file.as_bytes()),
+        ],
+    );
+    let out = lab.ferry(
+        &[
+            "promote",
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--to-repo",
+            &lab.git.url("acme/prod.git"),
+            "--image",
+            "ghcr.io/acme/cart",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let files = remote::read_branch(&prod, "main");
+    assert_eq!(
+        String::from_utf8_lossy(&files["apps/kustomization.yaml"]),
+        kustomization("ccccccc", "2222222")
+    );
+}
+
+#[test]
+fn each_gate_holds_a_promotion_until_it_is_met() {
+    for kind in KINDS {
+        let lab = Lab::new(kind, CONFIG);
+        let bumped = lab.staging_bump("aaaaaaa", T0 + 3600);
+        let promote = |extra: &[&str], now: i64| {
+            let mut args = vec!["promote", "--to", "production"];
+            args.extend_from_slice(extra);
+            lab.ferry(&args, Some(now))
+        };
+        // Too young: 30 minutes of 1 hour.
+        let out = promote(&["--min-age", "1h"], T0 + 5400);
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("gate min-age 1h ghcr.io/acme/cart NOT met"),
+            "{}",
+            text(&out)
+        );
+        assert!(text(&out).contains("30m to go"), "{}", text(&out));
+        assert!(
+            lab.open().is_empty(),
+            "{kind:?}: opened before the gate was met"
+        );
+        let out = promote(&["--min-age", "1h"], T0 + 7300);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert_eq!(lab.open().len(), 1);
+
+        // A status on the commit that brought the tag into staging.
+        let out = promote(&["--require-status", "argocd/cart-staging"], T0 + 7300);
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no status `argocd/cart-staging`"),
+            "{}",
+            text(&out)
+        );
+        lab.agent_status(&bumped, "argocd/cart-staging", "failure");
+        let out = promote(&["--require-status", "argocd/*"], T0 + 7300);
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("argocd/cart-staging failure"),
+            "{}",
+            text(&out)
+        );
+        lab.agent_status(&bumped, "argocd/cart-staging", "success");
+        let out = promote(&["--require-status", "argocd/cart-staging"], T0 + 7300);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+
+        // Time windows: Saturday is outside Mon-Fri; Monday 10:00 is inside.
+        let saturday = T0 + 5 * 86_400 + 10 * 3600;
+        let out = promote(&["--window", "Mon-Fri 09:00-17:00 UTC"], saturday);
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("next opening 2024-01-08T09:00:00Z"),
+            "{}",
+            text(&out)
+        );
+        let out = promote(&["--window", "Mon-Fri 09:00-17:00 UTC"], T0 + 10 * 3600);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn promote_merge_waits_for_approval_then_merges() {
+    for kind in KINDS {
+        let lab = Lab::new(kind, CONFIG);
+        lab.forge.protect(
+            REPO,
+            "main",
+            Protection {
+                required_approvals: 1,
+                ..Protection::default()
+            },
+        );
+        lab.staging_bump("aaaaaaa", T0);
+        let out = lab.ferry(&["promote", "--to", "production", "--merge"], None);
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(text(&out).contains("approvals 0 of 1"), "{}", text(&out));
+        let open = lab.open();
+        assert_eq!(open.len(), 1);
+        lab.approve(open[0].number);
+        let out = lab.ferry(
+            &[
+                "promote",
+                "--to",
+                "production",
+                "--merge",
+                "--output",
+                "json",
+            ],
+            None,
+        );
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert_eq!(json_of(&out)["status"], "merged", "{}", text(&out));
+        assert!(lab.open().is_empty());
+        assert_eq!(
+            lab.file("main", "envs/production/kustomization.yaml"),
+            kustomization("aaaaaaa", "2222222")
+        );
+        // Nothing left to promote or merge.
+        let out = lab.ferry(&["promote", "--to", "production", "--merge"], None);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(text(&out).contains("Nothing to promote"), "{}", text(&out));
+    }
+}
+
+/// Compares `actual` with the snapshot `tests/fixtures/promotion/<name>`; `FERRY_BLESS=1`
+/// rewrites it.
+fn snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/promotion")
+        .join(name);
+    if std::env::var_os("FERRY_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (FERRY_BLESS=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "{name} differs from its snapshot");
+}
+
+#[test]
+fn status_and_history_read_the_commits_and_match_their_snapshots() {
+    let lab = Lab::new(Kind::GitHub, CONFIG);
+    lab.staging_bump("aaaaaaa", T0 + 3600);
+    lab.staging_bump("bbbbbbb", T0 + 7200);
+    let prod = kustomization("aaaaaaa", "2222222");
+    remote::commit_files_at(
+        &lab.repo,
+        "main",
+        &[("envs/production/kustomization.yaml", Some(prod.as_bytes()))],
+        "production: promote from staging\n\nFerry-Promotion: staging -> production\n",
+        &format!("{} +0000", T0 + 10_800),
+    );
+    let stdout = |out: &Output| {
+        assert_eq!(code(out), 0, "{}", text(out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    snapshot("status.txt", &stdout(&lab.ferry(&["status"], None)));
+    snapshot(
+        "status.md",
+        &stdout(&lab.ferry(&["status", "--output", "markdown"], None)),
+    );
+    snapshot(
+        "status.json",
+        &stdout(&lab.ferry(&["status", "--output", "json"], None)),
+    );
+    snapshot(
+        "history.txt",
+        &stdout(&lab.ferry(&["history", "--env", "staging"], None)),
+    );
+    snapshot(
+        "history.md",
+        &stdout(&lab.ferry(
+            &[
+                "history",
+                "--env",
+                "staging",
+                "--image",
+                "ghcr.io/acme/cart",
+                "--output",
+                "markdown",
+            ],
+            None,
+        )),
+    );
+}
+
+#[test]
+fn history_fetches_more_only_as_needed_and_says_when_it_is_cut() {
+    let lab = Lab::new(Kind::GitHub, CONFIG);
+    for i in 0..40 {
+        remote::commit_files(
+            &lab.repo,
+            "main",
+            &[("README.md", Some(format!("{i}\n").as_bytes()))],
+            "unrelated",
+        );
+    }
+    lab.staging_bump("aaaaaaa", T0 + 60);
+    for i in 40..45 {
+        remote::commit_files(
+            &lab.repo,
+            "main",
+            &[("README.md", Some(format!("{i}\n").as_bytes()))],
+            "unrelated",
+        );
+    }
+    // The change is 6 commits back: found on the first, shallow read.
+    let out = lab.ferry(
+        &[
+            "history", "--env", "staging", "--limit", "1", "--output", "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!(report["changes"][0]["to"], "aaaaaaa", "{report}");
+    assert_eq!(report["cut"], false);
+    assert!(
+        report["commits_read"].as_u64().expect("n") <= 16,
+        "{report}"
+    );
+    // Everything: the first commit is 46 back, past two deepenings.
+    let out = lab.ferry(&["history", "--env", "staging", "--output", "json"], None);
+    let report = json_of(&out);
+    assert_eq!(report["cut"], false, "{report}");
+    // The first commit adds cart, web and canary; then cart changes once.
+    assert_eq!(
+        report["changes"].as_array().expect("changes").len(),
+        4,
+        "{report}"
+    );
+    // A limit that stops before: said so.
+    let out = lab.ferry(
+        &["history", "--env", "staging", "--max-commits", "10"],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("History is cut"), "{}", text(&out));
+}
+
+#[test]
+fn wait_reports_the_agents_verdict() {
+    for kind in KINDS {
+        let lab = Lab::new(kind, CONFIG);
+        let commit = lab.staging_bump("aaaaaaa", T0);
+        let wait = |context: &str| {
+            lab.ferry(
+                &[
+                    "wait",
+                    "--env",
+                    "staging",
+                    "--context",
+                    context,
+                    "--timeout",
+                    "1s",
+                    "--interval",
+                    "1s",
+                ],
+                None,
+            )
+        };
+        lab.agent_status(&commit, "flux/staging", "success");
+        let out = wait("flux/staging");
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("https://argocd.example.invalid/applications/cart"),
+            "{}",
+            text(&out)
+        );
+        lab.agent_status(&commit, "flux/other", "failure");
+        let out = wait("flux/other");
+        assert_eq!(code(&out), 13, "{kind:?}: {}", text(&out));
+        let out = wait("flux/never");
+        assert_eq!(code(&out), 14, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no such status was posted"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn rollback_sets_an_earlier_tag_and_can_hold_the_environment() {
+    let lab = Lab::new(Kind::GitLab, CONFIG);
+    lab.staging_bump("aaaaaaa", T0 + 60);
+    lab.staging_bump("bbbbbbb", T0 + 120);
+    let out = lab.ferry(
+        &[
+            "rollback",
+            "--env",
+            "staging",
+            "--image",
+            "ghcr.io/acme/cart",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        lab.file("main", "envs/staging/kustomization.yaml"),
+        kustomization("aaaaaaa", "2222222")
+    );
+    let message = &remote::log(&lab.repo, "main")[0].message;
+    assert!(
+        message.starts_with("staging: roll back cart to aaaaaaa (was bbbbbbb)"),
+        "{message}"
+    );
+
+    let out = lab.ferry(
+        &[
+            "rollback",
+            "--env",
+            "staging",
+            "--image",
+            "ghcr.io/acme/cart",
+            "--to",
+            "1111111",
+            "--hold",
+            "--reason",
+            "bad build",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // An all-digit tag is quoted so that it stays a string.
+    assert_eq!(
+        lab.file("main", "envs/staging/kustomization.yaml"),
+        kustomization("\"1111111\"", "2222222")
+    );
+    let config = lab.file("main", "ferry.yaml");
+    assert_eq!(
+        config,
+        CONFIG.replace(
+            "  staging:\n    path",
+            "  staging:\n    hold: true\n    hold-reason: \"bad build\"\n    path"
+        )
+    );
+    // A bump is now refused as held; a second rollback still works.
+    let out = lab.ferry(
+        &["bump", "--env", "staging", "ghcr.io/acme/cart=ccccccc"],
+        None,
+    );
+    assert_eq!(code(&out), 8, "{}", text(&out));
+    let out = lab.ferry(
+        &[
+            "rollback",
+            "--env",
+            "staging",
+            "--image",
+            "ghcr.io/acme/cart",
+            "--to",
+            "9999999",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("earlier versions: "), "{}", text(&out));
+
+    // Where the environment takes changes through change requests, so does its rollback.
+    let prod = kustomization("aaaaaaa", "2222222");
+    remote::commit_files(
+        &lab.repo,
+        "main",
+        &[("envs/production/kustomization.yaml", Some(prod.as_bytes()))],
+        "production: promote",
+    );
+    let out = lab.ferry(
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--image",
+            "ghcr.io/acme/cart",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let open = lab.open();
+    assert_eq!(open.len(), 1, "{}", text(&out));
+    assert!(
+        open[0].head.starts_with("ferry/production/rollback-cart-"),
+        "{}",
+        open[0].head
+    );
+    assert!(
+        open[0]
+            .title
+            .contains("Roll back cart in production to 1111111"),
+        "{}",
+        open[0].title
+    );
+}
