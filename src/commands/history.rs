@@ -12,7 +12,6 @@ use crate::cli::{HistoryArgs, Output};
 use crate::clock::Time;
 use crate::exit::Exit;
 use crate::history::{self, Change};
-use crate::image::ImageName;
 use crate::inventory::short_tag;
 use crate::render::markdown_code;
 use crate::report;
@@ -33,11 +32,7 @@ pub fn run(args: &HistoryArgs, output: Output) -> Result<Exit, Error> {
     let env = site.environment(&args.env)?;
     let tip = site.tip_of(&env)?;
     let image = match &args.image {
-        Some(i) => Some(
-            ImageName::parse(i)
-                .map_err(|e| Error::Usage(format!("--image {i}: {e}")))?
-                .to_string(),
-        ),
+        Some(i) => Some(super::image_flag(i)?.to_string()),
         None => None,
     };
     let wanted = |name: &str| image.as_deref().is_none_or(|i| i == name);

@@ -24,7 +24,7 @@ use crate::exit::Exit;
 use crate::forge::ForgeError;
 use crate::git::GitError;
 use crate::git::{Store, Tip};
-use crate::image::{Digest, ImageUpdate};
+use crate::image::{Digest, ImageName, ImageUpdate};
 use crate::plan::PlanError;
 use crate::preview::PreviewError;
 use crate::render::RenderError;
@@ -130,6 +130,11 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::Wait(args) => wait::run(args, cli.output),
         Command::Schema => schema::run(),
     }
+}
+
+/// An image named on the command line (`--image NAME`), normalized.
+fn image_flag(text: &str) -> Result<ImageName, Error> {
+    ImageName::parse(text).map_err(|e| Error::Usage(format!("--image {text}: {e}")))
 }
 
 /// The updates from the command line, with `--digest` folded in.

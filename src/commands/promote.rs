@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::history::cell;
 use super::merge::{self, Item};
 use super::site::Site;
 use super::{Error, bump, change_request};
@@ -21,7 +22,7 @@ use crate::cli::{BumpArgs, MergeArgs, Output, PromoteArgs, WriteArgs};
 use crate::clock::Time;
 use crate::config::{Config, Duration, ResolvedEnvironment, Update};
 use crate::exit::Exit;
-use crate::forge::{self, CheckState};
+use crate::forge::{self, CheckState, Forge};
 use crate::git::Tip;
 use crate::history::{self, Change, Walk};
 use crate::image::{ImageName, ImageUpdate};
@@ -226,7 +227,8 @@ pub fn run(args: &PromoteArgs, output: Output) -> Result<Exit, Error> {
                 merge: None,
             });
             if args.merge && exit == Exit::Done {
-                exit = merge_number(args, target, number, &mut report, &mut text)?;
+                let forge = target.forge()?;
+                exit = merge_number(args, forge.as_ref(), target, number, &mut report, &mut text)?;
             }
         }
     }
@@ -258,7 +260,7 @@ fn read(
     let wanted: Vec<ImageName> = args
         .images
         .iter()
-        .map(|i| ImageName::parse(i).map_err(|e| Error::Usage(format!("--image {i}: {e}"))))
+        .map(|i| super::image_flag(i))
         .collect::<Result<_, _>>()?;
     let mut skipped = Vec::new();
     let mut pairs: Vec<(&Deployed, Option<&Deployed>)> = Vec::new();
@@ -708,7 +710,11 @@ fn body(reading: &Reading, now: Time) -> String {
             body,
             "| {} | {} → {} | {commits} | {since} |",
             cell(&row.image),
-            cell(row.current.as_deref().map_or("-", short_tag_str)),
+            cell(
+                &row.current
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), short_tag)
+            ),
             cell(&short_tag(&row.new)),
         );
     }
@@ -729,19 +735,6 @@ fn body(reading: &Reading, now: Time) -> String {
         markdown_code(from)
     );
     body
-}
-
-fn short_tag_str(tag: &str) -> &str {
-    if (tag.len() == 40 || tag.len() == 64) && tag.bytes().all(|b| b.is_ascii_hexdigit()) {
-        &tag[..7]
-    } else {
-        tag
-    }
-}
-
-/// A table cell: code, with `|` escaped (GitHub splits cells at `|` even inside code).
-fn cell(text: &str) -> String {
-    markdown_code(text).replace('|', "\\|")
 }
 
 fn short_name(image: &str) -> &str {
@@ -838,18 +831,18 @@ fn merge_open(
         head_branch: head,
         merge: None,
     });
-    merge_number(args, target, open.number, report, text)
+    merge_number(args, forge.as_ref(), target, open.number, report, text)
 }
 
 /// Merges promotion change request `number` when the forge says it is ready.
 fn merge_number(
     args: &PromoteArgs,
+    forge: &dyn Forge,
     target: &Site,
     number: u64,
     report: &mut Report,
     text: &mut String,
 ) -> Result<Exit, Error> {
-    let forge = target.forge()?;
     let merge_args = MergeArgs {
         number: Some(number),
         env: None,
@@ -859,7 +852,7 @@ fn merge_number(
         token: target.token(),
         forge: target.forge_args().clone(),
     };
-    let item = merge::merge_one(forge.as_ref(), &merge_args, number)?;
+    let item = merge::merge_one(forge, &merge_args, number)?;
     let _ = writeln!(text, "{}", merge::describe(&item, forge.words()));
     for missing in &item.missing {
         let _ = writeln!(text, "  - {missing}");

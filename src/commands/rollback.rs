@@ -15,7 +15,7 @@ use crate::ci::{self, Context, Outputs};
 use crate::cli::{Output, RollbackArgs};
 use crate::exit::Exit;
 use crate::history::{self, Change};
-use crate::image::{ImageName, ImageUpdate};
+use crate::image::ImageUpdate;
 use crate::inventory::{Inventory, short_tag};
 use crate::report;
 
@@ -40,8 +40,7 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
     let mut site = Site::open(&args.repo, None)?;
     let env = site.environment(&args.env)?;
     let tip = site.tip_of(&env)?;
-    let image = ImageName::parse(&args.image)
-        .map_err(|e| Error::Usage(format!("--image {}: {e}", args.image)))?;
+    let image = super::image_flag(&args.image)?;
     let name = image.to_string();
     let inventory = Inventory::read(&site.store, &tip, &env.path)?;
     let current = inventory

@@ -15,7 +15,6 @@ use crate::cli::{Output, StatusArgs};
 use crate::clock::Time;
 use crate::exit::Exit;
 use crate::history::{self, Change};
-use crate::image::ImageName;
 use crate::inventory::{Inventory, short_tag};
 use crate::report;
 
@@ -76,11 +75,7 @@ pub fn run(args: &StatusArgs, output: Output) -> Result<Exit, Error> {
     let images: Vec<String> = args
         .images
         .iter()
-        .map(|i| {
-            ImageName::parse(i)
-                .map(|n| n.to_string())
-                .map_err(|e| Error::Usage(format!("--image {i}: {e}")))
-        })
+        .map(|i| super::image_flag(i).map(|n| n.to_string()))
         .collect::<Result<_, _>>()?;
     let mut matrix: BTreeMap<String, BTreeMap<String, Cell>> = BTreeMap::new();
     for name in &names {
