@@ -499,6 +499,171 @@ fn promote_merge_waits_for_approval_then_merges() {
     }
 }
 
+#[test]
+fn merge_checks_a_promotions_gates_again_before_merging() {
+    let window = "Mon-Fri 09:00-17:00 UTC";
+    let monday = T0 + 10 * 3600;
+    let saturday = T0 + 5 * 86_400 + 10 * 3600;
+    let next_monday = T0 + 7 * 86_400 + 10 * 3600;
+    for kind in KINDS {
+        let lab = Lab::new(kind, CONFIG);
+        lab.forge.protect(
+            REPO,
+            "main",
+            Protection {
+                required_approvals: 1,
+                ..Protection::default()
+            },
+        );
+        let bumped = lab.staging_bump("aaaaaaa", T0);
+        lab.agent_status(&bumped, "argocd/cart-staging", "success");
+        let out = lab.ferry(
+            &[
+                "promote",
+                "--to",
+                "production",
+                "--window",
+                window,
+                "--require-status",
+                "argocd/*",
+            ],
+            Some(monday),
+        );
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        let open = lab.open();
+        assert_eq!(open.len(), 1, "{kind:?}");
+        let number = open[0].number.to_string();
+        lab.approve(open[0].number);
+
+        // Approved, but the agent now reports the staging sync failed: the status gate holds it.
+        lab.agent_status(&bumped, "argocd/cart-staging", "failure");
+        let out = lab.ferry(&["merge", &number], Some(monday));
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("gate status argocd/*: argocd/cart-staging failure"),
+            "{kind:?}: {}",
+            text(&out)
+        );
+        lab.agent_status(&bumped, "argocd/cart-staging", "success");
+
+        // Outside the window recorded when it was opened: waits, naming the next opening.
+        let out = lab.ferry(&["merge", &number], Some(saturday));
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("gate window") && text(&out).contains("2024-01-08T09:00:00Z"),
+            "{kind:?}: {}",
+            text(&out)
+        );
+        assert_eq!(lab.open().len(), 1, "{kind:?}: merged outside its window");
+        assert_eq!(
+            lab.file("main", "envs/production/kustomization.yaml"),
+            kustomization("1111111", "2222222")
+        );
+
+        // Every gate met: the scheduled `ferry merge --env production` merges it.
+        let out = lab.ferry(
+            &["merge", "--env", "production", "--output", "json"],
+            Some(next_monday),
+        );
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert_eq!(
+            json_of(&out)["change_requests"][0]["status"],
+            "merged",
+            "{kind:?}: {}",
+            text(&out)
+        );
+        assert!(lab.open().is_empty(), "{kind:?}");
+        assert_eq!(
+            lab.file("main", "envs/production/kustomization.yaml"),
+            kustomization("aaaaaaa", "2222222")
+        );
+    }
+}
+
+#[test]
+fn a_promotion_into_another_repository_goes_through_its_change_request() {
+    let lab = Lab::new(Kind::GitHub, CONFIG);
+    lab.staging_bump("aaaaaaa", T0);
+    let prod_config =
+        "version: 1\nenvironments:\n  production:\n    path: apps\n    update: pull-request\n";
+    let prod_file = kustomization("1111111", "2222222");
+    let prod = remote::bare_repo(
+        &lab.root,
+        "acme/prod.git",
+        "main",
+        &[
+            ("ferry.yaml", prod_config.as_bytes()),
+            ("apps/kustomization.yaml", prod_file.as_bytes()),
+        ],
+    );
+    let prod_url = lab.git.url("acme/prod.git");
+    let promote = |now: i64| {
+        lab.ferry(
+            &[
+                "promote",
+                "--from",
+                "staging",
+                "--to",
+                "production",
+                "--to-repo",
+                &prod_url,
+                "--min-age",
+                "1h",
+                "--output",
+                "json",
+            ],
+            Some(now),
+        )
+    };
+    let out = promote(T0 + 7200);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!(report["status"], "proposed", "{}", text(&out));
+    let number = report["change_request"]["number"].as_u64().expect("number");
+    let open: Vec<_> = lab
+        .forge
+        .change_requests("acme/prod")
+        .into_iter()
+        .filter(|cr| cr.state == CrState::Open)
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].head, "ferry/production/promotion");
+    assert!(lab.open().is_empty(), "opened in the source repository");
+    // A rerun supersedes nothing: the same change request, no push.
+    let pushes = lab.git.pushes_accepted();
+    let out = promote(T0 + 7300);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(lab.git.pushes_accepted(), pushes, "a rerun pushed");
+
+    // `ferry merge` in the target repository finds the source from the commit's trailers and
+    // checks the gates there again before merging.
+    let merge = |now: i64| {
+        lab.ferry(
+            &["merge", &number.to_string(), "--repo", &prod_url],
+            Some(now),
+        )
+    };
+    let head = remote::branch_tip(&prod, "ferry/production/promotion").expect("head");
+    let message = remote::git(&prod, &["log", "-1", "--format=%B", &head]);
+    assert!(
+        message.contains("Ferry-Promotion: staging -> production")
+            && message.contains(&format!(
+                "Ferry-Promoted-From-Repo: {}",
+                lab.git.url("acme/env.git")
+            ))
+            && message.contains("Ferry-Gate: min-age=1h"),
+        "{message}"
+    );
+    let out = merge(T0 + 7300);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("Merged"), "{}", text(&out));
+    let files = remote::read_branch(&prod, "main");
+    assert_eq!(
+        String::from_utf8_lossy(&files["apps/kustomization.yaml"]),
+        kustomization("aaaaaaa", "2222222")
+    );
+}
+
 /// Compares `actual` with the snapshot `tests/fixtures/promotion/<name>`; `FERRY_BLESS=1`
 /// rewrites it.
 fn snapshot(name: &str, actual: &str) {

@@ -12,11 +12,13 @@ use clap::Parser as _;
 
 use serde::Serialize;
 
-use super::{Error, bump, change_request};
+use super::{Error, bump, change_request, promote};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::{Cli, Command, MergeArgs, Output};
 use crate::exit::Exit;
-use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness};
+use crate::forge::{
+    self, AutoMerge, ChangeRequest, CrState, Forge, ForgeError, ListFilter, Readiness,
+};
 use crate::git::{Credentials, Remote, RepoUrl, Store};
 use crate::report;
 
@@ -74,7 +76,7 @@ struct Report {
 }
 
 /// The repository and the credentials for it, from `--repo` and the token.
-fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Error> {
+pub(crate) fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Error> {
     let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
     let credentials = Credentials::resolve(
         &url,
@@ -98,8 +100,8 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
     let forge = forge.as_ref();
     let words = forge.words();
 
-    let numbers: Vec<u64> = match (args.number, &args.env) {
-        (Some(number), _) => vec![number],
+    let change_requests: Vec<ChangeRequest> = match (args.number, &args.env) {
+        (Some(number), _) => vec![forge.get(number)?],
         (None, Some(env)) => {
             let prefix = change_request::environment_prefix(env);
             let open = forge.list(&ListFilter {
@@ -109,7 +111,6 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
             })?;
             open.into_iter()
                 .filter(|cr| cr.head_branch.starts_with(&prefix))
-                .map(|cr| cr.number)
                 .collect()
         }
         (None, None) => {
@@ -122,7 +123,7 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
 
     let mut items = Vec::new();
     let mut text = String::new();
-    if numbers.is_empty() {
+    if change_requests.is_empty() {
         let _ = writeln!(
             text,
             "No open {} of ferry for environment `{}`: nothing to merge.",
@@ -130,8 +131,21 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
             args.env.as_deref().unwrap_or_default()
         );
     }
-    for number in numbers {
-        let item = merge_one(forge, args, number)?;
+    for cr in &change_requests {
+        // A promotion's gates are checked again before it merges: `ferry promote --merge` runs.
+        let item = if change_request::is_promotion_branch(&cr.head_branch)
+            && cr.state == CrState::Open
+        {
+            let mut item = promote::merge_gated(args, cr, words)?;
+            if args.auto_merge && item.status == Status::Waiting {
+                item.missing.push(
+                    "--auto-merge is not asked of the forge for a promotion: ferry checks its gates again when it merges; rerun later".to_owned(),
+                );
+            }
+            item
+        } else {
+            merge_one(forge, args, cr.number)?
+        };
         let _ = writeln!(text, "{}", describe(&item, words));
         for missing in &item.missing {
             let _ = writeln!(text, "  - {missing}");

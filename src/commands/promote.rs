@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use clap::Parser as _;
 use serde::Serialize;
 
 use super::history::cell;
@@ -18,12 +19,12 @@ use super::merge::{self, Item};
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{BumpArgs, MergeArgs, Output, PromoteArgs, WriteArgs};
+use crate::cli::{BumpArgs, Cli, Command, MergeArgs, Output, PromoteArgs, WriteArgs};
 use crate::clock::Time;
 use crate::config::{Config, Duration, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, CheckState, Forge};
-use crate::git::Tip;
+use crate::git::{Remote, Store as _, Tip};
 use crate::history::{self, Change, Walk};
 use crate::image::{ImageName, ImageUpdate};
 use crate::inventory::{Deployed, Inventory, short_tag};
@@ -38,6 +39,11 @@ pub const LABEL: &str = "ferry:promotion";
 pub const TRAILER_PROMOTION: &str = "Ferry-Promotion";
 /// Trailer naming the source environment's commit a promotion was read from.
 pub const TRAILER_PROMOTED_FROM: &str = "Ferry-Promoted-From";
+/// Trailer naming the source repository of a promotion across repositories.
+pub const TRAILER_PROMOTED_FROM_REPO: &str = "Ferry-Promoted-From-Repo";
+/// Trailer recording a gate given by flag (`require-status=argocd/*`, `min-age=2h`,
+/// `window=...`), so that `ferry merge` checks the same gates again before merging.
+pub const TRAILER_GATE: &str = "Ferry-Gate";
 
 /// One image promoted.
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +157,14 @@ struct Reading {
 }
 
 pub fn run(args: &PromoteArgs, output: Output) -> Result<Exit, Error> {
+    let (report, text, exit) = execute(args)?;
+    publish(&report);
+    report::emit(output, &report, &text)?;
+    Ok(exit)
+}
+
+/// Promotes (and merges with `--merge`); the report, its text and the exit code.
+fn execute(args: &PromoteArgs) -> Result<(Report, String, Exit), Error> {
     let now = args.now.unwrap_or_else(Time::now);
     let mut source = Site::open(&args.repo, None)?;
     let config = source.config()?.clone();
@@ -205,7 +219,7 @@ pub fn run(args: &PromoteArgs, output: Output) -> Result<Exit, Error> {
             "Waiting: not every gate is met; nothing was pushed or opened. Rerun later."
         );
     } else {
-        let bump_args = bump_args(args, target, &reading, now)?;
+        let bump_args = bump_args(args, &source, target, &reading, now)?;
         let executed = bump::execute(&bump_args)?;
         let (line, proposed) = executed.summary();
         let _ = writeln!(text, "{line}");
@@ -232,9 +246,7 @@ pub fn run(args: &PromoteArgs, output: Output) -> Result<Exit, Error> {
             }
         }
     }
-    publish(&report);
-    report::emit(output, &report, &text)?;
-    Ok(exit)
+    Ok((report, text, exit))
 }
 
 /// Reads both environments and pairs their images.
@@ -575,6 +587,7 @@ fn join_windows(windows: &[Window]) -> String {
 /// The bump that writes the promotion into the target.
 fn bump_args(
     args: &PromoteArgs,
+    source: &Site,
     target: &Site,
     reading: &Reading,
     now: Time,
@@ -597,19 +610,33 @@ fn bump_args(
         ),
         rows => format!("Promote {from} → {to}: {} images", rows.len()),
     };
+    let mut trailers = vec![
+        (TRAILER_PROMOTION.to_owned(), format!("{from} -> {to}")),
+        (
+            TRAILER_PROMOTED_FROM.to_owned(),
+            reading.source_tip.commit.clone(),
+        ),
+    ];
+    if args.to_repo.is_some() {
+        trailers.push((
+            TRAILER_PROMOTED_FROM_REPO.to_owned(),
+            source.url.to_string(),
+        ));
+    }
+    let gates = args
+        .require_status
+        .iter()
+        .map(|s| format!("require-status={s}"))
+        .chain(args.min_age.iter().map(|d| format!("min-age={d}")))
+        .chain(args.windows.iter().map(|w| format!("window={w}")));
+    trailers.extend(gates.map(|g| (TRAILER_GATE.to_owned(), ci::one_line(&g))));
     let preset = change_request::Preset {
         head: Some(change_request::promotion_branch(to)),
         title: Some(title.clone()),
         body: Some(body(reading, now)),
         labels: vec![LABEL.to_owned(), format!("env:{to}")],
         subject: Some(format!("{to}: promote from {from}")),
-        trailers: vec![
-            (TRAILER_PROMOTION.to_owned(), format!("{from} -> {to}")),
-            (
-                TRAILER_PROMOTED_FROM.to_owned(),
-                reading.source_tip.commit.clone(),
-            ),
-        ],
+        trailers,
         ..change_request::Preset::default()
     };
     Ok(bump_of(
@@ -867,6 +894,120 @@ fn merge_number(
         cr.merge = Some(item);
     }
     Ok(exit)
+}
+
+/// `ferry merge` of a promotion change request: the promotion recorded in its head commit
+/// (`Ferry-Promotion`, the images of its `Ferry-Update` trailers, the gates of its `Ferry-Gate`
+/// trailers and `promotion.gates`) run again with `--merge`, so the gates are checked again
+/// before it merges, and a source that moved on supersedes it first.
+pub(crate) fn merge_gated(
+    merge_args: &MergeArgs,
+    cr: &forge::ChangeRequest,
+    words: forge::Words,
+) -> Result<Item, Error> {
+    let waiting = |missing: String| Item {
+        number: cr.number,
+        url: cr.url.clone(),
+        status: merge::Status::Waiting,
+        head_sha: cr.head_sha.clone(),
+        merge_sha: None,
+        missing: vec![missing],
+    };
+    let (url, credentials) = merge::credentials(merge_args)?;
+    let mut store = Remote::open(url, credentials, None)?;
+    let tip = store.fetch(Some(&cr.head_branch))?;
+    let trailers = history::parse_trailers(&store.commit_message(&tip.commit)?);
+    let values = |key: &str| -> Vec<&str> {
+        trailers
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let Some((from, to)) = values(TRAILER_PROMOTION)
+        .first()
+        .and_then(|v| v.split_once(" -> "))
+    else {
+        return Ok(waiting(format!(
+            "its head commit has no `{TRAILER_PROMOTION}` trailer, so its gates are unknown: rerun `ferry promote --to ENV --merge`"
+        )));
+    };
+    let mut argv: Vec<String> = vec![
+        "ferry".into(),
+        "promote".into(),
+        format!("--from={from}"),
+        format!("--to={to}"),
+        "--merge".into(),
+        format!(
+            "--method={}",
+            clap::ValueEnum::to_possible_value(&merge_args.method)
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default()
+        ),
+    ];
+    match values(TRAILER_PROMOTED_FROM_REPO).first() {
+        Some(source) => {
+            argv.push(format!("--repo={source}"));
+            argv.push(format!("--to-repo={}", merge_args.repo));
+        }
+        None => argv.push(format!("--repo={}", merge_args.repo)),
+    }
+    for update in values(change_request::TRAILER_UPDATE) {
+        let name = update.split_once('=').map_or(update, |(name, _)| name);
+        argv.push(format!("--image={name}"));
+    }
+    for gate in values(TRAILER_GATE) {
+        match gate.split_once('=') {
+            Some((flag @ ("require-status" | "min-age" | "window"), value)) => {
+                argv.push(format!("--{flag}={value}"));
+            }
+            _ => {
+                return Ok(waiting(format!(
+                    "its head commit records a gate ferry does not know (`{TRAILER_GATE}: {gate}`): rerun `ferry promote --to {to} --merge`"
+                )));
+            }
+        }
+    }
+    let cli = Cli::try_parse_from(&argv).map_err(|err| {
+        Error::Usage(format!(
+            "cannot check the gates of promotion {} {}{}: its trailers do not make a promotion: {err}",
+            words.change_request,
+            words.sigil,
+            cr.number
+        ))
+    })?;
+    let Command::Promote(mut promote) = cli.command else {
+        unreachable!("parsed as `ferry promote`");
+    };
+    promote.repo.token.clone_from(&merge_args.token);
+    promote.to_token.clone_from(&merge_args.token);
+    promote.repo.forge = merge_args.forge.clone();
+    tracing::info!(
+        number = cr.number,
+        from,
+        to,
+        "checking the promotion's gates again"
+    );
+    let (report, text, exit) = execute(&promote)?;
+    let unmet: Vec<String> = report
+        .gates
+        .iter()
+        .filter(|g| !g.met)
+        .map(|g| format!("gate {}: {}", g.gate, g.detail))
+        .collect();
+    if !unmet.is_empty() {
+        let mut item = waiting(String::new());
+        item.missing = unmet;
+        return Ok(item);
+    }
+    match report.change_request.and_then(|c| c.merge) {
+        Some(item) => Ok(item),
+        None if exit == Exit::Done => Ok(waiting(format!(
+            "`ferry promote --from {from} --to {to}` found nothing of it to merge: {}",
+            ci::one_line(&text)
+        ))),
+        None => Ok(waiting(ci::one_line(&text))),
+    }
 }
 
 fn publish(report: &Report) {
