@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
-use crate::support::forge::{Access, CrState, ForgeServer, Protection, client};
+use crate::support::forge::{Access, CrState, ForgeServer, LaterStatus, Protection, client};
 use crate::support::git_http::GitServer;
 use crate::support::remote;
 
@@ -779,6 +779,30 @@ fn history_fetches_more_only_as_needed_and_says_when_it_is_cut() {
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(text(&out).contains("History is cut"), "{}", text(&out));
+    // Status too: web's version in staging is older than the 10 commits read.
+    let out = lab.ferry(&["status", "--max-commits", "10", "--output", "json"], None);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!(
+        report["images"]["ghcr.io/acme/web"]["staging"]["cut"], true,
+        "{report}"
+    );
+    // cart changed 6 commits back: inside what was read.
+    assert_eq!(
+        report["images"]["ghcr.io/acme/cart"]["staging"]["cut"], false,
+        "{report}"
+    );
+    let out = lab.ferry(&["status", "--max-commits", "10"], None);
+    assert!(
+        text(&out).contains("History is cut: `<` marks"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" <2024-"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -820,7 +844,57 @@ fn wait_reports_the_agents_verdict() {
             "{}",
             text(&out)
         );
+
+        // Pending at the first poll; the agent reports success while ferry waits.
+        lab.agent_status(&commit, "flux/slow", "pending");
+        let polls_before = status_polls(&lab);
+        lab.forge.post_status_later(LaterStatus {
+            method: "GET".to_owned(),
+            path_contains: "/status".to_owned(),
+            after: 1,
+            repo: REPO.to_owned(),
+            sha: commit.clone(),
+            context: "flux/slow".to_owned(),
+            state: "success".to_owned(),
+            target_url: Some("https://flux.example.invalid/slow".to_owned()),
+        });
+        let out = lab.ferry(
+            &[
+                "wait",
+                "--env",
+                "staging",
+                "--context",
+                "flux/slow",
+                "--timeout",
+                "1m",
+                "--interval",
+                "1s",
+            ],
+            None,
+        );
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("https://flux.example.invalid/slow"),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(
+            status_polls(&lab) - polls_before,
+            2,
+            "{kind:?}: one status query per poll, two polls"
+        );
     }
+}
+
+/// The status queries answered so far (`/status`, `/statuses`, `/check-runs`).
+fn status_polls(lab: &Lab) -> usize {
+    lab.forge
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && (r.path.contains("/status") || r.path.contains("/check-runs"))
+        })
+        .count()
 }
 
 #[test]

@@ -225,6 +225,15 @@ fn markdown(report: &Report) -> String {
 
 fn pending_lines(text: &mut String, report: &Report, markdown: bool) {
     text.push('\n');
+    if report
+        .images
+        .values()
+        .any(|cells| cells.values().any(|c| c.cut))
+    {
+        text.push_str(
+            "History is cut: `<` marks a version set at or before that time, past the commits read (raise --max-commits).\n\n",
+        );
+    }
     if report.pending.is_empty() {
         text.push_str("Nothing pending promotion.\n");
         return;

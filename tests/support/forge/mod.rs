@@ -154,6 +154,26 @@ impl FaultRule {
     }
 }
 
+/// A commit status an agent posts out of band once the `after`-th request matching `method`
+/// and `path_contains` has been answered: the agent finishing its sync while a client polls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaterStatus {
+    /// `GET`, `POST`, … or `*`.
+    pub method: String,
+    /// A substring of the request path.
+    pub path_contains: String,
+    /// How many more matching requests are answered before it is posted.
+    pub after: usize,
+    /// `owner/name`.
+    pub repo: String,
+    pub sha: String,
+    /// GitHub's `context`, GitLab's `name`.
+    pub context: String,
+    /// As the forge stores it (`success`, `failure`/`failed`, `pending`).
+    pub state: String,
+    pub target_url: Option<String>,
+}
+
 /// One request as the server answered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Logged {
@@ -460,12 +480,14 @@ impl Inner {
     fn process(&self, req: &Req, principal: &Principal, api: Api) -> Resp {
         let mut st = lock(&self.state);
         st.refresh_all();
-        match api {
+        let resp = match api {
             Api::GitHub => github::handle(&mut st, principal, req),
             Api::GraphQl => github::graphql(&mut st, principal, req),
             Api::GitLab => gitlab::handle(&mut st, principal, req),
             Api::None => Resp::json(404, &json!({"message": "Not Found"})),
-        }
+        };
+        st.post_later_statuses(&req.method, &req.path);
+        resp
     }
 
     /// Adds the headers every answer of `api` carries.
@@ -1053,6 +1075,12 @@ impl ForgeServer {
     /// consume them.
     pub fn inject(&self, rule: FaultRule) {
         self.state().faults.push(rule);
+    }
+
+    /// Posts a commit status once the requests `later` names have been answered (see
+    /// [`LaterStatus`]).
+    pub fn post_status_later(&self, later: LaterStatus) {
+        self.state().later.push(later);
     }
 
     /// The fault rules that still have requests to apply to.

@@ -9,7 +9,10 @@ use rsa::pkcs1::DecodeRsaPublicKey as _;
 use rsa::pkcs8::DecodePublicKey as _;
 
 use super::git_ops::{self, Identity, MergeTree};
-use super::{Access, ChangeRequest, CheckRun, CrState, Fault, FaultRule, Logged, Protection, util};
+use super::{
+    Access, ChangeRequest, CheckRun, CrState, Fault, FaultRule, LaterStatus, Logged, Protection,
+    util,
+};
 use crate::support::git_http::{self, Credentials};
 
 /// What kind of token a token is.
@@ -463,6 +466,8 @@ pub struct State {
     pub next_project_id: u64,
     pub next_id: u64,
     pub faults: Vec<FaultRule>,
+    /// Statuses agents post once some requests are answered.
+    pub later: Vec<LaterStatus>,
     pub log: Vec<Logged>,
     merge_cache: HashMap<(String, String, String), MergeTree>,
 }
@@ -481,6 +486,7 @@ impl State {
             next_project_id: 1,
             next_id: 1000,
             faults: Vec::new(),
+            later: Vec::new(),
             log: Vec::new(),
             merge_cache: HashMap::new(),
         };
@@ -687,6 +693,44 @@ impl State {
             if let Some(tip) = repo.tips.get(&cr.head) {
                 cr.head_sha.clone_from(tip);
             }
+        }
+    }
+
+    /// Counts an answered request against the scheduled statuses, posting those now due.
+    pub fn post_later_statuses(&mut self, method: &str, path: &str) {
+        let mut due = Vec::new();
+        self.later.retain_mut(|l| {
+            if (l.method == "*" || l.method.eq_ignore_ascii_case(method))
+                && path.contains(&l.path_contains)
+            {
+                l.after = l.after.saturating_sub(1);
+                if l.after == 0 {
+                    due.push(l.clone());
+                    return false;
+                }
+            }
+            true
+        });
+        for l in due {
+            let id = self.next_id();
+            let now = util::now_millis();
+            let full = l.repo.clone();
+            if let Some(repo) = self.repos.get_mut(&full) {
+                repo.statuses.push(StatusRec {
+                    id,
+                    sha: l.sha,
+                    context: l.context,
+                    state: l.state,
+                    target_url: l.target_url,
+                    description: None,
+                    creator: "agent".to_owned(),
+                    created: now,
+                    updated: now,
+                    git_ref: None,
+                    pipeline_id: None,
+                });
+            }
+            self.sweep_auto_merge(&full);
         }
     }
 
