@@ -2,20 +2,15 @@
 //! and GraphQL, GitLab v4) backed by the real repositories of the git smart-HTTP server.
 //! Every path runs on both forges.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::support::forge::{
-    APP_PRIVATE_KEY_PEM, APP_PUBLIC_KEY_PEM, Access, CrState, Fault, FaultRule, ForgeServer,
-    Protection,
+    APP_PRIVATE_KEY_PEM, APP_PUBLIC_KEY_PEM, Access, CrState, Fault, FaultRule, Protection,
 };
-use crate::support::git_http::GitServer;
+use crate::support::lab::{KINDS, Kind, Lab, REPO, code, json_of, text};
 use crate::support::remote;
 
-const REPO: &str = "acme/env";
-const BOT_TOKEN: &str = "ferry-bot-token-3c9d1e";
-const ALICE_TOKEN: &str = "alice-token-8e2f7a";
 const READ_TOKEN: &str = "reader-token-41b0c6";
 
 const CONFIG: &str = "\
@@ -43,87 +38,26 @@ images:
     newTag: \"2222222\"   # quoted on purpose
 ";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    GitHub,
-    GitLab,
-}
-
-const KINDS: [Kind; 2] = [Kind::GitHub, Kind::GitLab];
-
-/// An environment repository served by both servers.
-struct Lab {
-    kind: Kind,
-    _dir: tempfile::TempDir,
-    repo: PathBuf,
-    git: GitServer,
-    forge: ForgeServer,
-}
-
-impl Lab {
-    fn new(kind: Kind) -> Lab {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("srv");
-        std::fs::create_dir_all(root.join("acme")).expect("mkdir");
-        let files: Vec<(&str, &[u8])> = vec![
+/// An environment repository with staging and production at 1111111, and a reader's token.
+fn new_lab(kind: Kind) -> Lab {
+    let lab = Lab::new(
+        kind,
+        &[
             ("ferry.yaml", CONFIG.as_bytes()),
             ("envs/staging/kustomization.yaml", KUSTOMIZATION.as_bytes()),
             (
                 "envs/production/kustomization.yaml",
                 KUSTOMIZATION.as_bytes(),
             ),
-        ];
-        let repo = remote::bare_repo(&root, "acme/env.git", "main", &files);
-        let git = GitServer::start(&root);
-        let forge = ForgeServer::start(&git);
-        forge.add_token(BOT_TOKEN, "ferry-bot", Access::Write);
-        forge.add_token(ALICE_TOKEN, "alice", Access::Write);
-        forge.add_token(READ_TOKEN, "reader", Access::Read);
-        Lab {
-            kind,
-            _dir: dir,
-            repo,
-            git,
-            forge,
-        }
-    }
+        ],
+    );
+    lab.forge.add_token(READ_TOKEN, "reader", Access::Read);
+    lab
+}
 
-    fn api_url(&self) -> String {
-        match self.kind {
-            Kind::GitHub => self.forge.github_api_url(),
-            Kind::GitLab => self.forge.gitlab_api_url(),
-        }
-    }
-
-    /// The ferry binary, isolated from the caller's CI, pointed at this forge.
-    fn command(&self, token: Option<&str>) -> Command {
-        let mut cmd = crate::support::ferry();
-        for (key, _) in std::env::vars() {
-            if key.starts_with("FERRY_")
-                || key.starts_with("GITHUB_")
-                || key.starts_with("GITLAB_")
-                || key.starts_with("CI_")
-            {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env(
-            "FERRY_FORGE",
-            match self.kind {
-                Kind::GitHub => "github",
-                Kind::GitLab => "gitlab",
-            },
-        )
-        .env("FERRY_API_URL", self.api_url())
-        .env("FERRY_REPO", self.git.url("acme/env.git"));
-        if let Some(token) = token {
-            cmd.env("FERRY_TOKEN", token);
-        }
-        cmd
-    }
-
+impl Lab {
     fn bump(&self, args: &[&str]) -> Output {
-        self.command(Some(BOT_TOKEN))
+        self.command()
             .arg("bump")
             .args(args)
             .output()
@@ -131,24 +65,11 @@ impl Lab {
     }
 
     fn merge(&self, args: &[&str]) -> Output {
-        self.command(Some(BOT_TOKEN))
+        self.command()
             .arg("merge")
             .args(args)
             .output()
             .expect("ferry runs")
-    }
-
-    fn main_file(&self, path: &str) -> String {
-        let files = remote::read_branch(&self.repo, "main");
-        String::from_utf8(files.get(path).cloned().unwrap_or_default()).expect("utf-8")
-    }
-
-    fn open_change_requests(&self) -> Vec<crate::support::forge::ChangeRequest> {
-        self.forge
-            .change_requests(REPO)
-            .into_iter()
-            .filter(|cr| cr.state == CrState::Open)
-            .collect()
     }
 
     /// Protects `main`: merging needs `n` approvals.
@@ -163,34 +84,10 @@ impl Lab {
         );
     }
 
-    fn approve(&self, number: u64) {
-        let status = match self.kind {
-            Kind::GitHub => self.forge.approve_github(REPO, number, ALICE_TOKEN),
-            Kind::GitLab => self.forge.approve_gitlab(REPO, number, ALICE_TOKEN),
-        };
-        assert!((200..300).contains(&status), "approval answered {status}");
-    }
-
     /// API requests made (the forge log), after `clear_requests`.
     fn api_calls(&self) -> usize {
         self.forge.requests().len()
     }
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
 }
 
 fn bump_production(lab: &Lab, tag: &str) -> serde_json::Value {
@@ -202,13 +99,13 @@ fn bump_production(lab: &Lab, tag: &str) -> serde_json::Value {
         &format!("ghcr.io/acme/cart={tag}"),
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    json(&out)
+    json_of(&out)
 }
 
 #[test]
 fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         let main_before = remote::branch_tip(&lab.repo, "main");
 
         lab.forge.clear_requests();
@@ -248,7 +145,7 @@ fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
             "{kind:?}: one commit on main"
         );
 
-        let open = lab.open_change_requests();
+        let open = lab.open();
         assert_eq!(open.len(), 1, "{kind:?}");
         assert_eq!(open[0].head, head);
         assert_eq!(open[0].base, "main");
@@ -295,7 +192,7 @@ fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
             "{kind:?}: a rerun wrote: {:?}",
             lab.forge.requests()
         );
-        assert_eq!(lab.open_change_requests().len(), 1);
+        assert_eq!(lab.open().len(), 1);
 
         // A newer build replaces the branch's commit and updates the same change request.
         let newer = bump_production(&lab, "bbbbbbb");
@@ -304,7 +201,7 @@ fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
             "{kind:?}: {newer}"
         );
         assert_eq!(newer["change_request"]["number"], cr["number"]);
-        let open = lab.open_change_requests();
+        let open = lab.open();
         assert_eq!(open.len(), 1, "{kind:?}");
         assert!(open[0].title.contains("bbbbbbb"), "{}", open[0].title);
         let log = remote::log(&lab.repo, &head);
@@ -315,7 +212,7 @@ fn a_bump_through_a_change_request_opens_one_and_updates_it_never_twice() {
 #[test]
 fn merge_waits_for_approval_then_merges_pinned_to_the_head() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         lab.require_approvals(1);
         let bumped = bump_production(&lab, "ccccccc");
         let number = bumped["change_request"]["number"].as_u64().expect("number");
@@ -329,7 +226,7 @@ fn merge_waits_for_approval_then_merges_pinned_to_the_head() {
             text(&waiting)
         );
         assert!(
-            lab.main_file("envs/production/kustomization.yaml")
+            lab.file("main", "envs/production/kustomization.yaml")
                 .contains("1111111")
         );
 
@@ -337,7 +234,7 @@ fn merge_waits_for_approval_then_merges_pinned_to_the_head() {
         lab.forge.clear_requests();
         let merged = lab.merge(&[&number_arg, "--output", "json"]);
         assert_eq!(code(&merged), 0, "{kind:?}: {}", text(&merged));
-        let report = json(&merged);
+        let report = json_of(&merged);
         assert_eq!(report["change_requests"][0]["status"], "merged", "{report}");
         // Readiness (2 reads) and the merge; GitLab's client also asks who it is.
         let limit = if kind == Kind::GitLab { 4 } else { 3 };
@@ -347,7 +244,7 @@ fn merge_waits_for_approval_then_merges_pinned_to_the_head() {
             lab.forge.requests()
         );
         assert!(
-            lab.main_file("envs/production/kustomization.yaml")
+            lab.file("main", "envs/production/kustomization.yaml")
                 .contains("newTag: ccccccc"),
             "{kind:?}: the merge is a real merge on the repository"
         );
@@ -359,14 +256,14 @@ fn merge_waits_for_approval_then_merges_pinned_to_the_head() {
         // The merged change is not proposed again.
         let rerun = bump_production(&lab, "ccccccc");
         assert_eq!(rerun["status"], "up-to-date", "{kind:?}: {rerun}");
-        assert!(lab.open_change_requests().is_empty());
+        assert!(lab.open().is_empty());
     }
 }
 
 #[test]
 fn a_lost_create_answer_does_not_duplicate_the_change_request() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         let create = match kind {
             Kind::GitHub => "/repos/acme/env/pulls",
             Kind::GitLab => "/merge_requests",
@@ -390,7 +287,7 @@ fn a_lost_create_answer_does_not_duplicate_the_change_request() {
 #[test]
 fn server_errors_rate_limits_and_slow_answers_are_survived() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         let list = match kind {
             Kind::GitHub => "/repos/acme/env/pulls",
             Kind::GitLab => "/merge_requests",
@@ -411,7 +308,7 @@ fn server_errors_rate_limits_and_slow_answers_are_survived() {
             Fault::Delay(Duration::from_secs(10)),
         ));
         let out = lab
-            .command(Some(BOT_TOKEN))
+            .command()
             .args([
                 "bump",
                 "--env",
@@ -428,7 +325,7 @@ fn server_errors_rate_limits_and_slow_answers_are_survived() {
             "{kind:?}: {:?}",
             lab.forge.pending_faults()
         );
-        assert_eq!(lab.open_change_requests().len(), 1);
+        assert_eq!(lab.open().len(), 1);
         let log = text(&out);
         assert!(log.contains("rate limited"), "{kind:?}: {log}");
         assert!(
@@ -441,7 +338,7 @@ fn server_errors_rate_limits_and_slow_answers_are_survived() {
 #[test]
 fn a_rate_limit_longer_than_ferry_waits_fails_at_once_saying_so() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         let list = match kind {
             Kind::GitHub => "/repos/acme/env/pulls",
             Kind::GitLab => "/merge_requests",
@@ -467,10 +364,10 @@ fn a_rate_limit_longer_than_ferry_waits_fails_at_once_saying_so() {
 #[test]
 fn wrong_and_weak_tokens_are_explained_and_never_shown() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         // The git side accepts the reader's token for fetching; the API refuses its writes.
         let out = lab
-            .command(Some(READ_TOKEN))
+            .command_as(Some(READ_TOKEN))
             .args(["merge", "1"])
             .output()
             .expect("ferry runs");
@@ -478,7 +375,7 @@ fn wrong_and_weak_tokens_are_explained_and_never_shown() {
         assert!(!text(&out).contains(READ_TOKEN), "{kind:?}: token shown");
 
         let out = lab
-            .command(Some("not-a-token-9f8e7d"))
+            .command_as(Some("not-a-token-9f8e7d"))
             .args(["merge", "1"])
             .output()
             .expect("ferry runs");
@@ -494,7 +391,7 @@ fn wrong_and_weak_tokens_are_explained_and_never_shown() {
 #[test]
 fn auto_merge_hands_the_merge_to_the_forge() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         let bumped = bump_production(&lab, "fffffff");
         let number = bumped["change_request"]["number"].as_u64().expect("number");
         let head_sha = bumped["change_request"]["head_sha"]
@@ -521,13 +418,13 @@ fn auto_merge_hands_the_merge_to_the_forge() {
         let out = lab.merge(&[&number.to_string(), "--auto-merge", "--output", "json"]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
         assert_eq!(
-            json(&out)["change_requests"][0]["status"],
+            json_of(&out)["change_requests"][0]["status"],
             "auto-merge",
             "{}",
             text(&out)
         );
         assert!(
-            lab.main_file("envs/production/kustomization.yaml")
+            lab.file("main", "envs/production/kustomization.yaml")
                 .contains("1111111")
         );
 
@@ -546,7 +443,7 @@ fn auto_merge_hands_the_merge_to_the_forge() {
             .expect("change request");
         assert_eq!(cr.state, CrState::Merged, "{kind:?}: {cr:?}");
         assert!(
-            lab.main_file("envs/production/kustomization.yaml")
+            lab.file("main", "envs/production/kustomization.yaml")
                 .contains("newTag: fffffff")
         );
     }
@@ -555,7 +452,7 @@ fn auto_merge_hands_the_merge_to_the_forge() {
 #[test]
 fn auto_merge_of_a_ready_change_request_merges_it_directly() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         if kind == Kind::GitHub {
             lab.forge.set_allow_auto_merge(REPO, true);
         }
@@ -564,7 +461,7 @@ fn auto_merge_of_a_ready_change_request_merges_it_directly() {
         let out = lab.merge(&[&number.to_string(), "--auto-merge"]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
         assert!(
-            lab.main_file("envs/production/kustomization.yaml")
+            lab.file("main", "envs/production/kustomization.yaml")
                 .contains("newTag: 1234abc"),
             "{kind:?}"
         );
@@ -574,19 +471,19 @@ fn auto_merge_of_a_ready_change_request_merges_it_directly() {
 #[test]
 fn merge_by_environment_merges_every_open_ferry_change_request_of_it() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         bump_production(&lab, "abcdef1");
         let web = lab.bump(&["--env", "production", "ghcr.io/acme/web=abcdef2"]);
         assert_eq!(code(&web), 0, "{}", text(&web));
-        assert_eq!(lab.open_change_requests().len(), 2);
+        assert_eq!(lab.open().len(), 2);
         let out = lab.merge(&["--env", "production"]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
-        let file = lab.main_file("envs/production/kustomization.yaml");
+        let file = lab.file("main", "envs/production/kustomization.yaml");
         assert!(
             file.contains("newTag: abcdef1") && file.contains("newTag: \"abcdef2\""),
             "{kind:?}: {file}"
         );
-        assert!(lab.open_change_requests().is_empty());
+        assert!(lab.open().is_empty());
 
         let none = lab.merge(&["--env", "production"]);
         assert_eq!(code(&none), 0, "{}", text(&none));
@@ -597,7 +494,7 @@ fn merge_by_environment_merges_every_open_ferry_change_request_of_it() {
 #[test]
 fn a_change_request_that_conflicts_is_recomputed_on_the_new_tip_never_merged_stale() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         lab.require_approvals(1);
         let bumped = bump_production(&lab, "0a0a0a0");
         let number = bumped["change_request"]["number"].as_u64().expect("number");
@@ -628,7 +525,7 @@ fn a_change_request_that_conflicts_is_recomputed_on_the_new_tip_never_merged_sta
             text(&out)
         );
         assert!(
-            lab.main_file("envs/production/kustomization.yaml")
+            lab.file("main", "envs/production/kustomization.yaml")
                 .contains("9999999")
         );
         let log = remote::log(&lab.repo, &head);
@@ -643,17 +540,13 @@ fn a_change_request_that_conflicts_is_recomputed_on_the_new_tip_never_merged_sta
             KUSTOMIZATION.replace("newTag: 1111111", "newTag: 0a0a0a0"),
             "{kind:?}: the change, recomputed, not a textual rebase"
         );
-        assert_eq!(
-            lab.open_change_requests().len(),
-            1,
-            "{kind:?}: the same change request"
-        );
+        assert_eq!(lab.open().len(), 1, "{kind:?}: the same change request");
 
         lab.approve(number);
         let out = lab.merge(&[&number.to_string()]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
         assert!(
-            lab.main_file("envs/production/kustomization.yaml")
+            lab.file("main", "envs/production/kustomization.yaml")
                 .contains("newTag: 0a0a0a0")
         );
     }
@@ -661,11 +554,11 @@ fn a_change_request_that_conflicts_is_recomputed_on_the_new_tip_never_merged_sta
 
 #[test]
 fn a_github_app_installation_token_serves_the_api_and_git() {
-    let lab = Lab::new(Kind::GitHub);
+    let lab = new_lab(Kind::GitHub);
     lab.forge
         .register_github_app(4242, APP_PUBLIC_KEY_PEM, 77, &[REPO]);
     let out = lab
-        .command(None)
+        .command_as(None)
         .args([
             "bump",
             "--env",
@@ -680,21 +573,21 @@ fn a_github_app_installation_token_serves_the_api_and_git() {
         .output()
         .expect("ferry runs");
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert_eq!(json(&out)["change_request"]["action"], "opened");
+    assert_eq!(json_of(&out)["change_request"]["action"], "opened");
     assert!(
         !text(&out).contains("PRIVATE KEY"),
         "the key leaked: {}",
         text(&out)
     );
     // The branch was pushed with the minted token (no other credentials were given).
-    assert_eq!(lab.open_change_requests().len(), 1);
+    assert_eq!(lab.open().len(), 1);
 }
 
 #[test]
 fn the_forge_must_be_named_when_it_cannot_be_inferred() {
-    let lab = Lab::new(Kind::GitHub);
+    let lab = new_lab(Kind::GitHub);
     let out = lab
-        .command(Some(BOT_TOKEN))
+        .command()
         .env_remove("FERRY_FORGE")
         .args([
             "bump",
@@ -714,7 +607,7 @@ fn the_forge_must_be_named_when_it_cannot_be_inferred() {
 
 #[test]
 fn a_pull_request_behind_a_strict_branch_is_brought_up_to_date_then_merged() {
-    let lab = Lab::new(Kind::GitHub);
+    let lab = new_lab(Kind::GitHub);
     lab.forge.protect(
         REPO,
         "main",
@@ -734,7 +627,7 @@ fn a_pull_request_behind_a_strict_branch_is_brought_up_to_date_then_merged() {
     );
     let out = lab.merge(&[&number.to_string(), "--output", "json"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert_eq!(json(&out)["change_requests"][0]["status"], "merged");
+    assert_eq!(json_of(&out)["change_requests"][0]["status"], "merged");
     let files = remote::read_branch(&lab.repo, "main");
     assert_eq!(files["README.md"], b"env repo\n");
     assert!(
@@ -747,11 +640,11 @@ fn a_pull_request_behind_a_strict_branch_is_brought_up_to_date_then_merged() {
 
 #[test]
 fn a_gitlab_job_token_cannot_open_merge_requests_and_says_what_to_use() {
-    let lab = Lab::new(Kind::GitLab);
+    let lab = new_lab(Kind::GitLab);
     let job = "job-token-0c1d2e";
     lab.forge.add_job_token(job, "ferry-bot", REPO);
     let out = lab
-        .command(None)
+        .command_as(None)
         .env("CI_JOB_TOKEN", job)
         .args(["bump", "--env", "production", "ghcr.io/acme/cart=3e3e3e3"])
         .output()
@@ -764,7 +657,7 @@ fn a_gitlab_job_token_cannot_open_merge_requests_and_says_what_to_use() {
 #[test]
 fn the_repository_can_bring_its_own_title_and_description_templates() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         let config = format!(
             "{CONFIG}change-requests:\n  title: .ferry/title.tera\n  body: .ferry/body.tera\n"
         );
@@ -786,7 +679,7 @@ fn the_repository_can_bring_its_own_title_and_description_templates() {
         );
         let out = bump_production(&lab, "4d4d4d4");
         let head = out["change_request"]["head_branch"].as_str().expect("head");
-        let open = lab.open_change_requests();
+        let open = lab.open();
         assert_eq!(open.len(), 1, "{kind:?}");
         assert_eq!(
             open[0].title, "[production] ghcr.io/acme/cart@4d4d4d4 second line",
@@ -815,7 +708,7 @@ fn the_repository_can_bring_its_own_title_and_description_templates() {
 #[test]
 fn a_dry_run_says_which_branch_and_change_request_and_touches_nothing() {
     for kind in KINDS {
-        let lab = Lab::new(kind);
+        let lab = new_lab(kind);
         let out = lab.bump(&[
             "--env",
             "production",

@@ -8,16 +8,16 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::support::forge::{Access, ForgeServer, client};
-use crate::support::git_http::GitServer;
+use crate::support::forge::client;
+use crate::support::lab::{ALICE_TOKEN, BOT_TOKEN, KINDS, Kind, Lab, code, json_of, text};
 use crate::support::remote;
 
-const BOT_TOKEN: &str = "ferry-bot-token-5a1c3e";
-const ALICE_TOKEN: &str = "alice-token-77d2b9";
 const BRANCH: &str = "dynamic-envs";
 const T0: &str = "2026-11-23T12:00:00Z";
 /// The note ferry writes when it creates the previews branch.
 const README: &str = "apps/README.md";
+/// The application repository, whose merge requests get previews.
+const SHOP: &str = "acme/shop";
 
 const CONFIG: &str = "\
 version: 1
@@ -28,94 +28,45 @@ previews:
     path: previews/base
 ";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    GitHub,
-    GitLab,
-}
-
-const KINDS: [Kind; 2] = [Kind::GitHub, Kind::GitLab];
-
-/// An environment repository (`acme/env`) and an application repository (`acme/shop`) with
-/// branches for merge requests, served by both servers.
-struct Lab {
-    kind: Kind,
-    dir: tempfile::TempDir,
-    env: PathBuf,
-    shop: PathBuf,
-    git: GitServer,
-    forge: ForgeServer,
+/// An environment repository (`acme/env`) configured by `config` and an application
+/// repository (`acme/shop`) with branches for merge requests, served by both servers.
+fn new_lab(kind: Kind, config: &str) -> Lab {
+    let lab = Lab::new(
+        kind,
+        &[
+            ("ferry.yaml", config.as_bytes()),
+            (
+                "previews/base/kustomization.yaml",
+                b"resources: [deployment.yaml]\n",
+            ),
+        ],
+    );
+    lab.add_repo(SHOP, &[("README.md", b"the shop\n")]);
+    lab
 }
 
 impl Lab {
-    fn new(kind: Kind, config: &str) -> Lab {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("srv");
-        std::fs::create_dir_all(root.join("acme")).expect("mkdir");
-        let env = remote::bare_repo(
-            &root,
-            "acme/env.git",
-            "main",
-            &[
-                ("ferry.yaml", config.as_bytes()),
-                (
-                    "previews/base/kustomization.yaml",
-                    b"resources: [deployment.yaml]\n",
-                ),
-            ],
-        );
-        let shop = remote::bare_repo(
-            &root,
-            "acme/shop.git",
-            "main",
-            &[("README.md", b"the shop\n")],
-        );
-        let git = GitServer::start(&root);
-        let forge = ForgeServer::start(&git);
-        forge.add_token(BOT_TOKEN, "ferry-bot", Access::Write);
-        forge.add_token(ALICE_TOKEN, "alice", Access::Write);
-        Lab {
-            kind,
-            dir,
-            env,
-            shop,
-            git,
-            forge,
-        }
+    /// The bare application repository.
+    fn shop(&self) -> PathBuf {
+        self.root.join(format!("{SHOP}.git"))
     }
 
     fn shop_url(&self) -> String {
-        self.git.url("acme/shop.git")
+        self.url(SHOP)
     }
 
-    /// The ferry binary, isolated from the caller's CI, pointed at these servers.
-    fn command(&self) -> Command {
-        let mut cmd = crate::support::ferry();
-        for (key, _) in std::env::vars() {
-            if key.starts_with("FERRY_")
-                || key.starts_with("GITHUB_")
-                || key.starts_with("GITLAB_")
-                || key.starts_with("CI_")
-            {
-                cmd.env_remove(key);
-            }
-        }
-        let (forge, api) = match self.kind {
-            Kind::GitHub => ("github", self.forge.github_api_url()),
-            Kind::GitLab => ("gitlab", self.forge.gitlab_api_url()),
-        };
-        cmd.env("FERRY_FORGE", forge)
-            .env("FERRY_API_URL", api)
-            .env("FERRY_REPO", self.git.url("acme/env.git"))
-            .env("FERRY_APP_REPO", self.shop_url())
-            .env("FERRY_TOKEN", BOT_TOKEN)
+    /// The ferry binary, isolated from the caller's CI, pointed at these servers (the
+    /// application repository too), at [`T0`], in the lab's directory.
+    fn preview_command(&self) -> Command {
+        let mut cmd = self.command();
+        cmd.env("FERRY_APP_REPO", self.shop_url())
             .env("FERRY_NOW", T0)
             .current_dir(self.dir.path());
         cmd
     }
 
     fn preview(&self, args: &[&str]) -> Output {
-        self.command()
+        self.preview_command()
             .arg("preview")
             .args(args)
             .output()
@@ -124,9 +75,9 @@ impl Lab {
 
     /// Opens a merge request of `branch` (created from main) in the application repository.
     fn open_cr(&self, branch: &str, title: &str) -> u64 {
-        remote::git(&self.shop, &["branch", branch, "main"]);
+        remote::git(&self.shop(), &["branch", branch, "main"]);
         remote::commit_files(
-            &self.shop,
+            &self.shop(),
             branch,
             &[("CHANGES.md", Some(title.as_bytes()))],
             title,
@@ -213,7 +164,7 @@ impl Lab {
 
     /// The previews branch's files, but the note ferry leaves in the directory.
     fn files(&self) -> Vec<(String, String)> {
-        remote::read_branch(&self.env, BRANCH)
+        remote::read_branch(&self.repo, BRANCH)
             .into_iter()
             .filter(|(path, _)| path != README)
             .map(|(path, bytes)| (path, String::from_utf8(bytes).expect("utf-8")))
@@ -221,10 +172,10 @@ impl Lab {
     }
 
     fn commits(&self) -> usize {
-        if remote::branch_tip(&self.env, BRANCH).is_none() {
+        if remote::branch_tip(&self.repo, BRANCH).is_none() {
             return 0;
         }
-        remote::log(&self.env, BRANCH).len()
+        remote::log(&self.repo, BRANCH).len()
     }
 
     fn comments(&self, number: u64) -> Vec<String> {
@@ -234,22 +185,6 @@ impl Lab {
             .map(|c| c.body)
             .collect()
     }
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
 }
 
 fn ok(out: &Output) -> Value {
@@ -267,7 +202,7 @@ fn application(text: &str) -> Value {
 #[test]
 fn a_preview_is_created_updated_in_place_and_removed_with_one_sticky_comment() {
     for kind in KINDS {
-        let lab = Lab::new(kind, CONFIG);
+        let lab = new_lab(kind, CONFIG);
         let number = lab.open_cr("feature/new-cart", "New cart");
 
         let up = |tag: &str, now: &str| {
@@ -297,7 +232,7 @@ fn a_preview_is_created_updated_in_place_and_removed_with_one_sticky_comment() {
 
         // The branch did not exist: it was made, holding only the preview (and a note that
         // keeps the directory when the last preview goes).
-        let all = remote::read_branch(&lab.env, BRANCH);
+        let all = remote::read_branch(&lab.repo, BRANCH);
         assert_eq!(all.len(), 2, "{kind:?}: {:?}", all.keys());
         assert!(all.contains_key(README), "{:?}", all.keys());
         let files = lab.files();
@@ -388,7 +323,7 @@ fn a_preview_is_created_updated_in_place_and_removed_with_one_sticky_comment() {
         assert_eq!(removed["status"], "removed", "{kind:?}: {removed}");
         assert!(lab.files().is_empty(), "{kind:?}");
         assert!(
-            remote::read_branch(&lab.env, BRANCH).contains_key(README),
+            remote::read_branch(&lab.repo, BRANCH).contains_key(README),
             "{kind:?}: the directory stays"
         );
         assert_eq!(lab.commits(), 4);
@@ -408,11 +343,11 @@ fn a_preview_is_created_updated_in_place_and_removed_with_one_sticky_comment() {
 
 #[test]
 fn in_gitlab_ci_the_name_and_merge_request_come_from_the_pipeline_and_a_dotenv_is_written() {
-    let lab = Lab::new(Kind::GitLab, CONFIG);
+    let lab = new_lab(Kind::GitLab, CONFIG);
     let number = lab.open_cr("feat/Login_Page", "Login");
     let dotenv = lab.dir.path().join("preview.env");
     let out = lab
-        .command()
+        .preview_command()
         .env("GITLAB_CI", "true")
         .env("CI_PROJECT_URL", lab.shop_url())
         .env("CI_MERGE_REQUEST_IID", number.to_string())
@@ -454,7 +389,7 @@ fn in_gitlab_ci_the_name_and_merge_request_come_from_the_pipeline_and_a_dotenv_i
 #[test]
 fn gc_removes_previews_of_closed_and_merged_requests_and_expired_ones_in_one_commit() {
     for kind in KINDS {
-        let lab = Lab::new(kind, CONFIG);
+        let lab = new_lab(kind, CONFIG);
         let open = lab.open_cr("feature/open", "Open");
         let closed = lab.open_cr("feature/closed", "Closed");
         let merged = lab.open_cr("feature/merged", "Merged");
@@ -531,7 +466,7 @@ fn gc_removes_previews_of_closed_and_merged_requests_and_expired_ones_in_one_com
 
 #[test]
 fn a_closed_merge_request_gets_no_preview() {
-    let lab = Lab::new(Kind::GitHub, CONFIG);
+    let lab = new_lab(Kind::GitHub, CONFIG);
     let number = lab.open_cr("feature/late", "Late");
     lab.close_cr(number);
     let out = ok(&lab.preview(&[
@@ -551,7 +486,7 @@ fn a_closed_merge_request_gets_no_preview() {
 #[test]
 fn the_cap_refuses_a_new_preview_or_evicts_the_least_recently_updated() {
     let capped = format!("{CONFIG}  max: 2\n");
-    let lab = Lab::new(Kind::GitHub, &capped);
+    let lab = new_lab(Kind::GitHub, &capped);
     for (name, now) in [
         ("alpha", "2026-11-23T12:00:00Z"),
         ("beta", "2026-11-23T13:00:00Z"),
@@ -587,7 +522,7 @@ fn the_cap_refuses_a_new_preview_or_evicts_the_least_recently_updated() {
 
     // Evict the oldest instead: now beta (alpha was just updated).
     remote::commit_files(
-        &lab.env,
+        &lab.repo,
         "main",
         &[(
             "ferry.yaml",
@@ -615,13 +550,13 @@ fn the_cap_refuses_a_new_preview_or_evicts_the_least_recently_updated() {
 
 #[test]
 fn concurrent_previews_of_different_merge_requests_all_land() {
-    let lab = Lab::new(Kind::GitLab, CONFIG);
+    let lab = new_lab(Kind::GitLab, CONFIG);
     let names: Vec<String> = (0..6).map(|i| format!("feature/parallel-{i}")).collect();
     // Every job starts before any finishes, on a branch that does not exist yet.
     let children: Vec<_> = names
         .iter()
         .map(|name| {
-            lab.command()
+            lab.preview_command()
                 .args(["preview", "up", "--name", name, "ghcr.io/acme/cart=1111111"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -649,7 +584,7 @@ fn concurrent_previews_of_different_merge_requests_all_land() {
 
 #[test]
 fn hostile_names_stay_data_and_never_leave_the_preview_directory() {
-    let lab = Lab::new(Kind::GitHub, CONFIG);
+    let lab = new_lab(Kind::GitHub, CONFIG);
     let long = "x".repeat(300);
     let hostile = [
         "it's \"quoted\"",
@@ -708,9 +643,9 @@ version: 1
 previews:
   template: .ferry/preview.yaml
 ";
-    let lab = Lab::new(Kind::GitHub, config);
+    let lab = new_lab(Kind::GitHub, config);
     remote::commit_files(
-        &lab.env,
+        &lab.repo,
         "main",
         &[(
             ".ferry/preview.yaml",
@@ -729,7 +664,7 @@ previews:
     assert_eq!(lab.commits(), 0, "nothing pushed");
 
     // Without previews.deploy.path the built-in template says what to set.
-    let bare = Lab::new(Kind::GitHub, "version: 1\n");
+    let bare = new_lab(Kind::GitHub, "version: 1\n");
     let out = bare.preview(&["up", "--name", "x", "ghcr.io/acme/cart=1"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(

@@ -4,18 +4,12 @@
 //! merging with and without approval, snapshots of status and history, the agents' verdict,
 //! and rollback with hold.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use serde_json::json;
-
-use crate::support::forge::{Access, CrState, ForgeServer, LaterStatus, Protection, client};
-use crate::support::git_http::GitServer;
+use crate::support::forge::{CrState, LaterStatus, Protection};
+use crate::support::lab::{KINDS, Kind, Lab, REPO, code, json_of, text};
 use crate::support::remote;
-
-const REPO: &str = "acme/env";
-const BOT_TOKEN: &str = "ferry-bot-token-3c9d1e";
-const ALICE_TOKEN: &str = "alice-token-8e2f7a";
 
 /// 2024-01-01T00:00:00Z, a Monday: the date of every commit made by the test helpers.
 const T0: i64 = 1_704_067_200;
@@ -50,79 +44,24 @@ images:
 
 const ONLY_STAGING: &str = "image: ghcr.io/acme/canary:5555555\n";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    GitHub,
-    GitLab,
-}
-
-const KINDS: [Kind; 2] = [Kind::GitHub, Kind::GitLab];
-
-struct Lab {
-    kind: Kind,
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    repo: PathBuf,
-    git: GitServer,
-    forge: ForgeServer,
-}
-
-impl Lab {
-    /// An environment repository with staging and production on `main`, both at 1111111.
-    fn new(kind: Kind, config: &str) -> Lab {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("srv");
-        std::fs::create_dir_all(root.join("acme")).expect("mkdir");
-        let first = kustomization("1111111", "2222222");
-        let files: Vec<(&str, &[u8])> = vec![
+/// An environment repository with staging and production on `main`, both at 1111111.
+fn new_lab(kind: Kind, config: &str) -> Lab {
+    let first = kustomization("1111111", "2222222");
+    Lab::new(
+        kind,
+        &[
             ("ferry.yaml", config.as_bytes()),
             ("envs/staging/kustomization.yaml", first.as_bytes()),
             ("envs/staging/canary.yaml", ONLY_STAGING.as_bytes()),
             ("envs/production/kustomization.yaml", first.as_bytes()),
-        ];
-        let repo = remote::bare_repo(&root, "acme/env.git", "main", &files);
-        let git = GitServer::start(&root);
-        let forge = ForgeServer::start(&git);
-        forge.add_token(BOT_TOKEN, "ferry-bot", Access::Write);
-        forge.add_token(ALICE_TOKEN, "alice", Access::Write);
-        Lab {
-            kind,
-            _dir: dir,
-            root,
-            repo,
-            git,
-            forge,
-        }
-    }
+        ],
+    )
+}
 
-    fn api_url(&self) -> String {
-        match self.kind {
-            Kind::GitHub => self.forge.github_api_url(),
-            Kind::GitLab => self.forge.gitlab_api_url(),
-        }
-    }
-
+impl Lab {
+    /// Runs ferry with `args` as the bot, at `now` when given.
     fn ferry(&self, args: &[&str], now: Option<i64>) -> Output {
-        let mut cmd: Command = crate::support::ferry();
-        for (key, _) in std::env::vars() {
-            if key.starts_with("FERRY_")
-                || key.starts_with("GITHUB_")
-                || key.starts_with("GITLAB_")
-                || key.starts_with("CI_")
-            {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env(
-            "FERRY_FORGE",
-            match self.kind {
-                Kind::GitHub => "github",
-                Kind::GitLab => "gitlab",
-            },
-        )
-        .env("FERRY_API_URL", self.api_url())
-        .env("FERRY_REPO", self.git.url("acme/env.git"))
-        .env("FERRY_TOKEN", BOT_TOKEN);
+        let mut cmd = self.command();
         if let Some(now) = now {
             cmd.env("FERRY_NOW", rfc3339(now));
         }
@@ -142,85 +81,16 @@ impl Lab {
             &format!("{time} +0000"),
         )
     }
-
-    fn open(&self) -> Vec<crate::support::forge::ChangeRequest> {
-        self.forge
-            .change_requests(REPO)
-            .into_iter()
-            .filter(|cr| cr.state == CrState::Open)
-            .collect()
-    }
-
-    fn file(&self, branch: &str, path: &str) -> String {
-        let files = remote::read_branch(&self.repo, branch);
-        String::from_utf8(files.get(path).cloned().unwrap_or_default()).expect("utf-8")
-    }
-
-    /// Posts a commit status on `sha` as an agent would (Flux, Argo CD notifications).
-    fn agent_status(&self, sha: &str, context: &str, state: &str) {
-        let url = "https://argocd.example.invalid/applications/cart";
-        let status = match self.kind {
-            Kind::GitHub => client::send_json(
-                "POST",
-                &format!(
-                    "{}/repos/{REPO}/statuses/{sha}",
-                    self.forge.github_api_url()
-                ),
-                &[("authorization", &format!("Bearer {BOT_TOKEN}"))],
-                &json!({"state": state, "context": context, "target_url": url}),
-            ),
-            Kind::GitLab => client::send_json(
-                "POST",
-                &format!(
-                    "{}/projects/{}/statuses/{sha}",
-                    self.forge.gitlab_api_url(),
-                    REPO.replace('/', "%2F")
-                ),
-                &[("private-token", BOT_TOKEN)],
-                &json!({
-                    "state": if state == "failure" { "failed" } else { state },
-                    "name": context,
-                    "target_url": url
-                }),
-            ),
-        }
-        .map_or(0, |r| r.status);
-        assert!((200..300).contains(&status), "status answered {status}");
-    }
-
-    fn approve(&self, number: u64) {
-        let status = match self.kind {
-            Kind::GitHub => self.forge.approve_github(REPO, number, ALICE_TOKEN),
-            Kind::GitLab => self.forge.approve_gitlab(REPO, number, ALICE_TOKEN),
-        };
-        assert!((200..300).contains(&status), "approval answered {status}");
-    }
 }
 
 fn rfc3339(unix: i64) -> String {
     ferry::clock::Time::from_unix(unix).to_string()
 }
 
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
-}
-
 #[test]
 fn one_promotion_change_request_per_environment_is_opened_then_superseded_in_place() {
     for kind in KINDS {
-        let lab = Lab::new(kind, CONFIG);
+        let lab = new_lab(kind, CONFIG);
         lab.staging_bump("aaaaaaa", T0 + 3600);
         let out = lab.ferry(
             &[
@@ -341,7 +211,7 @@ environments:
 promotion:
   order: [staging, production]
 ";
-    let lab = Lab::new(Kind::GitHub, config);
+    let lab = new_lab(Kind::GitHub, config);
     let main = remote::branch_tip(&lab.repo, "main").expect("main");
     remote::git(&lab.repo, &["branch", "staging", &main]);
     let file = kustomization("ccccccc", "2222222");
@@ -363,10 +233,8 @@ promotion:
     // Repository per environment: production is its own repository with its own ferry.yaml.
     let prod_config = "version: 1\nenvironments:\n  production:\n    path: apps\n";
     let prod_file = kustomization("1111111", "2222222");
-    let prod = remote::bare_repo(
-        &lab.root,
-        "acme/prod.git",
-        "main",
+    let prod = lab.add_repo(
+        "acme/prod",
         &[
             ("ferry.yaml", prod_config.as_bytes()),
             ("apps/kustomization.yaml", prod_file.as_bytes()),
@@ -380,7 +248,7 @@ promotion:
             "--to",
             "production",
             "--to-repo",
-            &lab.git.url("acme/prod.git"),
+            &lab.url("acme/prod"),
             "--image",
             "ghcr.io/acme/cart",
         ],
@@ -397,7 +265,7 @@ promotion:
 #[test]
 fn each_gate_holds_a_promotion_until_it_is_met() {
     for kind in KINDS {
-        let lab = Lab::new(kind, CONFIG);
+        let lab = new_lab(kind, CONFIG);
         let bumped = lab.staging_bump("aaaaaaa", T0 + 3600);
         let promote = |extra: &[&str], now: i64| {
             let mut args = vec!["promote", "--to", "production"];
@@ -458,7 +326,7 @@ fn each_gate_holds_a_promotion_until_it_is_met() {
 #[test]
 fn promote_merge_waits_for_approval_then_merges() {
     for kind in KINDS {
-        let lab = Lab::new(kind, CONFIG);
+        let lab = new_lab(kind, CONFIG);
         lab.forge.protect(
             REPO,
             "main",
@@ -506,7 +374,7 @@ fn merge_checks_a_promotions_gates_again_before_merging() {
     let saturday = T0 + 5 * 86_400 + 10 * 3600;
     let next_monday = T0 + 7 * 86_400 + 10 * 3600;
     for kind in KINDS {
-        let lab = Lab::new(kind, CONFIG);
+        let lab = new_lab(kind, CONFIG);
         lab.forge.protect(
             REPO,
             "main",
@@ -582,21 +450,19 @@ fn merge_checks_a_promotions_gates_again_before_merging() {
 
 #[test]
 fn a_promotion_into_another_repository_goes_through_its_change_request() {
-    let lab = Lab::new(Kind::GitHub, CONFIG);
+    let lab = new_lab(Kind::GitHub, CONFIG);
     lab.staging_bump("aaaaaaa", T0);
     let prod_config =
         "version: 1\nenvironments:\n  production:\n    path: apps\n    update: pull-request\n";
     let prod_file = kustomization("1111111", "2222222");
-    let prod = remote::bare_repo(
-        &lab.root,
-        "acme/prod.git",
-        "main",
+    let prod = lab.add_repo(
+        "acme/prod",
         &[
             ("ferry.yaml", prod_config.as_bytes()),
             ("apps/kustomization.yaml", prod_file.as_bytes()),
         ],
     );
-    let prod_url = lab.git.url("acme/prod.git");
+    let prod_url = lab.url("acme/prod");
     let promote = |now: i64| {
         lab.ferry(
             &[
@@ -647,10 +513,7 @@ fn a_promotion_into_another_repository_goes_through_its_change_request() {
     let message = remote::git(&prod, &["log", "-1", "--format=%B", &head]);
     assert!(
         message.contains("Ferry-Promotion: staging -> production")
-            && message.contains(&format!(
-                "Ferry-Promoted-From-Repo: {}",
-                lab.git.url("acme/env.git")
-            ))
+            && message.contains(&format!("Ferry-Promoted-From-Repo: {}", lab.url(REPO)))
             && message.contains("Ferry-Gate: min-age=1h"),
         "{message}"
     );
@@ -682,7 +545,7 @@ fn snapshot(name: &str, actual: &str) {
 
 #[test]
 fn status_and_history_read_the_commits_and_match_their_snapshots() {
-    let lab = Lab::new(Kind::GitHub, CONFIG);
+    let lab = new_lab(Kind::GitHub, CONFIG);
     lab.staging_bump("aaaaaaa", T0 + 3600);
     lab.staging_bump("bbbbbbb", T0 + 7200);
     let prod = kustomization("aaaaaaa", "2222222");
@@ -729,7 +592,7 @@ fn status_and_history_read_the_commits_and_match_their_snapshots() {
 
 #[test]
 fn history_fetches_more_only_as_needed_and_says_when_it_is_cut() {
-    let lab = Lab::new(Kind::GitHub, CONFIG);
+    let lab = new_lab(Kind::GitHub, CONFIG);
     for i in 0..40 {
         remote::commit_files(
             &lab.repo,
@@ -808,7 +671,7 @@ fn history_fetches_more_only_as_needed_and_says_when_it_is_cut() {
 #[test]
 fn wait_reports_the_agents_verdict() {
     for kind in KINDS {
-        let lab = Lab::new(kind, CONFIG);
+        let lab = new_lab(kind, CONFIG);
         let commit = lab.staging_bump("aaaaaaa", T0);
         let wait = |context: &str| {
             lab.ferry(
@@ -899,7 +762,7 @@ fn status_polls(lab: &Lab) -> usize {
 
 #[test]
 fn rollback_sets_an_earlier_tag_and_can_hold_the_environment() {
-    let lab = Lab::new(Kind::GitLab, CONFIG);
+    let lab = new_lab(Kind::GitLab, CONFIG);
     lab.staging_bump("aaaaaaa", T0 + 60);
     lab.staging_bump("bbbbbbb", T0 + 120);
     let out = lab.ferry(

@@ -2,6 +2,7 @@
 
 pub mod forge;
 pub mod git_http;
+pub mod lab;
 pub mod remote;
 
 use std::collections::BTreeMap;
