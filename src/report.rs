@@ -64,6 +64,12 @@ pub fn add_secret(secret: &str) {
         secrets.push(secret.to_owned());
         // Longest first, so a secret containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        // In GitHub Actions the runner masks it too, in every later step's log: tokens ferry
+        // mints (GitHub App installation tokens) are no workflow secret the runner knows.
+        let mask = crate::ci::mask_commands(&crate::ci::process_env, secret);
+        if !mask.is_empty() {
+            let _ = io::stderr().lock().write_all(mask.as_bytes());
+        }
     }
 }
 
