@@ -119,6 +119,12 @@ pub enum Command {
     #[command(after_long_help = EXIT_CODES)]
     Wait(Box<WaitArgs>),
 
+    /// Check an environment repository's working tree, for its own CI: ferry.yaml is valid,
+    /// every template renders with sample values, and every environment's path exists and
+    /// holds image references. Errors name file:line with a hint.
+    #[command(after_long_help = EXIT_CODES)]
+    Check(Box<CheckArgs>),
+
     /// Print the JSON schema of ferry.yaml, for editor completion and validation.
     Schema,
 }
@@ -164,49 +170,16 @@ pub struct PreviewWhich {
 /// The environment repository, and how ferry writes to it.
 #[derive(Debug, Args)]
 pub struct PreviewRepoArgs {
-    /// The environment repository: https://..., ssh (git@host:path), file://... or a local path.
-    #[arg(long, value_name = "URL", env = "FERRY_REPO")]
-    pub repo: String,
+    #[command(flatten)]
+    pub connection: Connection,
 
     /// The branch ferry.yaml (and a template file) is read from [default: the repository's
     /// default branch].
     #[arg(long, value_name = "BRANCH", env = "FERRY_CONFIG_BRANCH")]
     pub config_branch: Option<String>,
 
-    /// HTTPS token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the
-    /// environment variable: a flag's value is visible in the process list.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "FERRY_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<SecretString>,
-
-    /// The user name sent with the token [default: what the forge expects for that token].
-    #[arg(long, value_name = "USER", env = "FERRY_USERNAME")]
-    pub username: Option<String>,
-
-    /// SSH private key for ssh:// repositories [default: ssh-agent].
-    #[arg(long, value_name = "FILE", env = "FERRY_SSH_KEY")]
-    pub ssh_key: Option<PathBuf>,
-
-    /// How many times to try the push when the branch keeps moving (or the network fails).
-    #[arg(long, value_name = "N", default_value_t = 8, env = "FERRY_ATTEMPTS",
-          value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub attempts: u32,
-
-    /// Keep the fetched repository here and reuse it next time (locked while in use).
-    #[arg(long, value_name = "DIR", env = "FERRY_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Commit author name [default: commit.author.name in ferry.yaml, else ferry[bot]].
-    #[arg(long, value_name = "NAME", env = "FERRY_AUTHOR_NAME")]
-    pub author_name: Option<String>,
-
-    /// Commit author e-mail [default: commit.author.email in ferry.yaml].
-    #[arg(long, value_name = "EMAIL", env = "FERRY_AUTHOR_EMAIL")]
-    pub author_email: Option<String>,
+    #[command(flatten)]
+    pub commit: Commit,
 
     /// The current time, RFC 3339 (2026-11-23T12:00:00Z), for expiry: ask what `gc` would
     /// remove then [default: the system clock].
@@ -359,18 +332,13 @@ pub struct MergeArgs {
     pub forge: ForgeArgs,
 }
 
-/// What to sign commits with.
-/// The environment repository and how to reach it, for the commands that read it (and those
-/// that write through a bump).
+/// The environment repository and how to reach it: its URL, the credentials for it, and where
+/// to keep it between runs. Every command that fetches it takes these flags.
 #[derive(Debug, Clone, Args)]
-pub struct RepoArgs {
+pub struct Connection {
     /// The environment repository: https://..., ssh (git@host:path), file://... or a local path.
     #[arg(long, value_name = "URL", env = "FERRY_REPO")]
     pub repo: String,
-
-    /// The branch ferry.yaml is read from [default: the repository's default branch].
-    #[arg(long, value_name = "BRANCH", env = "FERRY_CONFIG_BRANCH")]
-    pub config_branch: Option<String>,
 
     /// HTTPS token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the
     /// environment variable: a flag's value is visible in the process list.
@@ -393,23 +361,12 @@ pub struct RepoArgs {
     /// Keep the fetched repository here and reuse it next time (locked while in use).
     #[arg(long, value_name = "DIR", env = "FERRY_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub forge: ForgeArgs,
 }
 
-/// How commands that write through a bump (promote, rollback) commit.
+/// How the commands that write commit and push: the commits' author, and how many times to
+/// try the push.
 #[derive(Debug, Clone, Args)]
-pub struct WriteArgs {
-    /// How the change reaches the target branch: push it, or through the pull/merge request
-    /// [default: the environment's `update` in ferry.yaml, else push].
-    #[arg(long, value_name = "HOW", value_enum, env = "FERRY_VIA")]
-    pub via: Option<Update>,
-
-    /// Print what would change; push nothing, open nothing.
-    #[arg(short = 'n', long)]
-    pub dry_run: bool,
-
+pub struct Commit {
     /// How many times to try the push when the branch keeps moving (or the network fails).
     #[arg(long, value_name = "N", default_value_t = 8, env = "FERRY_ATTEMPTS",
           value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -422,14 +379,62 @@ pub struct WriteArgs {
     /// Commit author e-mail [default: commit.author.email in ferry.yaml].
     #[arg(long, value_name = "EMAIL", env = "FERRY_AUTHOR_EMAIL")]
     pub author_email: Option<String>,
+}
 
+/// How commits are signed (bump, and the commands that write through one).
+#[derive(Debug, Clone, Args)]
+pub struct Signing {
     /// Sign commits: ssh or gpg [default: ssh when a signing key is given].
     #[arg(long, value_name = "FORMAT", value_enum, env = "FERRY_SIGN")]
     pub sign: Option<SignFormat>,
 
-    /// The signing key (see `ferry bump --help`).
+    /// The signing key: an SSH private key file; for gpg a key id or an armored secret-key
+    /// file. The key itself can instead be given in $FERRY_SIGNING_KEY.
     #[arg(long, value_name = "FILE|KEYID", env = "FERRY_SIGNING_KEY_FILE")]
     pub signing_key: Option<String>,
+}
+
+/// What to sign commits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignFormat {
+    Ssh,
+    Gpg,
+}
+
+/// The environment repository and how to reach it, for the commands that read it (and those
+/// that write through a bump).
+#[derive(Debug, Clone, Args)]
+pub struct RepoArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+
+    /// The branch ferry.yaml is read from [default: the repository's default branch].
+    #[arg(long, value_name = "BRANCH", env = "FERRY_CONFIG_BRANCH")]
+    pub config_branch: Option<String>,
+
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+}
+
+/// How commands that write through a bump (promote, rollback) commit. The signing key's help
+/// points to bump's, which explains it.
+#[derive(Debug, Clone, Args)]
+#[command(mut_arg("signing_key", |arg| arg.help("The signing key (see `ferry bump --help`)")))]
+pub struct WriteArgs {
+    /// How the change reaches the target branch: push it, or through the pull/merge request
+    /// [default: the environment's `update` in ferry.yaml, else push].
+    #[arg(long, value_name = "HOW", value_enum, env = "FERRY_VIA")]
+    pub via: Option<Update>,
+
+    /// Print what would change; push nothing, open nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub commit: Commit,
+
+    #[command(flatten)]
+    pub signing: Signing,
 
     /// A label for the pull/merge request (repeatable).
     #[arg(long = "label", value_name = "LABEL", value_delimiter = ',')]
@@ -613,12 +618,6 @@ pub struct WaitArgs {
     pub repo: RepoArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SignFormat {
-    Ssh,
-    Gpg,
-}
-
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").required(true).args(["env", "path"])))]
 pub struct BumpArgs {
@@ -626,9 +625,8 @@ pub struct BumpArgs {
     #[arg(value_name = "IMAGE=TAG", required = true, value_parser = ImageUpdate::parse)]
     pub updates: Vec<ImageUpdate>,
 
-    /// The environment repository: https://..., ssh (git@host:path), file://... or a local path.
-    #[arg(long, value_name = "URL", env = "FERRY_REPO")]
-    pub repo: String,
+    #[command(flatten)]
+    pub connection: Connection,
 
     /// The branch to change [default: the environment's branch in ferry.yaml, else the
     /// repository's default branch].
@@ -655,65 +653,14 @@ pub struct BumpArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// How many times to try the push when the branch keeps moving (or the network fails).
-    #[arg(long, value_name = "N", default_value_t = 8, env = "FERRY_ATTEMPTS",
-          value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub attempts: u32,
+    #[command(flatten)]
+    pub commit: Commit,
 
-    /// Keep the fetched repository here and reuse it next time (locked while in use).
-    #[arg(long, value_name = "DIR", env = "FERRY_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub signing: Signing,
 
-    /// HTTPS token [default: $GITHUB_TOKEN, $GITLAB_TOKEN, $CI_JOB_TOKEN]. Prefer the
-    /// environment variable: a flag's value is visible in the process list.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "FERRY_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<SecretString>,
-
-    /// The user name sent with the token [default: what the forge expects for that token].
-    #[arg(long, value_name = "USER", env = "FERRY_USERNAME")]
-    pub username: Option<String>,
-
-    /// SSH private key for ssh:// repositories [default: ssh-agent].
-    #[arg(long, value_name = "FILE", env = "FERRY_SSH_KEY")]
-    pub ssh_key: Option<PathBuf>,
-
-    /// Commit author name [default: commit.author.name in ferry.yaml, else ferry[bot]].
-    #[arg(long, value_name = "NAME", env = "FERRY_AUTHOR_NAME")]
-    pub author_name: Option<String>,
-
-    /// Commit author e-mail [default: commit.author.email in ferry.yaml].
-    #[arg(long, value_name = "EMAIL", env = "FERRY_AUTHOR_EMAIL")]
-    pub author_email: Option<String>,
-
-    /// Sign commits: ssh or gpg [default: ssh when a signing key is given].
-    #[arg(long, value_name = "FORMAT", value_enum, env = "FERRY_SIGN")]
-    pub sign: Option<SignFormat>,
-
-    /// The signing key: an SSH private key file; for gpg a key id or an armored secret-key
-    /// file. The key itself can instead be given in $FERRY_SIGNING_KEY.
-    #[arg(long, value_name = "FILE|KEYID", env = "FERRY_SIGNING_KEY_FILE")]
-    pub signing_key: Option<String>,
-
-    /// The source repository recorded in the commit [default: from the CI].
-    #[arg(long, value_name = "URL", env = "FERRY_SOURCE_REPO")]
-    pub source_repo: Option<String>,
-
-    /// The source branch, for the stale-write guard [default: from the CI].
-    #[arg(long, value_name = "BRANCH", env = "FERRY_SOURCE_REF")]
-    pub source_ref: Option<String>,
-
-    /// The source commit recorded in the commit [default: from the CI].
-    #[arg(long, value_name = "SHA", env = "FERRY_SOURCE_COMMIT")]
-    pub source_commit: Option<String>,
-
-    /// The CI run number, for the stale-write guard [default: from the CI].
-    #[arg(long, value_name = "N", env = "FERRY_RUN_NUMBER")]
-    pub run_number: Option<u64>,
+    #[command(flatten)]
+    pub source: Source,
 
     /// How the change reaches the branch: push it, or put it on a branch of its own and open
     /// (or update) a pull/merge request [default: the environment's `update` in ferry.yaml,
@@ -740,6 +687,27 @@ pub struct BumpArgs {
     /// Set by `promote` and `rollback`, which run a bump with their own words.
     #[arg(skip)]
     pub preset: Option<crate::commands::change_request::Preset>,
+}
+
+/// Where a bump's change comes from: recorded in the commit, and compared by the stale-write
+/// guard. Unset, the CI's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Source {
+    /// The source repository recorded in the commit [default: from the CI].
+    #[arg(long, value_name = "URL", env = "FERRY_SOURCE_REPO")]
+    pub source_repo: Option<String>,
+
+    /// The source branch, for the stale-write guard [default: from the CI].
+    #[arg(long, value_name = "BRANCH", env = "FERRY_SOURCE_REF")]
+    pub source_ref: Option<String>,
+
+    /// The source commit recorded in the commit [default: from the CI].
+    #[arg(long, value_name = "SHA", env = "FERRY_SOURCE_COMMIT")]
+    pub source_commit: Option<String>,
+
+    /// The CI run number, for the stale-write guard [default: from the CI].
+    #[arg(long, value_name = "N", env = "FERRY_RUN_NUMBER")]
+    pub run_number: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -778,4 +746,12 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// `ferry check`: the environment repository's working tree to check.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The environment repository's working tree (the directory holding ferry.yaml).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }

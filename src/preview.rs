@@ -180,7 +180,7 @@ pub fn render(template: &Template<'_>, context: &PreviewContext) -> Result<Strin
 }
 
 /// Names the template line of an undefined variable: tera says which variable, not where.
-fn locate_undefined(source: &str, detail: &str) -> String {
+pub fn locate_undefined(source: &str, detail: &str) -> String {
     let Some(variable) = detail
         .split("Variable `")
         .nth(1)

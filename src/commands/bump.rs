@@ -17,16 +17,14 @@ use serde::Serialize;
 use super::change_request::{self, Action};
 use super::set_image::Missing;
 use super::transaction::{self, Try};
-use super::{Error, read_config, read_template, text};
+use super::{Error, read_config, read_template, site, text};
 use crate::ci::{self, Context, Outputs, one_line};
-use crate::cli::{BumpArgs, Output, SignFormat};
+use crate::cli::{BumpArgs, Output, SignFormat, Signing, Source};
 use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, Forge};
 use crate::git::sign::{self, KeySource};
-use crate::git::{
-    Credentials, Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip,
-};
+use crate::git::{Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
 use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
@@ -265,7 +263,7 @@ impl Executed<'_> {
 pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
     let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
     let planner = Planner::new(updates)?;
-    let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
+    let (url, url_secret) = RepoUrl::parse(&args.connection.repo).map_err(Error::Usage)?;
     if url_secret.is_some() {
         tracing::warn!(
             "--repo carries a password; it is used, but pass tokens in FERRY_TOKEN instead: URLs end up in logs"
@@ -279,27 +277,27 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
         let minted = connected.minted_token();
         forge = Some(connected);
         (
-            minted.or_else(|| args.token.clone()),
+            minted.or_else(|| args.connection.token.clone()),
             Some(
-                args.username
+                args.connection
+                    .username
                     .clone()
                     .unwrap_or_else(|| "x-access-token".to_owned()),
             ),
         )
     } else {
-        (args.token.clone(), args.username.clone())
+        (
+            args.connection.token.clone(),
+            args.connection.username.clone(),
+        )
     };
-    let credentials = Credentials::resolve(
+    let credentials = site::credentials(
         &url,
-        token,
         url_secret,
+        token,
         username,
-        args.ssh_key.clone(),
-        &ci::process_env,
+        args.connection.ssh_key.clone(),
     );
-    if let Some(secret) = credentials.secret() {
-        report::add_secret(secret);
-    }
     let api_token = credentials.api_token();
     // When --via pull-request says a forge is needed, find it before any network call.
     let mut settings = match (&forge, args.via) {
@@ -323,12 +321,12 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
     let request = Request {
         args,
         planner,
-        origin: origin(context.as_ref(), args),
+        origin: origin(context.as_ref(), &args.source),
         trailers: trailers(context.as_ref(), args),
-        signer: signer(args)?,
+        signer: signer(&args.signing)?,
     };
     tracing::debug!(repo = %url, credentials = %credentials.describe(), "opening");
-    let mut store = Remote::open(url, credentials, args.cache_dir.as_deref())?;
+    let mut store = Remote::open(url, credentials, args.connection.cache_dir.as_deref())?;
     let started = Instant::now();
     let (mut outcome, attempts) = bump(&mut store, &request)?;
     if outcome.proposed.is_some() {
@@ -371,7 +369,7 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
     // A push whose answer was lost, and what it would report.
     let mut pushed: Option<(String, Box<Outcome>)> = None;
     let mut scans_seen = ScanCache::default();
-    transaction::retry(store, request.args.attempts, |store, attempt| {
+    transaction::retry(store, request.args.commit.attempts, |store, attempt| {
         // The backoff's unit: how long the attempt took, so that waits follow the repository's
         // size and the server's load instead of a fixed clock.
         let started = Instant::now();
@@ -682,8 +680,8 @@ fn resolve(
         .map(|c| c.commit.author.clone())
         .unwrap_or_default();
     let identity = Identity {
-        name: args.author_name.clone().unwrap_or(author.name),
-        email: args.author_email.clone().unwrap_or(author.email),
+        name: args.commit.author_name.clone().unwrap_or(author.name),
+        email: args.commit.author_email.clone().unwrap_or(author.email),
     };
     let template = read_template(
         store,
@@ -1153,7 +1151,7 @@ fn old_tag(old: &str) -> String {
 }
 
 /// Where the tag comes from, for the stale-write guard: the CI's context with flags on top.
-fn origin(context: Option<&Context>, args: &BumpArgs) -> Origin {
+fn origin(context: Option<&Context>, source: &Source) -> Origin {
     let mut origin = context.map_or_else(Origin::default, |c| Origin {
         repo: c.source_repo.clone(),
         source_ref: c.source_ref.clone(),
@@ -1161,16 +1159,16 @@ fn origin(context: Option<&Context>, args: &BumpArgs) -> Origin {
         run: c.run_number,
         commit: c.source_commit.clone(),
     });
-    if let Some(repo) = &args.source_repo {
+    if let Some(repo) = &source.source_repo {
         origin.repo = Some(one_line(repo));
     }
-    if let Some(r) = &args.source_ref {
+    if let Some(r) = &source.source_ref {
         origin.source_ref = Some(one_line(r));
     }
-    if let Some(c) = &args.source_commit {
+    if let Some(c) = &source.source_commit {
         origin.commit = Some(one_line(c));
     }
-    if let Some(n) = args.run_number {
+    if let Some(n) = source.run_number {
         origin.run = Some(n);
     }
     origin
@@ -1192,12 +1190,12 @@ fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
             }
         }
     };
-    set(ci::TRAILER_SOURCE_REPO, args.source_repo.clone());
-    set(ci::TRAILER_SOURCE_COMMIT, args.source_commit.clone());
-    set(ci::TRAILER_SOURCE_REF, args.source_ref.clone());
+    set(ci::TRAILER_SOURCE_REPO, args.source.source_repo.clone());
+    set(ci::TRAILER_SOURCE_COMMIT, args.source.source_commit.clone());
+    set(ci::TRAILER_SOURCE_REF, args.source.source_ref.clone());
     set(
         ci::TRAILER_RUN_NUMBER,
-        args.run_number.map(|n| n.to_string()),
+        args.source.run_number.map(|n| n.to_string()),
     );
     if let Some(preset) = &args.preset {
         for (key, value) in &preset.trailers {
@@ -1210,7 +1208,7 @@ fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
 }
 
 /// The signer from --sign, --signing-key and $FERRY_SIGNING_KEY.
-fn signer(args: &BumpArgs) -> Result<Option<Signer>, Error> {
+fn signer(args: &Signing) -> Result<Option<Signer>, Error> {
     let inline = std::env::var("FERRY_SIGNING_KEY")
         .ok()
         .filter(|k| !k.trim().is_empty())
@@ -1299,6 +1297,12 @@ fn finish(
     for w in &plan.warnings {
         tracing::warn!("{}", text::located(Path::new(""), w));
     }
+    text::annotate(ci::Level::Warning, "ferry", &plan.warnings);
+    text::annotate(
+        ci::Level::Error,
+        "ferry: refused, nothing written",
+        &plan.refusals,
+    );
     if !reasons.is_empty() {
         let what = match status {
             Status::Held => "on hold",
@@ -1315,7 +1319,7 @@ fn finish(
         let _ = writeln!(
             text,
             "Landed on attempt {attempts} of {}.",
-            request.args.attempts
+            request.args.commit.attempts
         );
     }
     let changed = status == Status::Pushed
@@ -1334,9 +1338,9 @@ fn finish(
     }
     if let Some(cr) = &change_request {
         outputs
-            .set("change-request-number", cr.number.to_string())
-            .set("change-request-url", cr.url.clone())
-            .set("change-request-action", cr.action.as_str())
+            .set("pr-number", cr.number.to_string())
+            .set("pr-url", cr.url.clone())
+            .set("pr-action", cr.action.as_str())
             .set("head-branch", cr.head_branch.clone())
             .set("head-sha", cr.head_sha.clone());
     }

@@ -16,9 +16,7 @@ use super::{Error, bump, change_request, promote};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::{Cli, Command, MergeArgs, Output};
 use crate::exit::Exit;
-use crate::forge::{
-    self, AutoMerge, ChangeRequest, CrState, Forge, ForgeError, ListFilter, Readiness,
-};
+use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness};
 use crate::git::{Credentials, Remote, RepoUrl, Store};
 use crate::report;
 
@@ -100,8 +98,8 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
     let forge = forge.as_ref();
     let words = forge.words();
 
-    let change_requests: Vec<ChangeRequest> = match (args.number, &args.env) {
-        (Some(number), _) => vec![forge.get(number)?],
+    let numbers: Vec<u64> = match (args.number, &args.env) {
+        (Some(number), _) => vec![number],
         (None, Some(env)) => {
             let prefix = change_request::environment_prefix(env);
             let open = forge.list(&ListFilter {
@@ -111,6 +109,7 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
             })?;
             open.into_iter()
                 .filter(|cr| cr.head_branch.starts_with(&prefix))
+                .map(|cr| cr.number)
                 .collect()
         }
         (None, None) => {
@@ -123,7 +122,7 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
 
     let mut items = Vec::new();
     let mut text = String::new();
-    if change_requests.is_empty() {
+    if numbers.is_empty() {
         let _ = writeln!(
             text,
             "No open {} of ferry for environment `{}`: nothing to merge.",
@@ -131,12 +130,13 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
             args.env.as_deref().unwrap_or_default()
         );
     }
-    for cr in &change_requests {
+    for number in numbers {
+        let readiness = forge.readiness(number)?;
         // A promotion's gates are checked again before it merges: `ferry promote --merge` runs.
-        let item = if change_request::is_promotion_branch(&cr.head_branch)
-            && cr.state == CrState::Open
+        let item = if change_request::is_promotion_branch(&readiness.head_branch)
+            && readiness.state == CrState::Open
         {
-            let mut item = promote::merge_gated(args, cr, words)?;
+            let mut item = promote::merge_gated(args, &readiness, words)?;
             if args.auto_merge && item.status == Status::Waiting {
                 item.missing.push(
                     "--auto-merge is not asked of the forge for a promotion: ferry checks its gates again when it merges; rerun later".to_owned(),
@@ -144,7 +144,7 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
             }
             item
         } else {
-            merge_one(forge, args, cr.number)?
+            merge_ready(forge, args, &readiness)?
         };
         let _ = writeln!(text, "{}", describe(&item, words));
         for missing in &item.missing {
@@ -197,7 +197,12 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
 
 /// Merges one change request if it is ready; else hands it to the forge or says what is missing.
 pub(crate) fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, Error> {
-    let readiness = forge.readiness(number)?;
+    merge_ready(forge, args, &forge.readiness(number)?)
+}
+
+/// [`merge_one`] with the change request's readiness already read.
+fn merge_ready(forge: &dyn Forge, args: &MergeArgs, readiness: &Readiness) -> Result<Item, Error> {
+    let number = readiness.number;
     let mut item = Item {
         number,
         url: readiness.url.clone(),
@@ -219,7 +224,7 @@ pub(crate) fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Res
         CrState::Open => {}
     }
     if readiness.is_ready() {
-        return merge_now(forge, args, &readiness, item);
+        return merge_now(forge, args, readiness, item);
     }
     if readiness.conflicts || readiness.behind {
         // Never merged stale: the change is recomputed on the target's new tip.
@@ -240,7 +245,7 @@ pub(crate) fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Res
     if args.auto_merge && !blocked_for_good {
         match forge.enable_auto_merge(number, &readiness.head_sha, args.method)? {
             AutoMerge::Enabled => item.status = Status::AutoMerge,
-            AutoMerge::NothingPending => return merge_now(forge, args, &readiness, item),
+            AutoMerge::NothingPending => return merge_now(forge, args, readiness, item),
             AutoMerge::Merged(merged) => {
                 item.status = Status::Merged;
                 item.merge_sha = merged.sha;
@@ -331,7 +336,7 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
     let Command::Bump(mut bump_args) = cli.command else {
         return Ok(None);
     };
-    bump_args.token.clone_from(&args.token);
+    bump_args.connection.token.clone_from(&args.token);
     bump_args.forge = args.forge.clone();
     tracing::info!(
         number,

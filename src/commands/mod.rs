@@ -2,6 +2,7 @@
 
 pub mod bump;
 pub mod change_request;
+pub mod check;
 pub mod history;
 pub mod merge;
 pub mod preview;
@@ -116,6 +117,26 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error as a CI annotation, at the file and line it names when it names one.
+    #[must_use]
+    pub fn annotation(&self) -> crate::ci::Annotation {
+        let (file, line, column) = match self {
+            Error::Config(e) => (Some(e.file.display().to_string()), e.line, e.column),
+            Error::Plan(PlanError::Verify { file, .. }) => (Some(file.clone()), None, None),
+            _ => (None, None, None),
+        };
+        crate::ci::Annotation {
+            level: crate::ci::Level::Error,
+            file,
+            line,
+            column,
+            title: format!("ferry: exit {}", self.exit().code()),
+            message: self.to_string(),
+        }
+    }
+}
+
 /// Runs the command the user asked for.
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
     match &cli.command {
@@ -128,6 +149,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::Status(args) => status::run(args, cli.output),
         Command::History(args) => history::run(args, cli.output),
         Command::Wait(args) => wait::run(args, cli.output),
+        Command::Check(args) => check::run(args, cli.output),
         Command::Schema => schema::run(),
     }
 }

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::transaction::{self, Planned, Transaction};
-use super::{Error, read_config, read_template};
+use super::{Error, read_template, site};
 use crate::ci::{self, Context, Outputs, one_line};
 use crate::cli::{
     Output, PreviewAppArgs, PreviewArgs, PreviewCommand, PreviewDownArgs, PreviewGcArgs,
@@ -26,7 +26,7 @@ use crate::clock::Time;
 use crate::config::{self, OnMax, Previews, Template as ConfigTemplate};
 use crate::exit::Exit;
 use crate::forge::{self, CrState, Forge, ForgeKind};
-use crate::git::{Credentials, Edit, Identity, Remote, RepoUrl, Store, Tip};
+use crate::git::{Edit, Identity, Remote, RepoUrl, Store, Tip};
 use crate::preview::{
     self, Meta, PreviewChangeRequest, PreviewContext, PreviewDeploy, PreviewImage, PreviewSource,
     Template,
@@ -66,22 +66,20 @@ impl Site {
     /// Opens the repository and reads ferry.yaml; the store is returned beside the settings, for
     /// the transaction to write with while plans read the settings.
     fn open(args: &PreviewRepoArgs) -> Result<(Site, Remote), Error> {
-        let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
-        let credentials = Credentials::resolve(
-            &url,
-            args.token.clone(),
-            url_secret,
-            args.username.clone(),
-            args.ssh_key.clone(),
-            &ci::process_env,
-        );
-        if let Some(secret) = credentials.secret() {
-            report::add_secret(secret);
-        }
-        let api_token = credentials.api_token();
-        let mut store = Remote::open(url, credentials, args.cache_dir.as_deref())?;
-        let tip = store.fetch(args.config_branch.as_deref())?;
-        let config = read_config(&store, &tip)?.unwrap_or_default();
+        let connection = &args.connection;
+        let site::Fetched {
+            store,
+            config,
+            config_tip: tip,
+            api_token,
+            ..
+        } = site::fetch(
+            connection,
+            &connection.repo,
+            connection.token.clone(),
+            args.config_branch.as_deref(),
+        )?;
+        let config = config.unwrap_or_default();
         let template_file = match &config.previews.template {
             ConfigTemplate::File(path) => {
                 let path = config::RelPath::new(path)
@@ -95,14 +93,14 @@ impl Site {
             repo_url: store.url().to_string(),
             api_token,
             identity: Identity {
-                name: args.author_name.clone().unwrap_or(author.name),
-                email: args.author_email.clone().unwrap_or(author.email),
+                name: args.commit.author_name.clone().unwrap_or(author.name),
+                email: args.commit.author_email.clone().unwrap_or(author.email),
             },
             settings: config.previews,
             config_branch: tip.branch,
             template_file,
             now: args.now.unwrap_or_else(Time::now),
-            attempts: args.attempts,
+            attempts: args.commit.attempts,
         };
         Ok((site, store))
     }

@@ -19,7 +19,9 @@ use super::merge::{self, Item};
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{BumpArgs, Cli, Command, MergeArgs, Output, PromoteArgs, WriteArgs};
+use crate::cli::{
+    BumpArgs, Cli, Command, Connection, MergeArgs, Output, PromoteArgs, Source, WriteArgs,
+};
 use crate::clock::Time;
 use crate::config::{Config, Duration, ResolvedEnvironment, Update};
 use crate::exit::Exit;
@@ -660,7 +662,14 @@ pub(crate) fn bump_of(
 ) -> BumpArgs {
     BumpArgs {
         updates,
-        repo: site.given.clone(),
+        connection: Connection {
+            repo: site.given.clone(),
+            token: site.token(),
+            username: None,
+            ssh_key: None,
+            // Not the site's cache: the site holds it locked.
+            cache_dir: None,
+        },
         branch: None,
         env,
         path: None,
@@ -669,19 +678,9 @@ pub(crate) fn bump_of(
         // Promotions and rollbacks set versions on purpose: the stale-write guard is for
         // builds racing each other.
         force: true,
-        attempts: write.attempts,
-        cache_dir: None,
-        token: site.token(),
-        username: None,
-        ssh_key: None,
-        author_name: write.author_name.clone(),
-        author_email: write.author_email.clone(),
-        sign: write.sign,
-        signing_key: write.signing_key.clone(),
-        source_repo: None,
-        source_ref: None,
-        source_commit: None,
-        run_number: None,
+        commit: write.commit.clone(),
+        signing: write.signing.clone(),
+        source: Source::default(),
         via,
         labels: write.labels.clone(),
         reviewers: write.reviewers.clone(),
@@ -902,7 +901,7 @@ fn merge_number(
 /// before it merges, and a source that moved on supersedes it first.
 pub(crate) fn merge_gated(
     merge_args: &MergeArgs,
-    cr: &forge::ChangeRequest,
+    cr: &forge::Readiness,
     words: forge::Words,
 ) -> Result<Item, Error> {
     let waiting = |missing: String| Item {
@@ -979,7 +978,7 @@ pub(crate) fn merge_gated(
     let Command::Promote(mut promote) = cli.command else {
         unreachable!("parsed as `ferry promote`");
     };
-    promote.repo.token.clone_from(&merge_args.token);
+    promote.repo.connection.token.clone_from(&merge_args.token);
     promote.to_token.clone_from(&merge_args.token);
     promote.repo.forge = merge_args.forge.clone();
     tracing::info!(

@@ -80,6 +80,11 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     }
     let (status, exit, missing) = if !plan.refusals.is_empty() {
         report::diagnostics(&refusal_text(&dir, &plan));
+        super::text::annotate(
+            crate::ci::Level::Error,
+            "ferry: refused, nothing written",
+            &plan.refusals,
+        );
         (Status::Refused, Exit::Refused, Vec::new())
     } else if !plan.missing.is_empty() {
         let missing = suggestions(&scanned, &files, &plan.missing)?;

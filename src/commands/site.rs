@@ -1,17 +1,76 @@
 //! An environment repository opened for reading: its `ferry.yaml`, its environments' tips, and
-//! its forge, as `promote`, `rollback`, `status`, `history` and `wait` need them.
+//! its forge, as `promote`, `rollback`, `status`, `history` and `wait` need them; [`fetch`] also
+//! opens it for `preview`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
 use super::{Error, read_config};
 use crate::ci;
-use crate::cli::RepoArgs;
+use crate::cli::{Connection, RepoArgs};
 use crate::config::{self, Config, ResolvedEnvironment};
 use crate::forge::{self, Forge};
-use crate::git::{Credentials, Remote, RepoUrl, Store, Tip};
+use crate::git::{Credentials, Remote, RepoUrl, Store, Tip, UrlSecret};
 use crate::report;
+
+/// An environment repository opened and its `ferry.yaml` read.
+pub(crate) struct Fetched {
+    pub store: Remote,
+    pub url: RepoUrl,
+    pub config: Option<Config>,
+    /// Where `ferry.yaml` was read.
+    pub config_tip: Tip,
+    /// The token for the forge's API, and whether it is a CI job token.
+    pub api_token: Option<(SecretString, bool)>,
+}
+
+/// Opens `given` (a URL or a path) with `token` and the other credentials of `connection`, and
+/// reads its `ferry.yaml` from `config_branch` or the default branch: how every command but
+/// bump first reaches the environment repository.
+pub(crate) fn fetch(
+    connection: &Connection,
+    given: &str,
+    token: Option<SecretString>,
+    config_branch: Option<&str>,
+) -> Result<Fetched, Error> {
+    let (url, url_secret) = RepoUrl::parse(given).map_err(Error::Usage)?;
+    let credentials = credentials(
+        &url,
+        url_secret,
+        token,
+        connection.username.clone(),
+        connection.ssh_key.clone(),
+    );
+    let api_token = credentials.api_token();
+    let mut store = Remote::open(url.clone(), credentials, connection.cache_dir.as_deref())?;
+    let config_tip = store.fetch(config_branch)?;
+    let config = read_config(&store, &config_tip)?;
+    Ok(Fetched {
+        store,
+        url,
+        config,
+        config_tip,
+        api_token,
+    })
+}
+
+/// The credentials for `url` (see [`Credentials::resolve`]), their secret registered so that
+/// no output shows it.
+pub(crate) fn credentials(
+    url: &RepoUrl,
+    url_secret: Option<UrlSecret>,
+    token: Option<SecretString>,
+    username: Option<String>,
+    ssh_key: Option<PathBuf>,
+) -> Credentials {
+    let credentials =
+        Credentials::resolve(url, token, url_secret, username, ssh_key, &ci::process_env);
+    if let Some(secret) = credentials.secret() {
+        report::add_secret(secret);
+    }
+    credentials
+}
 
 /// One environment repository, fetched.
 pub(crate) struct Site {
@@ -27,32 +86,24 @@ pub(crate) struct Site {
 }
 
 impl Site {
-    /// Opens `repo` (else `args.repo`) with `token` (else `args`' token) and reads its
+    /// Opens `repo` (else `args`' repository) with `token` (else `args`' token) and reads its
     /// `ferry.yaml` from `args.config_branch` or the default branch.
     pub fn open(
         args: &RepoArgs,
         other: Option<(&str, Option<SecretString>)>,
     ) -> Result<Site, Error> {
+        let connection = &args.connection;
         let (given, token) = match other {
-            Some((repo, token)) => (repo.to_owned(), token.or_else(|| args.token.clone())),
-            None => (args.repo.clone(), args.token.clone()),
+            Some((repo, token)) => (repo.to_owned(), token.or_else(|| connection.token.clone())),
+            None => (connection.repo.clone(), connection.token.clone()),
         };
-        let (url, url_secret) = RepoUrl::parse(&given).map_err(Error::Usage)?;
-        let credentials = Credentials::resolve(
-            &url,
-            token,
-            url_secret,
-            args.username.clone(),
-            args.ssh_key.clone(),
-            &ci::process_env,
-        );
-        if let Some(secret) = credentials.secret() {
-            report::add_secret(secret);
-        }
-        let api_token = credentials.api_token();
-        let mut store = Remote::open(url.clone(), credentials, args.cache_dir.as_deref())?;
-        let config_tip = store.fetch(args.config_branch.as_deref())?;
-        let config = read_config(&store, &config_tip)?;
+        let Fetched {
+            store,
+            url,
+            config,
+            config_tip,
+            api_token,
+        } = fetch(connection, &given, token, args.config_branch.as_deref())?;
         Ok(Site {
             store,
             url,

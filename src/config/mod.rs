@@ -887,6 +887,34 @@ impl Problems<'_> {
     }
 }
 
+/// Where keys are written in the text of a `ferry.yaml`, for messages about values that are
+/// checked after loading (`ferry check`: a path that does not exist, a template that fails).
+#[derive(Debug, Clone, Default)]
+pub struct Positions(Index);
+
+impl Positions {
+    /// The positions in `text`; none at all when it is not YAML.
+    #[must_use]
+    pub fn of(text: &str) -> Self {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Self(Index::build(text).unwrap_or_default())
+    }
+
+    /// The 1-based (line, column) of the key at `keys` (e.g. `["environments", "staging"]`).
+    #[must_use]
+    pub fn key(&self, keys: &[&str]) -> Option<(usize, usize)> {
+        let pos = self.0.key_pos(&KeyPath::keys(keys.iter().copied()))?;
+        Some((pos.line, pos.column))
+    }
+
+    /// The 1-based (line, column) of the value at `keys`.
+    #[must_use]
+    pub fn value(&self, keys: &[&str]) -> Option<(usize, usize)> {
+        let pos = self.0.value_pos(&KeyPath::keys(keys.iter().copied()))?;
+        Some((pos.line, pos.column))
+    }
+}
+
 /// The JSON Schema (draft 2020-12) of `ferry.yaml`, pretty-printed with a trailing newline.
 /// The committed `ferry.schema.json` is exactly this text (`ferry schema > ferry.schema.json`).
 #[must_use]

@@ -758,6 +758,7 @@ impl Forge for GitHub {
             number,
             url: pull.html_url.clone(),
             state: pull.state(),
+            head_branch: pull.head.name.clone(),
             head_sha: pull.head.sha.clone(),
             approvals: Approvals {
                 given,

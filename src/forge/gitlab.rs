@@ -993,6 +993,7 @@ fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
         number: mr.iid,
         url: mr.web_url.clone(),
         state,
+        head_branch: mr.source_branch.clone(),
         head_sha: mr.sha.clone(),
         approvals: Approvals {
             given: u32::try_from(approvals.approved_by.len()).unwrap_or(u32::MAX),

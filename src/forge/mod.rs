@@ -225,6 +225,8 @@ pub struct Readiness {
     /// The change request's web page.
     pub url: String,
     pub state: CrState,
+    /// The branch with the change.
+    pub head_branch: String,
     pub head_sha: String,
     pub approvals: Approvals,
     pub checks: Vec<Check>,
@@ -515,6 +517,7 @@ mod tests {
             number: 7,
             url: String::new(),
             state: CrState::Open,
+            head_branch: "ferry/production/cart-0a1b2c3d".to_owned(),
             head_sha: "a".repeat(40),
             approvals: Approvals {
                 given: 1,
