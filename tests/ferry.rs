@@ -1,12 +1,14 @@
 //! ferry's integration tests: one binary, helpers in `support/`.
 
 mod bump;
+mod check;
 mod cli;
 mod forge_api;
 mod forge_server;
 mod forges;
 mod fuzz_regressions;
 mod golden;
+mod pipelines;
 mod previews;
 mod promotion;
 mod properties;
