@@ -139,11 +139,18 @@ pub struct PreviewContext {
     pub updated_at: String,
 }
 
-/// The names of a preview, from its (untrusted) name and the configured limits.
+/// The names of a preview, from its (untrusted) name and the configured limits: never a
+/// namespace the cluster or its agents own (`flux-system`, `default`, `kube-*`, the agent's
+/// namespace: see [`slug::unreserved_label`]).
 #[must_use]
-pub fn names(name: &str, namespace_limit: usize, release_limit: usize) -> (String, String, String) {
-    let namespace = slug::dns_label(name, namespace_limit);
-    let release = slug::dns_label(name, release_limit);
+pub fn names(
+    name: &str,
+    namespace_limit: usize,
+    release_limit: usize,
+    agent_namespace: &str,
+) -> (String, String, String) {
+    let namespace = slug::unreserved_label(name, namespace_limit, &[agent_namespace]);
+    let release = slug::unreserved_label(name, release_limit, &[agent_namespace]);
     (namespace.clone(), namespace, release)
 }
 
@@ -388,7 +395,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn context(name: &str) -> PreviewContext {
-        let (slug, namespace, release) = names(name, 63, 53);
+        let (slug, namespace, release) = names(name, 63, 53, "argocd");
         PreviewContext {
             name: name.to_owned(),
             slug,
@@ -726,7 +733,7 @@ mod tests {
     #[test]
     fn names_fit_their_consumers() {
         let long = "feature/".to_owned() + &"a".repeat(80);
-        let (slug, namespace, release) = names(&long, 63, 53);
+        let (slug, namespace, release) = names(&long, 63, 53, "argocd");
         assert_eq!(slug, namespace);
         assert!(slug::is_dns_label(&namespace, 63));
         assert!(slug::is_dns_label(&release, 53));

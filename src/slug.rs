@@ -53,6 +53,46 @@ pub fn dns_label(name: &str, max: usize) -> String {
     if is_dns_label(name, max) {
         return name.to_owned();
     }
+    hashed_label(name, max)
+}
+
+/// Namespaces a cluster or its agents own: a preview named like one of them (or `kube-*`) gets
+/// the hashed form of its name, so a branch called `flux-system` or `default` never names
+/// (and, when its preview goes, deletes) the real one.
+pub const RESERVED_NAMESPACES: &[&str] = &[
+    "default",
+    "argocd",
+    "argo-cd",
+    "flux-system",
+    "cert-manager",
+    "ingress-nginx",
+    "istio-system",
+    "linkerd",
+    "gatekeeper-system",
+    "kyverno",
+    "monitoring",
+    "openshift",
+];
+
+/// [`dns_label`], but never one of [`RESERVED_NAMESPACES`], a `kube-` or `openshift-` name, or
+/// one of `also_reserved` (the agent's namespace, say): those get the hashed form.
+#[must_use]
+pub fn unreserved_label(name: &str, max: usize, also_reserved: &[&str]) -> String {
+    let max = max.clamp(1, 63);
+    let label = dns_label(name, max);
+    let reserved = RESERVED_NAMESPACES.contains(&label.as_str())
+        || also_reserved.contains(&label.as_str())
+        || label.starts_with("kube-")
+        || label.starts_with("openshift-");
+    if reserved && label == name {
+        hashed_label(name, max)
+    } else {
+        label
+    }
+}
+
+/// `name` made a label with the hash of the whole name appended (see the module documentation).
+fn hashed_label(name: &str, max: usize) -> String {
     let hash = format!("{:016x}", fnv1a(name.as_bytes()));
     let hash = &hash[..HASH_DIGITS];
     if max < MIN_WITH_PREFIX {
@@ -155,6 +195,28 @@ mod tests {
         }
         // A limit of 0 is taken as 1.
         assert_eq!(dns_label("ok", 0).len(), 1);
+    }
+
+    #[test]
+    fn reserved_namespaces_get_the_hashed_form() {
+        for name in [
+            "flux-system",
+            "default",
+            "kube-system",
+            "kube-anything",
+            "argo",
+        ] {
+            let label = unreserved_label(name, 63, &["argo"]);
+            assert_ne!(label, name);
+            assert!(label.starts_with(&format!("{name}-")), "{label}");
+            assert!(is_dns_label(&label, 63));
+            assert_eq!(label, unreserved_label(name, 63, &["argo"]), "stable");
+        }
+        assert_eq!(
+            unreserved_label("feature-login", 63, &["argo"]),
+            "feature-login"
+        );
+        assert_eq!(unreserved_label("defaults", 63, &[]), "defaults");
     }
 
     #[test]

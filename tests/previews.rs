@@ -596,6 +596,11 @@ fn hostile_names_stay_data_and_never_leave_the_preview_directory() {
         "ｆｅａｔ／ｃａｒｔ",
         long.as_str(),
         "///",
+        // Namespaces the cluster and its agents own: never taken (nor deleted with the preview).
+        "flux-system",
+        "kube-system",
+        "default",
+        "argocd",
     ];
     for name in hostile {
         let flag = format!("--name={name}");
@@ -612,6 +617,11 @@ fn hostile_names_stay_data_and_never_leave_the_preview_directory() {
             "{name:?}: {slug}"
         );
         assert_eq!(report["file"], format!("apps/{slug}.yaml"), "{name:?}");
+        assert!(
+            !["flux-system", "kube-system", "default", "argocd"]
+                .contains(&report["namespace"].as_str().expect("namespace")),
+            "{name:?}: {report}"
+        );
         let files = lab.files();
         let (_, file) = files
             .iter()

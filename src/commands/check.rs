@@ -1113,6 +1113,7 @@ fn preview_context(
         SAMPLE_BRANCH,
         settings.namespace_limit as usize,
         settings.release_limit as usize,
+        settings.agent_namespace.as_deref().unwrap_or_default(),
     );
     let updated = Time::parse(SAMPLE_TIME).unwrap_or_else(|_| Time::from_unix(0));
     let expires = updated.after(std::time::Duration::from(settings.ttl));

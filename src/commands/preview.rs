@@ -2,7 +2,7 @@
 //!
 //! A preview is one file, `<directory>/<slug>.yaml` on the previews branch, rendered from a
 //! template and checked ([`crate::preview`]). Every write is one compare-and-swap transaction on
-//! that branch ([`transaction::transact`]): the plan is recomputed from each fetched tip, so
+//! that branch (`transaction::transact`): the plan is recomputed from each fetched tip, so
 //! concurrent `up`s of different merge requests all land, and a rerun changes nothing.
 //!
 //! Names and titles come from people ferry does not trust: they reach the file only as template
@@ -139,10 +139,12 @@ impl Site {
 
     /// The names of a preview: (slug, namespace, release).
     fn names(&self, name: &str) -> (String, String, String) {
+        // The built-in templates' agent namespaces (argocd, flux-system) are reserved anyway.
         preview::names(
             name,
             self.settings.namespace_limit as usize,
             self.settings.release_limit as usize,
+            self.settings.agent_namespace.as_deref().unwrap_or_default(),
         )
     }
 
