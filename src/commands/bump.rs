@@ -1329,7 +1329,7 @@ fn finish(
         .set("status", status.as_str())
         .set("changed", changed.to_string())
         .set("commit-sha", commit.clone().unwrap_or_default())
-        .set("attempts", attempts.to_string());
+        .set("push-attempts", attempts.to_string());
     if let Some(branch) = tip.as_ref().map(|t| t.branch.clone()) {
         outputs.set("branch", branch);
     }
