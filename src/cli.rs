@@ -1,4 +1,8 @@
 //! The command line: what the user typed. Commands validate it into a plan before any work.
+//!
+//! The doc comments of the argument structs are the `--help` text, written for a terminal:
+//! `[default: …]`, `ferry[bot]` and bare URLs there are not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 
 use std::path::PathBuf;
 

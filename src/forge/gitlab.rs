@@ -6,7 +6,7 @@
 //! URLs are built here from `--api-url`; the project is addressed by its URL-encoded path
 //! (`group%2Fsub%2Fenv`), so no call is spent looking up its numeric id.
 //!
-//! The client is built *unauthenticated* and [`GitLabTransport`] adds the token header
+//! The client is built *unauthenticated* and `GitLabTransport` adds the token header
 //! (`PRIVATE-TOKEN`, or `JOB-TOKEN` for `CI_JOB_TOKEN`) to each request. Built with the token,
 //! the crate would check it with its own `GET /user` (`GET /job`), outside the retry policy
 //! and the call counter, and throw the answer away. ferry sends that check itself instead:

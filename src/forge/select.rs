@@ -4,6 +4,7 @@
 //! on github.com or gitlab.com, or ferry runs in GitHub Actions / GitLab CI whose server is
 //! the repository's host. Anything else is a usage error asking for `--forge`: a wrong guess
 //! would send the token to the wrong API.
+#![allow(rustdoc::bare_urls)] // the flags' doc comments are `--help` text, URLs included
 
 use std::path::PathBuf;
 use std::time::Duration;
