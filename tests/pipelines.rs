@@ -669,3 +669,313 @@ fn the_action_turns_errors_into_annotations_at_the_file_and_line() {
     assert_eq!(run.outputs["exit-code"], "2", "{}", run.log);
     assert!(run.log.contains("the 'command' input holds"), "{}", run.log);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The GitLab CI template
+
+/// A hidden job of `ci/gitlab/ferry.gitlab-ci.yml` with its `extends` chain merged the way
+/// GitLab merges it (hashes deeply, the rest replaced): its variables and its script.
+fn gitlab_job(name: &str) -> (Vec<(String, String)>, String, Value) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/gitlab/ferry.gitlab-ci.yml"),
+    )
+    .expect("the template");
+    let template: Value = serde_saphyr::from_str(&text).expect("the template parses");
+    let mut chain = vec![template[name].clone()];
+    while let Some(parent) = chain.last().and_then(|j| j["extends"].as_str()) {
+        chain.push(template[parent].clone());
+    }
+    let mut job = serde_json::Map::new();
+    for level in chain.iter().rev() {
+        for (key, value) in level.as_object().expect("a job") {
+            match (job.get_mut(key), value) {
+                (Some(Value::Object(into)), Value::Object(from)) => {
+                    into.extend(from.clone());
+                }
+                _ => {
+                    job.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    let mut variables: Vec<(String, String)> = Vec::new();
+    for scope in [
+        &template["variables"],
+        &Value::Object(job.clone())["variables"],
+    ] {
+        for (key, value) in scope.as_object().into_iter().flatten() {
+            let value = match value {
+                Value::Object(v) => v["value"].as_str().unwrap_or_default().to_owned(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            variables.push((key.clone(), value));
+        }
+    }
+    let script = job["script"]
+        .as_array()
+        .expect("a script")
+        .iter()
+        .map(|line| line.as_str().expect("a script line").to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (variables, script, Value::Object(job))
+}
+
+/// Runs a job's script as a GitLab runner's bash shell does (`set -eo pipefail`), in an empty
+/// build directory (`GIT_STRATEGY: none`), with ferry on PATH: its exit code, the dotenv
+/// report and the log.
+fn run_gitlab_job(
+    name: &str,
+    lab: &Lab,
+    variables: &[(&str, String)],
+) -> (i32, BTreeMap<String, String>, String) {
+    let (job_variables, script, _) = gitlab_job(name);
+    let build = lab
+        .dir
+        .path()
+        .join(format!("build-{}", name.trim_start_matches('.')));
+    std::fs::create_dir_all(&build).expect("mkdir");
+    let script_file = build.join(".script.sh");
+    std::fs::write(&script_file, &script).expect("script");
+    let bin = Path::new(env!("CARGO_BIN_EXE_ferry"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let mut cmd = Command::new("bash");
+    cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(&script_file)
+        .current_dir(&build)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", lab.dir.path())
+        .env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_SERVER_URL", lab.git.base_url())
+        .env("CI_API_V4_URL", lab.forge.gitlab_api_url())
+        .env(
+            "CI_PROJECT_URL",
+            format!("{}/acme/shop", lab.git.base_url()),
+        )
+        .env("CI_PROJECT_PATH", "acme/shop")
+        .env(
+            "CI_PIPELINE_URL",
+            format!("{}/acme/shop/-/pipelines/99", lab.git.base_url()),
+        )
+        .env("CI_PIPELINE_IID", "99")
+        .env("CI_COMMIT_SHA", "9d8c7b6a5f4e3d2c1b0a9d8c7b6a5f4e3d2c1b0a")
+        .env("CI_COMMIT_SHORT_SHA", "9d8c7b6a")
+        .env("GITLAB_USER_LOGIN", "alice")
+        .env("FERRY_REPO", lab.url(REPO))
+        .env("FERRY_TOKEN", BOT_TOKEN);
+    for (key, value) in &job_variables {
+        if key != "GIT_STRATEGY" {
+            cmd.env(key, value);
+        }
+    }
+    for (key, value) in variables {
+        cmd.env(key, value);
+    }
+    let out = cmd.output().expect("bash runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(build.join("ferry.env")).unwrap_or_default();
+    let report = report
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (out.status.code().unwrap_or(-1), report, log)
+}
+
+#[test]
+fn the_gitlab_template_bumps_and_reports_through_its_dotenv_file() {
+    let lab = Lab::new(
+        Kind::GitLab,
+        &[
+            ("ferry.yaml", CONFIG.as_bytes()),
+            ("envs/staging/kustomization.yaml", KUSTOMIZATION.as_bytes()),
+            (
+                "envs/production/kustomization.yaml",
+                KUSTOMIZATION.as_bytes(),
+            ),
+        ],
+    );
+    let (code, _, log) = run_gitlab_job(
+        ".ferry-bump",
+        &lab,
+        &[
+            ("CI_PIPELINE_SOURCE", "push".to_owned()),
+            ("CI_COMMIT_BRANCH", "main".to_owned()),
+            ("FERRY_ENVIRONMENT", "staging".to_owned()),
+            (
+                "FERRY_IMAGES",
+                "ghcr.io/acme/cart=9d8c7b6 ghcr.io/acme/*=never-globbed".to_owned(),
+            ),
+            ("FERRY_ARGS", "--attempts 3".to_owned()),
+        ],
+    );
+    // The second image is no image name: ferry refuses the command line, nothing is pushed.
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("ghcr.io/acme/*"), "{log}");
+    let (code, report, log) = run_gitlab_job(
+        ".ferry-bump",
+        &lab,
+        &[
+            ("FERRY_ENVIRONMENT", "staging".to_owned()),
+            ("FERRY_IMAGES", "ghcr.io/acme/cart=9d8c7b6".to_owned()),
+            ("FERRY_ARGS", "--attempts 3".to_owned()),
+        ],
+    );
+    assert_eq!(code, 0, "{log}");
+    let tip = remote::branch_tip(&lab.repo, "main").expect("main");
+    assert_eq!(report.get("FERRY_COMMIT_SHA"), Some(&tip), "{report:?}");
+    assert_eq!(report["FERRY_CHANGED"], "true");
+    assert_eq!(report["FERRY_STATUS"], "pushed");
+    let message = remote::git(&lab.repo, &["log", "-1", "--format=%B", "main"]);
+    assert!(message.contains("Ferry-Run-Url: "), "{message}");
+    assert!(message.contains("/acme/shop/-/pipelines/99"), "{message}");
+
+    // Through a merge request: the dotenv report carries its address for later jobs.
+    let (code, report, log) = run_gitlab_job(
+        ".ferry-bump",
+        &lab,
+        &[
+            ("FERRY_ENVIRONMENT", "production".to_owned()),
+            ("FERRY_IMAGES", "ghcr.io/acme/cart=9d8c7b6".to_owned()),
+        ],
+    );
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(report["FERRY_STATUS"], "proposed", "{report:?}");
+    let open: Vec<_> = lab
+        .forge
+        .change_requests(REPO)
+        .into_iter()
+        .filter(|cr| cr.state == CrState::Open)
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(report["FERRY_PR_NUMBER"], open[0].number.to_string());
+    assert!(
+        report["FERRY_PR_URL"].contains("/-/merge_requests/"),
+        "{report:?}"
+    );
+
+    // A scheduled merge waits for approval with exit 11, which the job allows.
+    lab.forge.protect(
+        REPO,
+        "main",
+        crate::support::forge::Protection {
+            required_approvals: 1,
+            ..Default::default()
+        },
+    );
+    let (code, _, log) = run_gitlab_job(
+        ".ferry-merge",
+        &lab,
+        &[("FERRY_ENVIRONMENT", "production".to_owned())],
+    );
+    assert_eq!(code, 11, "{log}");
+    let (_, _, job) = gitlab_job(".ferry-merge");
+    assert_eq!(job["allow_failure"]["exit_codes"], serde_json::json!([11]));
+}
+
+#[test]
+fn the_gitlab_template_brings_a_preview_up_with_its_environment_url_and_down() {
+    let config = "\
+version: 1
+previews:
+  ttl: 72h
+  url: https://{slug}.preview.example.com
+  deploy:
+    path: previews/base
+";
+    let lab = Lab::new(
+        Kind::GitLab,
+        &[
+            ("ferry.yaml", config.as_bytes()),
+            (
+                "previews/base/kustomization.yaml",
+                b"resources: [deployment.yaml]\n",
+            ),
+        ],
+    );
+    let shop = lab.add_repo("acme/shop", &[("README.md", b"the shop\n")]);
+    remote::git(&shop, &["branch", "feature/login", "main"]);
+    remote::commit_files(
+        &shop,
+        "feature/login",
+        &[("login.txt", Some(b"login".as_slice()))],
+        "login",
+    );
+    let status = crate::support::forge::client::send_json(
+        "POST",
+        &format!(
+            "{}/projects/acme%2Fshop/merge_requests",
+            lab.forge.gitlab_api_url()
+        ),
+        &[("private-token", crate::support::lab::ALICE_TOKEN)],
+        &serde_json::json!({"title": "Login", "source_branch": "feature/login", "target_branch": "main"}),
+    )
+    .map_or(0, |r| r.status);
+    assert_eq!(status, 201);
+    let mr = lab.forge.change_requests("acme/shop")[0].number;
+    let mr_vars = |source: &str| {
+        vec![
+            ("CI_PIPELINE_SOURCE", source.to_owned()),
+            ("CI_MERGE_REQUEST_IID", mr.to_string()),
+            (
+                "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+                "feature/login".to_owned(),
+            ),
+            (
+                "CI_MERGE_REQUEST_PROJECT_URL",
+                format!("{}/acme/shop", lab.git.base_url()),
+            ),
+            ("CI_COMMIT_REF_SLUG", "feature-login".to_owned()),
+            ("FERRY_APP_REPO", lab.url("acme/shop")),
+            ("FERRY_IMAGES", "ghcr.io/acme/shop=9d8c7b6".to_owned()),
+        ]
+    };
+    let (code, report, log) =
+        run_gitlab_job(".ferry-preview-up", &lab, &mr_vars("merge_request_event"));
+    assert_eq!(code, 0, "{log}");
+    let url = report.get("FERRY_PREVIEW_URL").expect("a preview URL");
+    assert!(
+        url.starts_with("https://feature-login-") && url.ends_with(".preview.example.com"),
+        "{report:?}"
+    );
+    // GitLab takes the environment's URL from the report's variable.
+    let (_, _, job) = gitlab_job(".ferry-preview-up");
+    assert_eq!(job["environment"]["url"], "$FERRY_PREVIEW_URL");
+    assert_eq!(job["environment"]["name"], "review/$CI_COMMIT_REF_SLUG");
+    assert!(job["environment"]["auto_stop_in"].is_string());
+    let files = remote::read_branch(&lab.repo, "dynamic-envs");
+    assert!(
+        files.keys().any(|f| f.starts_with("apps/feature-login-")),
+        "{:?}",
+        files.keys().collect::<Vec<_>>()
+    );
+
+    let (code, report, log) =
+        run_gitlab_job(".ferry-preview-down", &lab, &mr_vars("merge_request_event"));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        report.get("FERRY_STATUS").map(String::as_str),
+        Some("removed"),
+        "{report:?}"
+    );
+    let files = remote::read_branch(&lab.repo, "dynamic-envs");
+    assert!(!files.keys().any(|f| f.starts_with("apps/feature-login-")));
+    let (_, _, job) = gitlab_job(".ferry-preview-down");
+    assert_eq!(job["environment"]["action"], "stop");
+}
