@@ -506,6 +506,12 @@ fn the_action_installs_a_verified_release_and_bumps_with_outputs_and_a_summary()
         "{}",
         run.summary
     );
+    // With a link to the commit on the forge's web pages.
+    assert!(
+        run.summary.contains(&format!("/acme/env/commit/{tip})")),
+        "{}",
+        run.summary
+    );
     assert_no_token(&run);
 
     // Rerun: nothing changes, and the outputs say so.

@@ -1397,11 +1397,14 @@ fn summary(
     let branch = target.and_then(|t| t.branch.as_deref()).unwrap_or("?");
     let _ = writeln!(md, "### ferry bump: {label}\n");
     let line = match status {
-        Status::Pushed => format!(
-            "Pushed `{}` to `{branch}` of {}.",
-            commit.map(short).unwrap_or_default(),
-            store.url()
-        ),
+        Status::Pushed => {
+            let sha = commit.unwrap_or_default();
+            let shown = match crate::git::web_page(store.url().as_str(), &format!("commit/{sha}")) {
+                Some(link) => format!("[`{}`]({link})", short(sha)),
+                None => format!("`{}`", short(sha)),
+            };
+            format!("Pushed {shown} to `{branch}` of {}.", store.url())
+        }
         Status::Proposed => match change_request {
             Some(cr) => format!(
                 "Proposed in [{} (#{})]({}), branch `{}` at `{}`.",

@@ -374,7 +374,9 @@ fn read(
                     .filter(|t| looks_like_commit(t))
             });
         let compare_url = match (&app_repo, &app_from, &app_to) {
-            (Some(repo), Some(a), Some(b)) if a != b => Some(compare_url(repo, a, b)),
+            (Some(repo), Some(a), Some(b)) if a != b => {
+                crate::git::web_page(repo, &format!("compare/{a}...{b}"))
+            }
             _ => None,
         };
         rows.push(Row {
@@ -782,20 +784,6 @@ fn safe_url(url: &str) -> bool {
 
 /// The compare page between two commits of an application repository: GitLab's `/-/compare/`
 /// for a host that says GitLab, else GitHub's `/compare/`.
-fn compare_url(repo: &str, from: &str, to: &str) -> String {
-    let repo = repo.trim_end_matches('/');
-    let host = repo
-        .split("://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_default();
-    if host.contains("gitlab") {
-        format!("{repo}/-/compare/{from}...{to}")
-    } else {
-        format!("{repo}/compare/{from}...{to}")
-    }
-}
-
 fn describe_reading(text: &mut String, reading: &Reading, gates: &[Gate]) {
     let _ = writeln!(
         text,

@@ -32,7 +32,7 @@ use git2::{
 
 pub use auth::{Credentials, TOKEN_VARIABLES, TokenSource};
 pub use sign::Signer;
-pub use url::{RepoUrl, Transport, UrlSecret};
+pub use url::{RepoUrl, Transport, UrlSecret, web_page};
 
 /// The tip of a branch, as fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]

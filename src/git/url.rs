@@ -209,6 +209,28 @@ fn is_windows_drive(spec: &str) -> bool {
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }
 
+/// A page of a repository's web interface: `page` (`commit/<sha>`, `compare/<a>...<b>`) below
+/// the repository's web address, in GitLab's form (`/-/commit/...`) on a host whose name
+/// contains `gitlab`. `None` unless `repo` is an http(s) URL; user information and a `.git`
+/// suffix are dropped.
+#[must_use]
+pub fn web_page(repo: &str, page: &str) -> Option<String> {
+    let (scheme, rest) = repo.trim().split_once("://")?;
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "https" | "http") {
+        return None;
+    }
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.strip_suffix(".git").unwrap_or(rest);
+    let (authority, path) = rest.split_once('/')?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let dash = if host.to_ascii_lowercase().contains("gitlab") {
+        "-/"
+    } else {
+        ""
+    };
+    Some(format!("{scheme}://{host}/{path}/{dash}{page}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +292,20 @@ mod tests {
         assert!(RepoUrl::parse("ftp://x/y").is_err());
         assert!(RepoUrl::parse("https:///path").is_err());
         assert!(RepoUrl::parse("https://h/x\ny").is_err());
+    }
+
+    #[test]
+    fn web_pages_follow_the_forge_form_and_drop_credentials() {
+        assert_eq!(
+            web_page("https://github.com/acme/env.git", "commit/abc").as_deref(),
+            Some("https://github.com/acme/env/commit/abc")
+        );
+        assert_eq!(
+            web_page("https://oauth2@gitlab.example.com/g/env/", "compare/a...b").as_deref(),
+            Some("https://gitlab.example.com/g/env/-/compare/a...b")
+        );
+        assert_eq!(web_page("git@github.com:acme/env.git", "commit/abc"), None);
+        assert_eq!(web_page("file:///srv/env", "commit/abc"), None);
+        assert_eq!(web_page("https://github.com", "commit/abc"), None);
     }
 }
