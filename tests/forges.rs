@@ -72,18 +72,6 @@ impl Lab {
             .expect("ferry runs")
     }
 
-    /// Protects `main`: merging needs `n` approvals.
-    fn require_approvals(&self, n: u32) {
-        self.forge.protect(
-            REPO,
-            "main",
-            Protection {
-                required_approvals: n,
-                ..Protection::default()
-            },
-        );
-    }
-
     /// API requests made (the forge log), after `clear_requests`.
     fn api_calls(&self) -> usize {
         self.forge.requests().len()

@@ -44,6 +44,22 @@ images:
     newTag: 1111111   # set by ferry
 ";
 
+/// A lab whose environment repository has staging (pushed) and production (through a change
+/// request), each with one kustomization.
+fn env_lab(kind: Kind) -> Lab {
+    Lab::new(
+        kind,
+        &[
+            ("ferry.yaml", CONFIG.as_bytes()),
+            ("envs/staging/kustomization.yaml", KUSTOMIZATION.as_bytes()),
+            (
+                "envs/production/kustomization.yaml",
+                KUSTOMIZATION.as_bytes(),
+            ),
+        ],
+    )
+}
+
 /// The runner's target names for this machine.
 fn runner_arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -384,17 +400,7 @@ struct Site {
 
 impl Site {
     fn new() -> Site {
-        let lab = Lab::new(
-            Kind::GitHub,
-            &[
-                ("ferry.yaml", CONFIG.as_bytes()),
-                ("envs/staging/kustomization.yaml", KUSTOMIZATION.as_bytes()),
-                (
-                    "envs/production/kustomization.yaml",
-                    KUSTOMIZATION.as_bytes(),
-                ),
-            ],
-        );
+        let lab = env_lab(Kind::GitHub);
         let (name, bytes, sha256) = release_archive(lab.dir.path());
         let releases = FileServer::start(
             [(format!("/releases/download/{VERSION}/{name}"), bytes)]
@@ -622,14 +628,7 @@ fn the_action_proposes_through_a_pull_request_and_waits_as_told() {
     assert_no_token(&run);
 
     // A scheduled merge: no approval rule here, so it merges; with one it would wait.
-    site.lab.forge.protect(
-        REPO,
-        "main",
-        crate::support::forge::Protection {
-            required_approvals: 1,
-            ..Default::default()
-        },
-    );
+    site.lab.require_approvals(1);
     let run = site.run(&[("command", "merge"), ("environment", "production")]);
     assert!(!run.succeeded(), "waiting fails the step by default");
     assert_eq!(run.outputs["exit-code"], "11", "{}", run.log);
@@ -806,17 +805,7 @@ fn run_gitlab_job(
 
 #[test]
 fn the_gitlab_template_bumps_and_reports_through_its_dotenv_file() {
-    let lab = Lab::new(
-        Kind::GitLab,
-        &[
-            ("ferry.yaml", CONFIG.as_bytes()),
-            ("envs/staging/kustomization.yaml", KUSTOMIZATION.as_bytes()),
-            (
-                "envs/production/kustomization.yaml",
-                KUSTOMIZATION.as_bytes(),
-            ),
-        ],
-    );
+    let lab = env_lab(Kind::GitLab);
     let (code, _, log) = run_gitlab_job(
         ".ferry-bump",
         &lab,
@@ -877,14 +866,7 @@ fn the_gitlab_template_bumps_and_reports_through_its_dotenv_file() {
     );
 
     // A scheduled merge waits for approval with exit 11, which the job allows.
-    lab.forge.protect(
-        REPO,
-        "main",
-        crate::support::forge::Protection {
-            required_approvals: 1,
-            ..Default::default()
-        },
-    );
+    lab.require_approvals(1);
     let (code, _, log) = run_gitlab_job(
         ".ferry-merge",
         &lab,

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::forge::{CrState, LaterStatus, Protection};
+use crate::support::forge::{CrState, LaterStatus};
 use crate::support::lab::{KINDS, Kind, Lab, REPO, code, json_of, text};
 use crate::support::remote;
 
@@ -327,14 +327,7 @@ fn each_gate_holds_a_promotion_until_it_is_met() {
 fn promote_merge_waits_for_approval_then_merges() {
     for kind in KINDS {
         let lab = new_lab(kind, CONFIG);
-        lab.forge.protect(
-            REPO,
-            "main",
-            Protection {
-                required_approvals: 1,
-                ..Protection::default()
-            },
-        );
+        lab.require_approvals(1);
         lab.staging_bump("aaaaaaa", T0);
         let out = lab.ferry(&["promote", "--to", "production", "--merge"], None);
         assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
@@ -375,14 +368,7 @@ fn merge_checks_a_promotions_gates_again_before_merging() {
     let next_monday = T0 + 7 * 86_400 + 10 * 3600;
     for kind in KINDS {
         let lab = new_lab(kind, CONFIG);
-        lab.forge.protect(
-            REPO,
-            "main",
-            Protection {
-                required_approvals: 1,
-                ..Protection::default()
-            },
-        );
+        lab.require_approvals(1);
         let bumped = lab.staging_bump("aaaaaaa", T0);
         lab.agent_status(&bumped, "argocd/cart-staging", "success");
         let out = lab.ferry(

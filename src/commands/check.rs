@@ -410,12 +410,7 @@ impl Checker<'_> {
         }
         let path_keys = ["environments", name, "path"];
         let root = self.dir.join(path);
-        if !root.is_dir() {
-            let what = if root.exists() {
-                "is not a directory"
-            } else {
-                "does not exist"
-            };
+        if let Some(what) = not_a_directory(&root) {
             self.at_config(
                 Severity::Error,
                 &path_keys,
@@ -903,12 +898,7 @@ impl Checker<'_> {
             return Ok(());
         }
         let root = self.dir.join(path);
-        if !root.is_dir() {
-            let what = if root.exists() {
-                "is not a directory"
-            } else {
-                "does not exist"
-            };
+        if let Some(what) = not_a_directory(&root) {
             self.at_config(
                 Severity::Error,
                 &keys,
@@ -1171,6 +1161,17 @@ fn preview_context(
         slug,
         namespace,
         release,
+    }
+}
+
+/// Why `path` is no directory ("does not exist", "is not a directory"), or `None` when it is one.
+fn not_a_directory(path: &Path) -> Option<&'static str> {
+    if path.is_dir() {
+        None
+    } else if path.exists() {
+        Some("is not a directory")
+    } else {
+        Some("does not exist")
     }
 }
 

@@ -73,6 +73,18 @@ impl Lab {
         }
     }
 
+    /// Protects `main` of [`REPO`]: merging needs `n` approvals.
+    pub fn require_approvals(&self, n: u32) {
+        self.forge.protect(
+            REPO,
+            "main",
+            crate::support::forge::Protection {
+                required_approvals: n,
+                ..Default::default()
+            },
+        );
+    }
+
     /// Adds the repository `name` (`owner/name`) holding `files` on `main`; returns its path.
     pub fn add_repo(&self, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
         remote::bare_repo(&self.root, &format!("{name}.git"), "main", files)
