@@ -443,6 +443,16 @@ impl Site {
     }
 
     fn run_in(&self, action_dir: &Path, with: &[(&str, &str)]) -> ActionRun {
+        self.run_on(action_dir, with, &[])
+    }
+
+    /// [`Site::run_in`] on a runner whose environment also has `extra`.
+    fn run_on(
+        &self,
+        action_dir: &Path,
+        with: &[(&str, &str)],
+        extra: &[(&'static str, String)],
+    ) -> ActionRun {
         let url = self.releases.url();
         let repo = self.lab.url(REPO);
         let mut all: Vec<(&str, &str)> = vec![
@@ -455,7 +465,9 @@ impl Site {
         ];
         all.retain(|(k, _)| !with.iter().any(|(w, _)| w == k));
         all.extend_from_slice(with);
-        run_action(action_dir, &self.workspace, &all, &self.runner_env())
+        let mut runner_env = self.runner_env();
+        runner_env.extend_from_slice(extra);
+        run_action(action_dir, &self.workspace, &all, &runner_env)
     }
 }
 
@@ -530,6 +542,56 @@ fn the_action_installs_a_verified_release_and_bumps_with_outputs_and_a_summary()
     assert_eq!(run.outputs["changed"], "false");
     assert_eq!(run.outputs["status"], "up-to-date");
     assert_eq!(site.lab.git.pushes_accepted(), pushes);
+}
+
+#[test]
+fn the_action_builds_ferry_from_its_own_source_without_a_version() {
+    // A runner with a Rust toolchain (its cargo and rustup homes); the build goes to a target
+    // directory of its own below this one's, so a rerun on the same machine is incremental.
+    let site = Site::new();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let toolchain = vec![
+        (
+            "CARGO_HOME",
+            std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo")),
+        ),
+        (
+            "RUSTUP_HOME",
+            std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup")),
+        ),
+        (
+            "CARGO_TARGET_DIR",
+            manifest.join("target/action-install").display().to_string(),
+        ),
+    ];
+    let run = site.run_on(
+        manifest,
+        &[
+            ("version", ""),
+            ("sha256", ""),
+            ("environment", "staging"),
+            ("images", "ghcr.io/acme/cart=9d8c7b6"),
+        ],
+        &toolchain,
+    );
+    assert!(run.succeeded(), "{:?}\n{}", run.steps, run.log);
+    assert!(
+        run.log.contains("Building ferry from the action's source"),
+        "{}",
+        run.log
+    );
+    assert_eq!(
+        site.releases.requests.load(Ordering::SeqCst),
+        0,
+        "nothing is downloaded"
+    );
+    assert_eq!(run.outputs["changed"], "true", "{:?}", run.outputs);
+    assert!(
+        site.lab
+            .file("main", "envs/staging/kustomization.yaml")
+            .contains("newTag: 9d8c7b6")
+    );
 }
 
 #[test]
