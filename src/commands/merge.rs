@@ -74,7 +74,7 @@ struct Report {
 }
 
 /// The repository and the credentials for it, from `--repo` and the token.
-pub(crate) fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Error> {
+fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Error> {
     let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
     let credentials = Credentials::resolve(
         &url,
@@ -277,19 +277,8 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
         // A promotion is recomputed from its source environment by `ferry promote`.
         return Ok(None);
     }
-    let (url, credentials) = credentials(args)?;
-    let mut store = Remote::open(url, credentials, None)?;
-    let tip = store.fetch(Some(&cr.head_branch))?;
-    let message = store.commit_message(&tip.commit)?;
-    let trailer = |key: &str| -> Vec<String> {
-        let prefix = format!("{key}: ");
-        message
-            .lines()
-            .filter_map(|line| line.strip_prefix(&prefix))
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-            .collect()
-    };
+    let message = head_message(args, &cr.head_branch)?;
+    let trailer = |key: &str| trailer_values(&message, key);
     let updates = trailer(change_request::TRAILER_UPDATE);
     let Some(path) = trailer(change_request::TRAILER_PATH).into_iter().next() else {
         return Ok(None);
@@ -354,6 +343,25 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
         )));
     }
     Ok(Some(line))
+}
+
+/// The message of the head commit of change request branch `branch` (a depth-1 fetch of it).
+pub(crate) fn head_message(args: &MergeArgs, branch: &str) -> Result<String, Error> {
+    let (url, credentials) = credentials(args)?;
+    let mut store = Remote::open(url, credentials, None)?;
+    let tip = store.fetch(Some(branch))?;
+    Ok(store.commit_message(&tip.commit)?)
+}
+
+/// The values of trailer `key` in `message`, wherever a commit message template put them.
+pub(crate) fn trailer_values(message: &str, key: &str) -> Vec<String> {
+    let prefix = format!("{key}: ");
+    message
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .collect()
 }
 
 fn merge_now(

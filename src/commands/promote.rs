@@ -26,7 +26,7 @@ use crate::clock::Time;
 use crate::config::{Config, Duration, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, CheckState, Forge};
-use crate::git::{Remote, Store as _, Tip};
+use crate::git::Tip;
 use crate::history::{self, Change, Walk};
 use crate::image::{ImageName, ImageUpdate};
 use crate::inventory::{Deployed, Inventory, short_tag};
@@ -900,21 +900,10 @@ pub(crate) fn merge_gated(
         merge_sha: None,
         missing: vec![missing],
     };
-    let (url, credentials) = merge::credentials(merge_args)?;
-    let mut store = Remote::open(url, credentials, None)?;
-    let tip = store.fetch(Some(&cr.head_branch))?;
-    let trailers = history::parse_trailers(&store.commit_message(&tip.commit)?);
-    let values = |key: &str| -> Vec<&str> {
-        trailers
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
-    let Some((from, to)) = values(TRAILER_PROMOTION)
-        .first()
-        .and_then(|v| v.split_once(" -> "))
-    else {
+    let message = merge::head_message(merge_args, &cr.head_branch)?;
+    let values = |key: &str| merge::trailer_values(&message, key);
+    let promotion = values(TRAILER_PROMOTION);
+    let Some((from, to)) = promotion.first().and_then(|v| v.split_once(" -> ")) else {
         return Ok(waiting(format!(
             "its head commit has no `{TRAILER_PROMOTION}` trailer, so its gates are unknown: rerun `ferry promote --to ENV --merge`"
         )));
@@ -940,7 +929,9 @@ pub(crate) fn merge_gated(
         None => argv.push(format!("--repo={}", merge_args.repo)),
     }
     for update in values(change_request::TRAILER_UPDATE) {
-        let name = update.split_once('=').map_or(update, |(name, _)| name);
+        let name = update
+            .split_once('=')
+            .map_or(update.as_str(), |(name, _)| name);
         argv.push(format!("--image={name}"));
     }
     for gate in values(TRAILER_GATE) {
