@@ -12,4 +12,5 @@ mod pipelines;
 mod previews;
 mod promotion;
 mod properties;
+mod security;
 mod support;
