@@ -489,11 +489,16 @@ fn assert_unforgeable(what: &str, text: &str) {
         );
     }
     for c in text.chars() {
-        assert!(
-            !(c.is_control() && c != '\n' && c != '\t')
-                && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}'),
-            "{what}: raw {c:?} in {text:?}"
+        let control = c.is_control() && c != '\n' && c != '\t';
+        let invisible = matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
         );
+        assert!(!control && !invisible, "{what}: raw {c:?} in {text:?}");
     }
 }
 
