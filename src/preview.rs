@@ -4,9 +4,11 @@
 //! A preview's inputs come partly from people ferry does not trust (a fork's branch name, a
 //! merge request's title). They reach the rendered file only as values of the template's
 //! context, through the `yaml` filter (one YAML string, whatever the text) and as
-//! [`slug::dns_label`]s; never as template source. The result must then parse as YAML, hold only
+//! [`slug::preview_label`]s; never as template source. The result must then parse as YAML, hold only
 //! the kinds the template may make, and name only what the preview owns: its resources are
-//! named after the slug and live in the preview's namespace or the agent's.
+//! named after the slug and live in the preview's namespace or the agent's; no namespace of the
+//! environments or the cluster; a Namespace only with annotations that keep its agent from
+//! adopting or deleting one that exists.
 
 use std::collections::BTreeMap;
 

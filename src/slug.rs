@@ -1,16 +1,15 @@
 //! Names for things ferry creates from untrusted text: DNS-1123 labels for preview
-//! environments (namespaces, resource names, Helm releases) and the stable hash behind them.
+//! environments (namespaces, resource names, Helm releases) and the stable hashes behind them.
 //!
 //! A preview's name usually comes from a branch name, which a fork's author chooses. It reaches
-//! file paths, Kubernetes names and YAML only as a [`dns_label`]: lowercase ASCII letters,
-//! digits and `-`, neither first nor last, at most as long as the consumer allows (63 for
-//! namespaces and labels, 53 for Helm releases).
+//! file paths, Kubernetes names and YAML only as a [`preview_label`]: the configured prefix
+//! (`preview-`), a readable part (lowercase ASCII letters, digits and `-`) and 12 hex digits of
+//! the SHA-256 of the whole name, within the consumer's limit (63 for namespaces and labels, 53
+//! for Helm releases). Never the name as it is: a branch called `production`, `flux-system` or
+//! like another preview's label cannot name that namespace, object or preview.
 //!
-//! The label is stable for a given name (the same branch always gets the same namespace) and
-//! tells names apart: a name that is already a valid label is kept as it is; any other name (one
-//! that had to be changed to fit, or cut short) gets `-` and eight hex digits of a hash of the
-//! whole original name, so `feat/a` and `feat-a`, or two long names with the same first 60
-//! characters, never share a namespace.
+//! [`dns_label`] is the general form (a valid label is kept, any other gets an 8-digit FNV-1a
+//! hash); [`is_reserved`] says which namespaces no preview may use.
 
 /// Hex digits of the hash appended to a changed name.
 const HASH_DIGITS: usize = 8;

@@ -6,7 +6,11 @@
 //! concurrent `up`s of different merge requests all land, and a rerun changes nothing.
 //!
 //! Names and titles come from people ferry does not trust: they reach the file only as template
-//! values and DNS labels, the file path only as the slug.
+//! values and DNS labels, the file path only as the slug (always `previews.prefix` + a readable
+//! part + a hash: [`crate::slug::preview_label`]), and output only through [`one_line`]. What the
+//! previews branch holds is not trusted either: a file is a preview only if its name is the slug
+//! of its `ferry.dev/name`, and the forge a file names is asked only when it is the run's
+//! application repository or listed in `previews.projects`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
