@@ -4,9 +4,11 @@
 //! A preview's inputs come partly from people ferry does not trust (a fork's branch name, a
 //! merge request's title). They reach the rendered file only as values of the template's
 //! context, through the `yaml` filter (one YAML string, whatever the text) and as
-//! [`slug::dns_label`]s; never as template source. The result must then parse as YAML, hold only
+//! [`slug::preview_label`]s; never as template source. The result must then parse as YAML, hold only
 //! the kinds the template may make, and name only what the preview owns: its resources are
-//! named after the slug and live in the preview's namespace or the agent's.
+//! named after the slug and live in the preview's namespace or the agent's; no namespace of the
+//! environments or the cluster; a Namespace only with annotations that keep its agent from
+//! adopting or deleting one that exists.
 
 use std::collections::BTreeMap;
 
@@ -126,6 +128,12 @@ pub struct PreviewContext {
     pub release: String,
     /// Where the agent's resources live (`argocd`, `flux-system`).
     pub agent_namespace: String,
+    /// The start of every name of a preview (`previews.prefix`).
+    pub prefix: String,
+    /// Namespaces no document may name besides [`slug::RESERVED_NAMESPACES`]: the repository's
+    /// environments (their names and the namespaces they declare). Not given to templates.
+    #[serde(skip)]
+    pub reserved: Vec<String>,
     pub change_request: Option<PreviewChangeRequest>,
     pub source: PreviewSource,
     pub deploy: PreviewDeploy,
@@ -139,19 +147,28 @@ pub struct PreviewContext {
     pub updated_at: String,
 }
 
-/// The names of a preview, from its (untrusted) name and the configured limits: never a
-/// namespace the cluster or its agents own (`flux-system`, `default`, `kube-*`, the agent's
-/// namespace: see [`slug::unreserved_label`]).
+/// The names of a preview, from its (untrusted) name, the configured prefix and limits:
+/// (slug, namespace, release). Every one is [`slug::preview_label`]: the prefix, a readable part
+/// and the hash of the whole name, so no name is one a branch chose (`production`,
+/// `flux-system`, another preview's slug). The slug names the file, the objects and the URL.
 #[must_use]
 pub fn names(
     name: &str,
+    prefix: &str,
     namespace_limit: usize,
     release_limit: usize,
-    agent_namespace: &str,
 ) -> (String, String, String) {
-    let namespace = slug::unreserved_label(name, namespace_limit, &[agent_namespace]);
-    let release = slug::unreserved_label(name, release_limit, &[agent_namespace]);
+    let namespace = slug::preview_label(prefix, name, namespace_limit);
+    let release = slug::preview_label(prefix, name, release_limit);
     (namespace.clone(), namespace, release)
+}
+
+/// The namespaces of the repository's own environments, which no preview may name: their
+/// names (the usual namespace of an environment). [`slug::RESERVED_NAMESPACES`] and `kube-*`
+/// are reserved besides.
+#[must_use]
+pub fn reserved_of(config: &crate::config::Config) -> Vec<String> {
+    config.environments.keys().cloned().collect()
 }
 
 /// A rendered preview that failed its checks: nothing is pushed.
@@ -258,6 +275,17 @@ pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(),
         let name = field(&["metadata", "name"]).unwrap_or_default();
         let slug = &context.slug;
         let namespace = field(&["metadata", "namespace"]);
+        if !slug.starts_with(&context.prefix)
+            || slug::is_reserved(&context.namespace, &context.reserved)
+        {
+            return Err(refuse(
+                n,
+                format!(
+                    "would be preview `{slug}` in namespace `{}`, outside the preview space (names start with `{}` and are no environment's or agent's namespace)",
+                    context.namespace, context.prefix
+                ),
+            ));
+        }
         if kind == "Namespace" {
             if name != context.namespace {
                 return Err(refuse(
@@ -268,9 +296,19 @@ pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(),
                     ),
                 ));
             }
+            if !never_pruned(document) {
+                return Err(refuse(
+                    n,
+                    format!(
+                        "makes namespace `{name}` that its agent could adopt and delete; annotate it `kustomize.toolkit.fluxcd.io/prune: disabled` and `kustomize.toolkit.fluxcd.io/ssa: IfNotPresent` (Flux) or `argocd.argoproj.io/sync-options: Prune=false` (Argo CD), as the built-in flux template does"
+                    ),
+                ));
+            }
             continue;
         }
-        if name != slug && !name.starts_with(&format!("{slug}-")) {
+        if (name != slug && !name.starts_with(&format!("{slug}-")))
+            || slug::is_reserved(name, &context.reserved)
+        {
             return Err(refuse(
                 n,
                 format!(
@@ -290,10 +328,12 @@ pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(),
                 ),
             ));
         }
-        // Where an Application deploys to, and where a Kustomization puts things.
+        // Where an Application deploys to, where a Kustomization or HelmRelease puts things,
+        // where Helm keeps its release records.
         for path in [
             &["spec", "destination", "namespace"][..],
             &["spec", "targetNamespace"][..],
+            &["spec", "storageNamespace"][..],
         ] {
             if let Some(target) = field(path)
                 && target != context.namespace
@@ -304,6 +344,24 @@ pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(),
                         "deploys into namespace `{target}` ({}); a preview deploys into `{}`",
                         path.join("."),
                         context.namespace
+                    ),
+                ));
+            }
+        }
+        for path in [
+            &["spec", "releaseName"][..],
+            &["spec", "source", "helm", "releaseName"][..],
+        ] {
+            if let Some(release) = field(path)
+                && release != context.release
+                && !release.starts_with(&format!("{slug}-"))
+            {
+                return Err(refuse(
+                    n,
+                    format!(
+                        "names Helm release `{release}` ({}); a preview's release is `{}`",
+                        path.join("."),
+                        context.release
                     ),
                 ));
             }
@@ -336,6 +394,26 @@ pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(),
         });
     }
     Ok(())
+}
+
+/// Whether a `Namespace` document tells its agent never to delete it, nor to take over one that
+/// exists: Flux's `kustomize.toolkit.fluxcd.io/prune: disabled` (skipped by garbage collection)
+/// with `kustomize.toolkit.fluxcd.io/ssa: IfNotPresent` (applied only when absent), as labels or
+/// annotations; or Argo CD's `argocd.argoproj.io/sync-options` holding `Prune=false`.
+fn never_pruned(document: &serde_json::Value) -> bool {
+    let meta = |key: &str| -> Option<&str> {
+        let metadata = document.get("metadata")?;
+        ["annotations", "labels"]
+            .iter()
+            .find_map(|kind| metadata.get(kind)?.get(key)?.as_str())
+    };
+    let flux = meta("kustomize.toolkit.fluxcd.io/prune")
+        .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+        && meta("kustomize.toolkit.fluxcd.io/ssa")
+            .is_some_and(|v| v.eq_ignore_ascii_case("ifnotpresent"));
+    let argo = meta("argocd.argoproj.io/sync-options")
+        .is_some_and(|v| v.split(',').any(|o| o.trim() == "Prune=false"));
+    flux || argo
 }
 
 fn annotation<'a>(document: &'a serde_json::Value, key: &str) -> Option<&'a str> {
@@ -395,13 +473,16 @@ mod tests {
     use super::*;
 
     pub(crate) fn context(name: &str) -> PreviewContext {
-        let (slug, namespace, release) = names(name, 63, 53, "argocd");
+        let (slug, namespace, release) = names(name, "preview-", 63, 53);
         PreviewContext {
             name: name.to_owned(),
+            url: Some(format!("https://{slug}.preview.example.com")),
             slug,
             namespace,
             release,
             agent_namespace: "argocd".to_owned(),
+            prefix: "preview-".to_owned(),
+            reserved: vec!["production".to_owned(), "staging".to_owned()],
             change_request: Some(PreviewChangeRequest {
                 number: 42,
                 project: Some("https://gitlab.example.com/acme/shop".to_owned()),
@@ -428,10 +509,6 @@ mod tests {
                 reference: "ghcr.io/acme/cart:9d8c7b6".to_owned(),
             }],
             values: BTreeMap::new(),
-            url: Some(format!(
-                "https://{}.preview.example.com",
-                slug::dns_label(name, 63)
-            )),
             expires_at: "2026-11-30T12:00:00Z".to_owned(),
             updated_at: "2026-11-23T12:00:00Z".to_owned(),
         }
@@ -699,7 +776,7 @@ mod tests {
         }
         let bare = Template::File {
             name: ".ferry/preview.yaml",
-            text: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ namespace }}\n",
+            text: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ namespace }}\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=false\n",
         };
         let refused = render(&bare, &ctx).expect_err("unmarked").to_string();
         assert!(
@@ -731,9 +808,176 @@ mod tests {
     }
 
     #[test]
+    fn documents_outside_the_preview_space_are_refused() {
+        let ctx = context("feature/new-cart");
+        let refused = |text: String| {
+            let template = Template::File {
+                name: ".ferry/preview.yaml",
+                text: &text,
+            };
+            render(&template, &ctx).expect_err(&text).to_string()
+        };
+        let marks = "  annotations:\n    ferry.dev/name: {{ name | yaml }}\n    ferry.dev/expires-at: {{ expires_at | yaml }}\n    ferry.dev/updated-at: {{ updated_at | yaml }}\n";
+        let helm = |spec: &str| {
+            format!(
+                "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {{{{ slug }}}}\n  namespace: argocd\n{marks}spec:\n  targetNamespace: {{{{ namespace }}}}\n{spec}"
+            )
+        };
+        let storage = refused(helm("  storageNamespace: production\n"));
+        assert!(storage.contains("spec.storageNamespace"), "{storage}");
+        let release = refused(helm("  releaseName: production\n"));
+        assert!(release.contains("Helm release `production`"), "{release}");
+        // A Namespace its agent could adopt and later delete.
+        let namespace = refused(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ namespace }}\n".to_owned(),
+        );
+        assert!(namespace.contains("prune: disabled"), "{namespace}");
+        // An environment's namespace, even when a (hand-made) context would give it.
+        let mut own = ctx.clone();
+        own.namespace = "production".to_owned();
+        let text = render::template_text("t", ARGOCD, &own).expect("renders");
+        let err = check("t", &text, &own).expect_err("reserved").to_string();
+        assert!(err.contains("outside the preview space"), "{err}");
+        // A slug without the prefix.
+        let mut bare = ctx.clone();
+        bare.slug = "feature-new-cart".to_owned();
+        let text = render::template_text("t", ARGOCD, &bare).expect("renders");
+        assert!(check("t", &text, &bare).is_err());
+        // The release the context gives is fine.
+        let ok = helm("  releaseName: {{ release }}\n  storageNamespace: {{ namespace }}\n");
+        let template = Template::File {
+            name: ".ferry/preview.yaml",
+            text: &ok,
+        };
+        let mut plain = ctx.clone();
+        plain.change_request = None;
+        render(&template, &plain).expect("its own release and namespace");
+    }
+
+    /// A context for `name` under `prefix`, for `template` (kustomize or helm images).
+    fn context_under(
+        name: &str,
+        prefix: &str,
+        template: &Template<'_>,
+        helm: bool,
+    ) -> PreviewContext {
+        let mut ctx = context(name);
+        let (slug, namespace, release) = names(name, prefix, 63, 53);
+        ctx.url = Some(format!("https://{slug}.preview.example.com"));
+        ctx.slug = slug;
+        ctx.namespace = namespace;
+        ctx.release = release;
+        ctx.prefix = prefix.to_owned();
+        ctx.agent_namespace = template.default_agent_namespace().to_owned();
+        if helm {
+            ctx.deploy.images = "helm".to_owned();
+        }
+        ctx
+    }
+
+    /// Names a hostile branch would pick: reserved namespaces, agent objects, the prefix itself.
+    fn hostile_name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<String>(),
+            proptest::sample::select(vec![
+                "production",
+                "staging",
+                "shop-staging",
+                "flux-system",
+                "argocd",
+                "default",
+                "kube-system",
+                "apps",
+                "previews",
+                "infrastructure",
+                "preview-",
+                "preview",
+                "preview-x",
+                "",
+                "-",
+                "\u{202e}",
+                "ＰＲＯＤ",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the name and the (valid) prefix, every namespace and object name the
+        /// built-in templates produce is inside the preview space: it starts with the prefix,
+        /// is a DNS label within its limit, and the rendered file passes [`check`].
+        #[test]
+        fn every_name_stays_in_the_preview_space(
+            name in hostile_name(),
+            prefix in "[a-z][a-z0-9-]{0,16}-",
+        ) {
+            proptest::prop_assume!(slug::check_preview_prefix(&prefix).is_ok());
+            for template in [Template::Argocd, Template::Flux] {
+                for helm in [false, true] {
+                    let ctx = context_under(&name, &prefix, &template, helm);
+                    let text = render(&template, &ctx).expect("renders and passes the check");
+                    proptest::prop_assert!(slug::is_dns_label(&ctx.namespace, 63));
+                    proptest::prop_assert!(slug::is_dns_label(&ctx.release, 53));
+                    proptest::prop_assert!(ctx.release.starts_with(&prefix));
+                    for document in kinds_of(&text) {
+                        let object = document["metadata"]["name"].as_str().expect("name");
+                        proptest::prop_assert!(object.starts_with(&prefix), "{}", object);
+                        proptest::prop_assert!(slug::is_dns_label(object, 63), "{}", object);
+                        for target in [
+                            &document["spec"]["destination"]["namespace"],
+                            &document["spec"]["targetNamespace"],
+                        ] {
+                            if let Some(target) = target.as_str() {
+                                proptest::prop_assert_eq!(target, ctx.namespace.as_str());
+                            }
+                        }
+                        let namespace = document["metadata"]["namespace"].as_str();
+                        proptest::prop_assert!(
+                            namespace.is_none_or(|n| n == ctx.agent_namespace),
+                            "{:?}", namespace
+                        );
+                        proptest::prop_assert!(!slug::is_reserved(object, &ctx.reserved));
+                    }
+                }
+            }
+        }
+
+        /// Two distinct names never share a slug, namespace or release, tried with the names a
+        /// squatter would pick: the other's slug, its slug without the prefix, near spellings.
+        #[test]
+        fn near_miss_names_never_share_a_slug(
+            name in hostile_name(),
+            prefix in "[a-z][a-z0-9-]{0,16}-",
+        ) {
+            proptest::prop_assume!(slug::check_preview_prefix(&prefix).is_ok());
+            let (slug_a, _, release_a) = names(&name, &prefix, 63, 53);
+            let mut misses = vec![
+                slug_a.clone(),
+                slug_a.trim_start_matches(prefix.as_str()).to_owned(),
+                release_a.clone(),
+                format!("{prefix}{name}"),
+                format!("{name}-"),
+                format!("{name}/"),
+                name.to_uppercase(),
+                name.replace('/', "-"),
+                name.chars().rev().collect(),
+            ];
+            let mut truncated = name.clone();
+            truncated.pop();
+            misses.push(truncated);
+            for other in misses.into_iter().filter(|o| *o != name) {
+                let (slug_b, _, release_b) = names(&other, &prefix, 63, 53);
+                proptest::prop_assert_ne!(&slug_a, &slug_b, "{:?} vs {:?}", name, other);
+                proptest::prop_assert_ne!(&release_a, &release_b, "{:?} vs {:?}", name, other);
+            }
+        }
+    }
+
+    #[test]
     fn names_fit_their_consumers() {
         let long = "feature/".to_owned() + &"a".repeat(80);
-        let (slug, namespace, release) = names(&long, 63, 53, "argocd");
+        let (slug, namespace, release) = names(&long, "preview-", 63, 53);
         assert_eq!(slug, namespace);
         assert!(slug::is_dns_label(&namespace, 63));
         assert!(slug::is_dns_label(&release, 53));

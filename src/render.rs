@@ -79,7 +79,8 @@ pub fn change_request(
 
 /// `value` as a double-quoted YAML scalar that reads back as exactly `value`, whatever it
 /// contains: quotes, backslashes, line breaks (`\n`, `\r`, NEL, U+2028, U+2029), other control
-/// characters, `---`, `{{ }}`, `#`. Untrusted text (branch names, titles) reaches YAML only
+/// characters and invisible format characters ([`crate::ci::is_format`]: bidi overrides,
+/// zero-width characters, written as `\u202E` escapes), `---`, `{{ }}`, `#`. Untrusted text (branch names, titles) reaches YAML only
 /// through this (the `yaml` filter of templates).
 #[must_use]
 pub fn yaml_string(value: &str) -> String {
@@ -95,7 +96,16 @@ pub fn yaml_string(value: &str) -> String {
             '\u{85}' => out.push_str("\\N"),
             '\u{2028}' => out.push_str("\\L"),
             '\u{2029}' => out.push_str("\\P"),
-            '\u{feff}' => out.push_str("\\uFEFF"),
+            c if crate::ci::is_format(c) => {
+                // Shown escaped (bidi overrides, zero-width characters): the file shows them,
+                // the value reads back exactly.
+                let code = u32::from(c);
+                if code <= 0xffff {
+                    out.push_str(&format!("\\u{code:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{code:08X}"));
+                }
+            }
             c if c.is_control() => {
                 let code = u32::from(c);
                 if code <= 0xff {
@@ -300,6 +310,15 @@ mod tests {
         assert_eq!(lines.next(), Some(r#"name: "x\"\nkind: Secret `tick`""#));
         // The text ends with a backtick: CommonMark needs a space inside the fence.
         assert_eq!(lines.next(), Some("note: `` x\" kind: Secret `tick` ``"));
+    }
+
+    #[test]
+    fn format_characters_are_written_as_escapes() {
+        let value = "feat\u{202e}x\u{200b}\u{e0041}";
+        let quoted = yaml_string(value);
+        assert_eq!(quoted, "\"feat\\u202Ex\\u200B\\U000E0041\"");
+        let back: String = serde_saphyr::from_str(&quoted).expect("yaml");
+        assert_eq!(back, value);
     }
 
     #[test]

@@ -34,13 +34,38 @@ pub fn init_logging(verbose: u8, quiet: bool, output: Output) {
 pub fn emit<T: Serialize>(output: Output, value: &T, text: &str) -> io::Result<()> {
     let text = match output {
         Output::Json => {
-            let mut json = serde_json::to_string_pretty(value)?;
+            let mut json = escape_invisible(&serde_json::to_string_pretty(value)?);
             json.push('\n');
             json
         }
         Output::Text | Output::Markdown => text.to_owned(),
     };
     io::stdout().lock().write_all(redact(&text).as_bytes())
+}
+
+/// JSON text with every invisible format character (bidi overrides, zero-width characters:
+/// [`crate::ci::is_format`]) and line/paragraph separator written as a `\uXXXX` escape: the
+/// same JSON value, but nothing untrusted in it can reorder or hide what a terminal or log
+/// shows. serde_json already escapes control characters; these can only occur inside strings.
+fn escape_invisible(json: &str) -> String {
+    if !json
+        .chars()
+        .any(|c| crate::ci::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if crate::ci::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}') {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Writes diagnostic lines (warnings, the reasons of a failure) to stderr.
@@ -104,6 +129,16 @@ impl<W: Write> Write for Redacting<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_shows_format_characters_escaped_and_reads_back() {
+        let value = serde_json::json!({"name": "feat\u{202e}x\u{2028}\u{e0041}", "plain": "é"});
+        let text = escape_invisible(&serde_json::to_string_pretty(&value).expect("json"));
+        assert!(text.contains("feat\\u202ex\\u2028\\udb40\\udc41"), "{text}");
+        assert!(text.contains('é'));
+        let back: serde_json::Value = serde_json::from_str(&text).expect("valid json");
+        assert_eq!(back, value);
+    }
 
     #[test]
     fn registered_secrets_are_replaced_everywhere() {

@@ -1,16 +1,15 @@
 //! Names for things ferry creates from untrusted text: DNS-1123 labels for preview
-//! environments (namespaces, resource names, Helm releases) and the stable hash behind them.
+//! environments (namespaces, resource names, Helm releases) and the stable hashes behind them.
 //!
 //! A preview's name usually comes from a branch name, which a fork's author chooses. It reaches
-//! file paths, Kubernetes names and YAML only as a [`dns_label`]: lowercase ASCII letters,
-//! digits and `-`, neither first nor last, at most as long as the consumer allows (63 for
-//! namespaces and labels, 53 for Helm releases).
+//! file paths, Kubernetes names and YAML only as a [`preview_label`]: the configured prefix
+//! (`preview-`), a readable part (lowercase ASCII letters, digits and `-`) and 12 hex digits of
+//! the SHA-256 of the whole name, within the consumer's limit (63 for namespaces and labels, 53
+//! for Helm releases). Never the name as it is: a branch called `production`, `flux-system` or
+//! like another preview's label cannot name that namespace, object or preview.
 //!
-//! The label is stable for a given name (the same branch always gets the same namespace) and
-//! tells names apart: a name that is already a valid label is kept as it is; any other name (one
-//! that had to be changed to fit, or cut short) gets `-` and eight hex digits of a hash of the
-//! whole original name, so `feat/a` and `feat-a`, or two long names with the same first 60
-//! characters, never share a namespace.
+//! [`dns_label`] is the general form (a valid label is kept, any other gets an 8-digit FNV-1a
+//! hash); [`is_reserved`] says which namespaces no preview may use.
 
 /// Hex digits of the hash appended to a changed name.
 const HASH_DIGITS: usize = 8;
@@ -56,9 +55,8 @@ pub fn dns_label(name: &str, max: usize) -> String {
     hashed_label(name, max)
 }
 
-/// Namespaces a cluster or its agents own: a preview named like one of them (or `kube-*`) gets
-/// the hashed form of its name, so a branch called `flux-system` or `default` never names
-/// (and, when its preview goes, deletes) the real one.
+/// Namespaces a cluster or its agents own. Preview names never take them (they all start with
+/// the preview prefix); the rendered-preview check refuses them all the same.
 pub const RESERVED_NAMESPACES: &[&str] = &[
     "default",
     "argocd",
@@ -74,20 +72,103 @@ pub const RESERVED_NAMESPACES: &[&str] = &[
     "openshift",
 ];
 
-/// [`dns_label`], but never one of [`RESERVED_NAMESPACES`], a `kube-` or `openshift-` name, or
-/// one of `also_reserved` (the agent's namespace, say): those get the hashed form.
+/// Whether `name` is a namespace that no preview may use: one of [`RESERVED_NAMESPACES`], a
+/// `kube-` or `openshift-` name, or one of `also_reserved` (the environments' names, the agent's
+/// namespace).
 #[must_use]
-pub fn unreserved_label(name: &str, max: usize, also_reserved: &[&str]) -> String {
-    let max = max.clamp(1, 63);
-    let label = dns_label(name, max);
-    let reserved = RESERVED_NAMESPACES.contains(&label.as_str())
-        || also_reserved.contains(&label.as_str())
-        || label.starts_with("kube-")
-        || label.starts_with("openshift-");
-    if reserved && label == name {
-        hashed_label(name, max)
+pub fn is_reserved(name: &str, also_reserved: &[String]) -> bool {
+    RESERVED_NAMESPACES.contains(&name)
+        || also_reserved.iter().any(|r| r == name)
+        || name.starts_with("kube-")
+        || name.starts_with("openshift-")
+}
+
+/// Hex digits of the hash in a preview's name: 48 bits of SHA-256.
+pub const PREVIEW_HASH_DIGITS: usize = 12;
+
+/// The default `previews.prefix`.
+pub const DEFAULT_PREVIEW_PREFIX: &str = "preview-";
+
+/// The longest `previews.prefix`.
+pub const MAX_PREVIEW_PREFIX: usize = 30;
+
+/// Why `prefix` cannot start preview names, or `Ok`: a lowercase DNS-label start (a letter,
+/// then letters, digits and `-`) ending in `-`, at most [`MAX_PREVIEW_PREFIX`] characters, and
+/// not one of the cluster's own spaces (`kube-`, `openshift-`).
+pub fn check_preview_prefix(prefix: &str) -> Result<(), String> {
+    let bytes = prefix.as_bytes();
+    if bytes.is_empty() || !bytes[0].is_ascii_lowercase() {
+        return Err("must start with a lowercase letter".to_owned());
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    {
+        return Err("may hold only lowercase letters, digits and `-`".to_owned());
+    }
+    if !prefix.ends_with('-') {
+        return Err("must end with `-` (e.g. `preview-`)".to_owned());
+    }
+    if prefix.len() > MAX_PREVIEW_PREFIX {
+        return Err(format!("must be at most {MAX_PREVIEW_PREFIX} characters"));
+    }
+    if prefix.starts_with("kube-") || prefix.starts_with("openshift-") {
+        return Err(
+            "must not start with `kube-` or `openshift-`: the cluster owns those namespaces"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// The hash of a preview's whole (untrusted) name: [`PREVIEW_HASH_DIGITS`] hex digits of its
+/// SHA-256. A cryptographic hash: finding another name with the same hash (and the same
+/// readable part) takes about 2^48 tries, not the seconds a 32-bit FNV needs.
+#[must_use]
+pub fn preview_hash(name: &str) -> String {
+    // The sha2 that rsa re-exports (already built for commit signing).
+    use rsa::sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let mut hex = String::with_capacity(PREVIEW_HASH_DIGITS);
+    for byte in digest.iter().take(PREVIEW_HASH_DIGITS / 2) {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
+
+/// A preview's name as a DNS label of at most `max` characters, always inside the preview
+/// space: `prefix`, a readable part of `name` (lowercase ASCII letters and digits, other runs as
+/// `-`, cut to fit), `-` and [`preview_hash`] of the whole name; `prefix` and the hash alone when
+/// nothing readable is left or fits. Never the name as it is, so no branch can choose a
+/// namespace or object name (`production`, `flux-system`) nor another preview's (a branch
+/// literally named like another's label gets the hash of its own name).
+///
+/// `prefix` passes [`check_preview_prefix`] and `max` is at least `prefix` + the hash (the
+/// configuration checks both); with less room the label is `prefix` + hash, longer than `max`.
+#[must_use]
+pub fn preview_label(prefix: &str, name: &str, max: usize) -> String {
+    let hash = preview_hash(name);
+    let room = max
+        .min(63)
+        .saturating_sub(prefix.len() + PREVIEW_HASH_DIGITS + 1);
+    let mut readable = String::with_capacity(room + 1);
+    for c in name.chars() {
+        if readable.len() > room {
+            break;
+        }
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            readable.push(c);
+        } else if !readable.is_empty() && !readable.ends_with('-') {
+            readable.push('-');
+        }
+    }
+    readable.truncate(room);
+    let readable = readable.trim_end_matches('-');
+    if readable.is_empty() {
+        format!("{prefix}{hash}")
     } else {
-        label
+        format!("{prefix}{readable}-{hash}")
     }
 }
 
@@ -198,25 +279,68 @@ mod tests {
     }
 
     #[test]
-    fn reserved_namespaces_get_the_hashed_form() {
+    fn preview_labels_are_always_prefixed_and_hashed() {
         for name in [
+            "production",
             "flux-system",
-            "default",
             "kube-system",
-            "kube-anything",
-            "argo",
+            "apps",
+            "previews",
+            "x",
         ] {
-            let label = unreserved_label(name, 63, &["argo"]);
-            assert_ne!(label, name);
-            assert!(label.starts_with(&format!("{name}-")), "{label}");
+            let label = preview_label("preview-", name, 63);
+            assert!(label.starts_with(&format!("preview-{name}-")), "{label}");
+            assert_eq!(
+                label.len(),
+                "preview-".len() + name.len() + 1 + PREVIEW_HASH_DIGITS
+            );
             assert!(is_dns_label(&label, 63));
-            assert_eq!(label, unreserved_label(name, 63, &["argo"]), "stable");
+            assert_eq!(label, preview_label("preview-", name, 63), "stable");
         }
+        // A branch named like another preview's label gets a label of its own.
+        let a = preview_label("preview-", "feat/a", 63);
+        assert_ne!(preview_label("preview-", &a, 63), a);
+        assert_ne!(preview_label("preview-", "feat-a", 63), a);
+        // Nothing readable: the prefix and the hash.
+        let bare = preview_label("preview-", "ｆｅａｔ", 63);
+        assert_eq!(bare.len(), "preview-".len() + PREVIEW_HASH_DIGITS);
+        // Long names are cut to the limit, the hash kept.
+        let long = "z".repeat(300);
+        assert_eq!(preview_label("preview-", &long, 53).len(), 53);
+        assert!(preview_label("preview-", &long, 53).ends_with(&preview_hash(&long)));
+        // The smallest room: prefix and hash only.
         assert_eq!(
-            unreserved_label("feature-login", 63, &["argo"]),
-            "feature-login"
+            preview_label("p-", "feature", 2 + PREVIEW_HASH_DIGITS),
+            format!("p-{}", preview_hash("feature"))
         );
-        assert_eq!(unreserved_label("defaults", 63, &[]), "defaults");
+    }
+
+    #[test]
+    fn preview_prefixes_are_checked() {
+        for good in ["preview-", "pr-", "p-", "review-app-", "a1-"] {
+            assert_eq!(check_preview_prefix(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "-",
+            "preview",
+            "Preview-",
+            "1pr-",
+            "kube-",
+            "kube-pr-",
+            "openshift-x-",
+            "pré-",
+            "a_b-",
+            &format!("{}-", "a".repeat(30)),
+        ] {
+            assert!(check_preview_prefix(bad).is_err(), "{bad:?}");
+        }
+        assert!(is_reserved("kube-public", &[]));
+        assert!(is_reserved("production", &["production".to_owned()]));
+        assert!(!is_reserved(
+            "preview-production-0123456789ab",
+            &["production".to_owned()]
+        ));
     }
 
     #[test]
@@ -237,6 +361,7 @@ mod tests {
         fn distinct_names_give_distinct_labels(a in "[a-zA-Z0-9/_.-]{0,80}", b in "[a-zA-Z0-9/_.-]{0,80}") {
             prop_assume!(a != b);
             prop_assert_ne!(dns_label(&a, 63), dns_label(&b, 63));
+            prop_assert_ne!(preview_label("preview-", &a, 63), preview_label("preview-", &b, 63));
         }
     }
 }

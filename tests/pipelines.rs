@@ -1001,7 +1001,7 @@ previews:
     assert_eq!(code, 0, "{log}");
     let url = report.get("FERRY_PREVIEW_URL").expect("a preview URL");
     assert!(
-        url.starts_with("https://feature-login-") && url.ends_with(".preview.example.com"),
+        url.starts_with("https://preview-feature-login-") && url.ends_with(".preview.example.com"),
         "{report:?}"
     );
     // GitLab takes the environment's URL from the report's variable.
@@ -1011,7 +1011,7 @@ previews:
     assert!(job["environment"]["auto_stop_in"].is_string());
     let files = remote::read_branch(&lab.repo, "dynamic-envs");
     assert!(
-        files.keys().any(|f| f.starts_with("apps/feature-login-")),
+        files.keys().any(|f| f.starts_with("apps/preview-feature-login-")),
         "{:?}",
         files.keys().collect::<Vec<_>>()
     );
@@ -1025,7 +1025,7 @@ previews:
         "{report:?}"
     );
     let files = remote::read_branch(&lab.repo, "dynamic-envs");
-    assert!(!files.keys().any(|f| f.starts_with("apps/feature-login-")));
+    assert!(!files.keys().any(|f| f.starts_with("apps/preview-feature-login-")));
     let (_, _, job) = gitlab_job(".ferry-preview-down");
     assert_eq!(job["environment"]["action"], "stop");
 }

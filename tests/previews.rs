@@ -222,7 +222,8 @@ fn a_preview_is_created_updated_in_place_and_removed_with_one_sticky_comment() {
         let first = ok(&up("1111111", T0));
         assert_eq!(first["status"], "created", "{kind:?}: {first}");
         let slug = first["slug"].as_str().expect("slug").to_owned();
-        assert!(slug.starts_with("feature-new-cart-"), "{slug}");
+        // Always the prefix, a readable part and the hash of the whole name.
+        assert!(slug.starts_with("preview-feature-new-cart-"), "{slug}");
         assert_eq!(first["namespace"], slug.as_str());
         assert_eq!(
             first["url"],
@@ -368,7 +369,7 @@ fn in_gitlab_ci_the_name_and_merge_request_come_from_the_pipeline_and_a_dotenv_i
             .to_owned()
     };
     let slug = value("FERRY_SLUG");
-    assert!(slug.starts_with("feat-login-page-"), "{report}");
+    assert!(slug.starts_with("preview-feat-login-page-"), "{report}");
     assert_eq!(value("FERRY_NAMESPACE"), slug);
     assert_eq!(
         value("FERRY_PREVIEW_URL"),
@@ -438,7 +439,10 @@ fn gc_removes_previews_of_closed_and_merged_requests_and_expired_ones_in_one_com
         let left: Vec<String> = lab.files().into_iter().map(|(p, _)| p).collect();
         assert_eq!(left.len(), 2, "{left:?}");
         assert!(left.iter().any(|p| p.contains("feature-open-")), "{left:?}");
-        assert!(left.iter().any(|p| p == "apps/nightly.yaml"), "{left:?}");
+        assert!(
+            left.iter().any(|p| p.starts_with("apps/preview-nightly-")),
+            "{left:?}"
+        );
         assert!(
             lab.comments(closed)[0].contains("is closed"),
             "{kind:?}: {:?}",
@@ -541,10 +545,19 @@ fn the_cap_refuses_a_new_preview_or_evicts_the_least_recently_updated() {
         "ghcr.io/acme/cart=1",
     ]));
     assert_eq!(evicting["status"], "created", "{evicting}");
-    assert_eq!(evicting["evicted"], json!(["beta"]));
+    let evicted = evicting["evicted"].as_array().expect("evicted");
+    assert_eq!(evicted.len(), 1, "{evicting}");
+    assert!(
+        evicted[0]
+            .as_str()
+            .is_some_and(|s| s.starts_with("preview-beta-")),
+        "{evicting}"
+    );
     let mut left: Vec<String> = lab.files().into_iter().map(|(p, _)| p).collect();
     left.sort();
-    assert_eq!(left, ["apps/alpha.yaml", "apps/gamma.yaml"]);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left[0].starts_with("apps/preview-alpha-"), "{left:?}");
+    assert!(left[1].starts_with("apps/preview-gamma-"), "{left:?}");
     assert_eq!(lab.commits(), 4, "created and evicted in one commit");
 }
 
@@ -575,7 +588,7 @@ fn concurrent_previews_of_different_merge_requests_all_land() {
         assert!(
             files
                 .iter()
-                .any(|(p, _)| p.starts_with(&format!("apps/{slug}-"))),
+                .any(|(p, _)| p.starts_with(&format!("apps/preview-{slug}-"))),
             "{name}: {files:?}"
         );
     }

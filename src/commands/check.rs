@@ -1101,9 +1101,9 @@ fn preview_context(
     let settings = &config.previews;
     let (slug, namespace, release) = preview::names(
         SAMPLE_BRANCH,
+        &settings.prefix,
         settings.namespace_limit as usize,
         settings.release_limit as usize,
-        settings.agent_namespace.as_deref().unwrap_or_default(),
     );
     let updated = Time::parse(SAMPLE_TIME).unwrap_or_else(|_| Time::from_unix(0));
     let expires = updated.after(std::time::Duration::from(settings.ttl));
@@ -1113,6 +1113,8 @@ fn preview_context(
             .agent_namespace
             .clone()
             .unwrap_or_else(|| template.default_agent_namespace().to_owned()),
+        prefix: settings.prefix.clone(),
+        reserved: preview::reserved_of(config),
         change_request: Some(PreviewChangeRequest {
             number: SAMPLE_CHANGE_REQUEST,
             project: Some(SAMPLE_APP.to_owned()),

@@ -6,7 +6,11 @@
 //! concurrent `up`s of different merge requests all land, and a rerun changes nothing.
 //!
 //! Names and titles come from people ferry does not trust: they reach the file only as template
-//! values and DNS labels, the file path only as the slug.
+//! values and DNS labels, the file path only as the slug (always `previews.prefix` + a readable
+//! part + a hash: [`crate::slug::preview_label`]), and output only through [`one_line`]. What the
+//! previews branch holds is not trusted either: a file is a preview only if its name is the slug
+//! of its `ferry.dev/name`, and the forge a file names is asked only when it is the run's
+//! application repository or listed in `previews.projects`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -33,6 +37,7 @@ use crate::preview::{
 };
 use crate::render;
 use crate::report;
+use crate::slug;
 
 pub fn run(args: &PreviewArgs, output: Output) -> Result<Exit, Error> {
     match &args.command {
@@ -58,6 +63,8 @@ struct Site {
     identity: Identity,
     /// A repository template: (path, text).
     template_file: Option<(String, String)>,
+    /// Namespaces no preview may name (the environments'), for the rendered-preview check.
+    reserved: Vec<String>,
     now: Time,
     attempts: u32,
 }
@@ -89,6 +96,7 @@ impl Site {
             _ => None,
         };
         let author = config.commit.author.clone();
+        let reserved = preview::reserved_of(&config);
         let site = Site {
             repo_url: store.url().to_string(),
             api_token,
@@ -99,6 +107,7 @@ impl Site {
             settings: config.previews,
             config_branch: tip.branch,
             template_file,
+            reserved,
             now: args.now.unwrap_or_else(Time::now),
             attempts: args.commit.attempts,
         };
@@ -137,14 +146,13 @@ impl Site {
         }
     }
 
-    /// The names of a preview: (slug, namespace, release).
+    /// The names of a preview: (slug, namespace, release), all under `previews.prefix`.
     fn names(&self, name: &str) -> (String, String, String) {
-        // The built-in templates' agent namespaces (argocd, flux-system) are reserved anyway.
         preview::names(
             name,
+            &self.settings.prefix,
             self.settings.namespace_limit as usize,
             self.settings.release_limit as usize,
-            self.settings.agent_namespace.as_deref().unwrap_or_default(),
         )
     }
 
@@ -202,14 +210,38 @@ fn live_previews(
         } else {
             format!("{}/{}", site.directory(), entry.path)
         };
+        // Only a file ferry could have written is a preview: `<slug>.yaml`, where the slug is
+        // the one its name annotation gives under the current prefix and limits. Anything
+        // else (planted by hand, written by an older ferry without the prefix) is left alone
+        // and reported, its name escaped.
+        let Some(stem) = entry.path.strip_suffix(".yaml") else {
+            foreign.push((file, "not a `.yaml` file ferry writes".to_owned()));
+            continue;
+        };
+        if !stem.starts_with(&site.settings.prefix) || !slug::is_dns_label(stem, 63) {
+            foreign.push((
+                file,
+                format!(
+                    "not a name ferry gives a preview (`{}…` and a hash)",
+                    site.settings.prefix
+                ),
+            ));
+            continue;
+        }
         let bytes = store.read_blob(&entry)?;
-        let slug = entry
-            .path
-            .trim_end_matches(".yaml")
-            .trim_end_matches(".yml")
-            .to_owned();
         match preview::read_meta(&String::from_utf8_lossy(&bytes)) {
-            Ok(meta) => live.push(Live { slug, file, meta }),
+            Ok(meta) if site.names(&meta.name).0 == stem => live.push(Live {
+                slug: stem.to_owned(),
+                file,
+                meta,
+            }),
+            Ok(_) => foreign.push((
+                file,
+                format!(
+                    "its `{}` annotation does not give this file name (under the current previews.prefix and namespace-limit)",
+                    preview::ANNOTATION_NAME
+                ),
+            )),
             Err(why) => foreign.push((file, why)),
         }
     }
@@ -221,25 +253,70 @@ fn live_previews(
 
 /// Connections to the forges of application repositories, by repository URL, made when first
 /// needed.
+///
+/// Only the application repository of the run (`--app-repo`, the CI's repository) and those
+/// listed in `previews.projects` are ever asked, whatever a preview file on the previews branch
+/// names: whoever can write that branch must not be able to send the token elsewhere.
 struct Apps<'a> {
     args: &'a PreviewAppArgs,
     site_token: Option<(SecretString, bool)>,
     connected: HashMap<String, Box<dyn Forge>>,
+    /// The projects that may be asked, as [`project_key`]s.
+    allowed: Vec<String>,
+    /// Projects refused so far (each is warned about once).
+    refused: Vec<String>,
+}
+
+/// A repository URL compared case-insensitively, without credentials, `.git` or a trailing `/`.
+fn project_key(url: &str) -> Option<String> {
+    let (url, _) = RepoUrl::parse(url).ok()?;
+    let text = url.to_string().to_ascii_lowercase();
+    let text = text.trim_end_matches('/');
+    Some(text.strip_suffix(".git").unwrap_or(text).to_owned())
 }
 
 impl<'a> Apps<'a> {
-    fn new(args: &'a PreviewAppArgs, site: &Site) -> Apps<'a> {
+    fn new(args: &'a PreviewAppArgs, site: &Site, context: Option<&Context>) -> Apps<'a> {
         if let Some(token) = &args.app_token {
             report::add_secret(token.expose_secret());
         }
+        let allowed = app_repo(args, context)
+            .into_iter()
+            .chain(site.settings.projects.iter().cloned())
+            .filter_map(|url| project_key(&url))
+            .collect();
         Apps {
             args,
             site_token: site.api_token.clone(),
             connected: HashMap::new(),
+            allowed,
+            refused: Vec::new(),
         }
     }
 
+    /// Whether `project` (read from a preview file) may be asked; warns once when not.
+    fn allows(&mut self, project: &str, slug: &str) -> bool {
+        if project_key(project).is_some_and(|key| self.allowed.contains(&key)) {
+            return true;
+        }
+        if !self.refused.iter().any(|p| p == project) {
+            self.refused.push(project.to_owned());
+            tracing::warn!(
+                "preview `{slug}` names application repository {}, which is neither this run's (--app-repo) nor listed in previews.projects: ferry does not ask it (nor send it a token); the preview goes when it expires. If it is yours, add it to previews.projects in {}",
+                render::yaml_string(&one_line(project)),
+                config::FILE_NAME
+            );
+        }
+        false
+    }
+
     fn forge(&mut self, project: &str) -> Result<&dyn Forge, Error> {
+        if !project_key(project).is_some_and(|key| self.allowed.contains(&key)) {
+            return Err(Error::Usage(format!(
+                "application repository {} is neither this run's (--app-repo) nor listed in previews.projects; add it there to let ferry ask it",
+                render::yaml_string(&one_line(project))
+            )));
+        }
         if !self.connected.contains_key(project) {
             let (url, _) = RepoUrl::parse(project)
                 .map_err(|e| Error::Usage(format!("application repository `{project}`: {e}")))?;
@@ -370,7 +447,7 @@ fn up(args: &PreviewUpArgs, output: Output) -> Result<Exit, Error> {
     let deploy = deploy_of(&site, &template)?;
     let file = site.file_of(&slug);
 
-    let mut apps = Apps::new(&args.app, &site);
+    let mut apps = Apps::new(&args.app, &site, context.as_ref());
     let project = app_repo(&args.app, context.as_ref());
     let mut change_request = None;
     let mut words = ForgeKind::GitLab.words();
@@ -441,6 +518,8 @@ fn up(args: &PreviewUpArgs, output: Output) -> Result<Exit, Error> {
             .agent_namespace
             .clone()
             .unwrap_or_else(|| template.default_agent_namespace().to_owned()),
+        prefix: site.settings.prefix.clone(),
+        reserved: site.reserved.clone(),
         change_request,
         source: PreviewSource {
             repo: args
@@ -811,6 +890,9 @@ fn notify_removed(apps: &mut Apps<'_>, gone: &Live, why: &str, now: Time) {
     else {
         return;
     };
+    if !apps.allows(project, &gone.slug) {
+        return;
+    }
     let body = format!(
         "### Preview {}\n\nRemoved at {now}: {why}.\n",
         render::markdown_code(&gone.slug)
@@ -928,7 +1010,7 @@ fn down(args: &PreviewDownArgs, output: Output) -> Result<Exit, Error> {
         ),
     };
     if status == "removed" && site.settings.comment {
-        let mut apps = Apps::new(&args.app, &site);
+        let mut apps = Apps::new(&args.app, &site, context.as_ref());
         let meta = committed.value.clone().unwrap_or_else(|| Meta {
             name: name.clone(),
             expires_at: None,
@@ -1045,14 +1127,19 @@ fn list(args: &PreviewListArgs, output: Output) -> Result<Exit, Error> {
                         .map_or_else(|| "-".to_owned(), |n| n.to_string()),
                     time(p.live.meta.updated_at),
                     time(p.live.meta.expires_at),
-                    render::yaml_string(&p.live.meta.name),
+                    one_line(&p.live.meta.name),
                     if p.expired { " (expired)" } else { "" }
                 );
             }
         }
     }
     for (file, why) in &foreign {
-        tracing::debug!("{file}: not a preview ({why})");
+        let _ = writeln!(
+            text,
+            "Not ferry's, left alone: {} ({})",
+            one_line(file),
+            one_line(why)
+        );
     }
     let report = ListReport {
         branch,
@@ -1094,7 +1181,7 @@ struct GcReport {
 fn gc(args: &PreviewGcArgs, output: Output) -> Result<Exit, Error> {
     let context = Context::from_env();
     let (site, mut store) = Site::open(&args.repo)?;
-    let mut apps = Apps::new(&args.app, &site);
+    let mut apps = Apps::new(&args.app, &site, context.as_ref());
     let now = site.now;
     // The forge's answers, kept across attempts: a retry asks only about new previews.
     let mut states: HashMap<(String, u64), CrState> = HashMap::new();
@@ -1103,14 +1190,18 @@ fn gc(args: &PreviewGcArgs, output: Output) -> Result<Exit, Error> {
     let committed = removing(&site, &mut store, args.dry_run, |store, tip| {
         let (live, foreign) = live_previews(store, &site, Some(tip))?;
         for (file, why) in &foreign {
-            tracing::debug!("{file}: not a preview ({why}); left alone");
+            tracing::warn!(
+                "not ferry's, left alone: {} ({})",
+                one_line(file),
+                one_line(why)
+            );
         }
         let mut removed = Vec::new();
         removed_live.clear();
         kept = 0;
         for preview in live {
             let reason = match (preview.meta.change_request, &preview.meta.project) {
-                (Some(number), Some(project)) => {
+                (Some(number), Some(project)) if apps.allows(project, &preview.slug) => {
                     let key = (project.clone(), number);
                     let state = match states.get(&key) {
                         Some(state) => *state,

@@ -250,6 +250,11 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
         ["previews", "namespace-limit"] => ("a whole number from 1 to 63", "namespace-limit: 63"),
         ["previews", "release-limit"] => ("a whole number from 1 to 53", "release-limit: 53"),
         ["previews", "url"] => ("a URL pattern", "url: 'https://{slug}.preview.example.com'"),
+        ["previews", "prefix"] => ("a lowercase name start ending in `-`", "prefix: preview-"),
+        ["previews", "projects"] => (
+            "a list of application repository URLs",
+            "projects: ['https://gitlab.com/acme/shop']",
+        ),
         ["previews", "agent-namespace"] => ("a namespace name", "agent-namespace: argocd"),
         ["previews", "comment"] => ("`true` or `false`", "comment: false"),
         ["previews", "deploy"] => ("a mapping", "deploy: {path: previews/base}"),

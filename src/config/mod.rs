@@ -243,9 +243,14 @@ pub struct Previews {
     /// The longest a preview's release name may be (1 to 53).
     #[schemars(range(min = 1, max = 53))]
     pub release_limit: u32,
+    /// The start of every name a preview gets (its file, namespace, objects, Helm release and {slug}): a lowercase letter, then letters, digits and `-`, ending in `-`; not kube- or openshift-.
+    pub prefix: String,
     /// The URL of a preview, with {slug} standing for the preview's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Application repositories (web URLs) whose merge requests `preview gc` and `down` may ask about, besides the run's own (--app-repo, or the repository the CI runs for). A preview file naming any other is not asked about: it expires by its time to live.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<String>,
     /// What a preview deploys: the manifests' repository, revision and path, and how image tags are set.
     pub deploy: PreviewDeploy,
     /// The namespace of the agent's resources (Argo CD Applications, Flux Kustomizations) [default: flux-system for the flux template, argocd otherwise].
@@ -310,7 +315,9 @@ impl Default for Previews {
             on_max: OnMax::Fail,
             namespace_limit: MAX_NAMESPACE_LIMIT,
             release_limit: MAX_RELEASE_LIMIT,
+            prefix: crate::slug::DEFAULT_PREVIEW_PREFIX.to_owned(),
             url: None,
+            projects: Vec::new(),
             deploy: PreviewDeploy::default(),
             agent_namespace: None,
             comment: true,
@@ -711,6 +718,27 @@ impl Config {
         if let Some(url) = &self.previews.url {
             problems.non_empty(url, &previews.clone().key("url"));
         }
+        match crate::slug::check_preview_prefix(&self.previews.prefix) {
+            Err(why) => problems.value(&previews.clone().key("prefix"), &why),
+            Ok(()) => {
+                let least = self.previews.prefix.len() + crate::slug::PREVIEW_HASH_DIGITS;
+                for (limit, key) in [
+                    (self.previews.namespace_limit, "namespace-limit"),
+                    (self.previews.release_limit, "release-limit"),
+                ] {
+                    if (limit as usize) < least {
+                        problems.value(
+                            &previews.clone().key(key),
+                            &format!(
+                                "must leave room for previews.prefix and the {}-digit hash: at least {least}",
+                                crate::slug::PREVIEW_HASH_DIGITS
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        problems.non_empty_list(&self.previews.projects, &previews.clone().key("projects"));
         if let Some(namespace) = &self.previews.agent_namespace
             && !crate::slug::is_dns_label(namespace, 63)
         {

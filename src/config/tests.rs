@@ -1148,3 +1148,34 @@ fn docs_example_is_valid() {
     }
     assert!(examples >= 4, "found {examples} examples");
 }
+
+#[test]
+fn preview_prefixes_and_the_room_they_leave_are_checked() {
+    assert_error(
+        "version: 1\npreviews:\n  prefix: kube-\n",
+        3,
+        11,
+        "`previews.prefix`",
+        "",
+    );
+    assert_error(
+        "version: 1\npreviews:\n  prefix: preview\n",
+        3,
+        11,
+        "end with `-`",
+        "",
+    );
+    assert_error(
+        "version: 1\npreviews:\n  prefix: pr-\n  namespace-limit: 10\n",
+        4,
+        20,
+        "at least 15",
+        "",
+    );
+    let config = parse_ok(
+        "version: 1\npreviews:\n  prefix: pr-\n  projects: ['https://gitlab.com/acme/shop']\n",
+    );
+    assert_eq!(config.previews.prefix, "pr-");
+    assert_eq!(config.previews.projects, ["https://gitlab.com/acme/shop"]);
+    assert_eq!(Config::default().previews.prefix, "preview-");
+}
