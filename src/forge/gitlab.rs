@@ -649,11 +649,7 @@ impl Transport for GitLabTransport {
             .map_err(|err| describe(&err))?;
         let status = answer.status().as_u16();
         let headers = answer.headers().clone();
-        let mut body = answer
-            .bytes()
-            .await
-            .map_err(|err| describe(&err))?
-            .to_vec();
+        let mut body = answer.bytes().await.map_err(|err| describe(&err))?.to_vec();
         if (300..400).contains(&status) {
             let to = headers
                 .get(LOCATION)

@@ -171,7 +171,12 @@ pub fn resolve_settings(
         auth,
         options: ApiOptions {
             max_wait: Duration::from_secs(args.api_max_wait),
-            timeout: Duration::from_secs(args.api_timeout.max(1)),
+            // No request outlives the command's deadline.
+            timeout: Duration::from_secs(args.api_timeout.max(1)).min(
+                crate::git::deadline_remaining()
+                    .unwrap_or_default()
+                    .max(Duration::from_secs(1)),
+            ),
             ..ApiOptions::default()
         },
     })
@@ -362,19 +367,27 @@ mod tests {
             forge: Some(kind),
             ..ForgeArgs::default()
         };
-        let gh = settings(&forge(ForgeKind::GitHub), "https://git.corp:8443/acme/env", &[])
-            .expect("github");
+        let gh = settings(
+            &forge(ForgeKind::GitHub),
+            "https://git.corp:8443/acme/env",
+            &[],
+        )
+        .expect("github");
         assert_eq!(gh.api_url, "https://git.corp:8443/api/v3");
         assert_eq!(
             gh.graphql_url.as_deref(),
             Some("https://git.corp:8443/api/graphql")
         );
-        let gl = settings(&forge(ForgeKind::GitLab), "http://git.corp:8080/g/env.git", &[])
-            .expect("gitlab");
+        let gl = settings(
+            &forge(ForgeKind::GitLab),
+            "http://git.corp:8080/g/env.git",
+            &[],
+        )
+        .expect("gitlab");
         assert_eq!(gl.api_url, "http://git.corp:8080/api/v4");
         // A default port is no port; an ssh port is not the web server's.
-        let gl = settings(&forge(ForgeKind::GitLab), "https://git.corp:443/g/env", &[])
-            .expect("gitlab");
+        let gl =
+            settings(&forge(ForgeKind::GitLab), "https://git.corp:443/g/env", &[]).expect("gitlab");
         assert_eq!(gl.api_url, "https://git.corp/api/v4");
         let gl = settings(
             &forge(ForgeKind::GitLab),

@@ -294,7 +294,11 @@ mod tests {
             let err = callback(other, None, CredentialType::USER_PASS_PLAINTEXT)
                 .err()
                 .unwrap_or_else(|| panic!("{other} got credentials"));
-            assert!(err.message().contains("http://127.0.0.1:8080"), "{}", err.message());
+            assert!(
+                err.message().contains("http://127.0.0.1:8080"),
+                "{}",
+                err.message()
+            );
             assert!(!err.message().contains("tok"));
         }
         assert!(refused.get());

@@ -361,7 +361,10 @@ mod tests {
     #[test]
     fn ports_are_kept_and_defaults_filled_in() {
         let url = parse("https://git.corp:8443/acme/env");
-        assert_eq!((url.port(), url.authority()), (Some(8443), "git.corp:8443".to_owned()));
+        assert_eq!(
+            (url.port(), url.authority()),
+            (Some(8443), "git.corp:8443".to_owned())
+        );
         assert_eq!(url.origin(), "https://git.corp:8443");
         let plain = parse("https://GIT.corp/acme/env");
         assert_eq!((plain.port(), plain.effective_port()), (None, Some(443)));
@@ -370,7 +373,10 @@ mod tests {
         assert!(!url.same_origin(&plain));
         assert!(!parse("http://git.corp/x").same_origin(&plain));
         let v6 = parse("http://[::1]:8080/env");
-        assert_eq!((v6.host(), v6.authority()), ("::1", "[::1]:8080".to_owned()));
+        assert_eq!(
+            (v6.host(), v6.authority()),
+            ("::1", "[::1]:8080".to_owned())
+        );
         assert!(RepoUrl::parse("https://h:99999/x").is_err());
     }
 

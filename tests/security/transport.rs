@@ -293,7 +293,10 @@ fn a_server_that_never_answers_is_given_up_on() {
     let err = stderr(&out);
     assert!(err.contains("stalled"), "{err}");
     assert!(err.contains(&hole.url("env.git")), "{err}");
-    assert!(err.contains("--git-timeout"), "the error says what to change: {err}");
+    assert!(
+        err.contains("--git-timeout"),
+        "the error says what to change: {err}"
+    );
     assert!(took < BOUND);
 }
 
@@ -349,7 +352,11 @@ fn a_push_that_landed_but_stalled_is_recognised() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(staging(&served).contains("2222222"));
     assert_eq!(served.server.pushes_accepted(), 1, "{}", text(&out));
-    assert_eq!(remote::log(&served.repo, "main").len(), 2, "one commit added");
+    assert_eq!(
+        remote::log(&served.repo, "main").len(),
+        2,
+        "one commit added"
+    );
 }
 
 /// The command's deadline ends a run even while a transfer is blocked with a long stall
@@ -428,7 +435,12 @@ fn an_api_redirect_to_another_host_gets_no_token() {
     for (forge, base) in [("github", ""), ("gitlab", "/api/v4")] {
         // The other host, which itself redirects nowhere useful.
         let elsewhere = Redirector::start("http://127.0.0.1:9");
-        let port = elsewhere.url("").trim_end_matches('/').rsplit(':').next().map(str::to_owned);
+        let port = elsewhere
+            .url("")
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .map(str::to_owned);
         let api = Redirector::start(&format!("http://localhost:{}", port.expect("port")));
         let mut cmd = crate::support::ferry();
         for (key, _) in std::env::vars() {
@@ -439,11 +451,16 @@ fn an_api_redirect_to_another_host_gets_no_token() {
                 cmd.env_remove(key);
             }
         }
-        cmd.args(["merge", "1", "--repo", "https://git.example.invalid/acme/env"])
-            .args(["--forge", forge, "--api-url"])
-            .arg(format!("{}{base}", api.url("").trim_end_matches('/')))
-            .env("FERRY_TOKEN", TOKEN)
-            .env("CI_JOB_TOKEN", TOKEN);
+        cmd.args([
+            "merge",
+            "1",
+            "--repo",
+            "https://git.example.invalid/acme/env",
+        ])
+        .args(["--forge", forge, "--api-url"])
+        .arg(format!("{}{base}", api.url("").trim_end_matches('/')))
+        .env("FERRY_TOKEN", TOKEN)
+        .env("CI_JOB_TOKEN", TOKEN);
         let (out, _) = run(cmd);
         assert_ne!(out.status.code(), Some(0), "{forge}: {}", text(&out));
         assert!(!api.seen().is_empty(), "{forge}: ferry asked the API");

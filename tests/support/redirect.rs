@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// One request the redirector answered.
+/// One request the redirector answered (all of it shown in assertion messages).
 #[derive(Clone, Debug)]
+#[allow(dead_code, reason = "read through Debug in assertion messages")]
 pub struct Seen {
     pub method: String,
     /// The request target (path and query).
