@@ -29,7 +29,8 @@ Exit codes:
  11  waiting: the pull/merge request is not ready to merge, or a promotion gate is unmet; rerun later
  12  limit: the most previews alive at once (previews.max) are running; nothing was written
  13  failed: the status `ferry wait` waited for reports failure
- 14  timeout: `ferry wait` ran out of time with the status pending or absent";
+ 14  timeout: `ferry wait` ran out of time with the status pending or absent
+ 15  stalled: a git server stopped answering (--git-timeout), or the command's --deadline passed";
 
 /// ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
 #[derive(Debug, Parser)]
@@ -46,6 +47,26 @@ pub struct Cli {
     /// Result format on stdout; with json, logs on stderr are JSON lines too.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text, env = "FERRY_OUTPUT")]
     pub output: Output,
+
+    /// Give up on a git connection not established after this many seconds.
+    #[arg(long, global = true, value_name = "SECONDS", env = "FERRY_GIT_CONNECT_TIMEOUT",
+          default_value_t = crate::git::DEFAULT_CONNECT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub git_connect_timeout: u64,
+
+    /// Give up on a git transfer that sends and receives nothing for this many seconds (a
+    /// stalled server); exit 15.
+    #[arg(long, global = true, value_name = "SECONDS", env = "FERRY_GIT_TIMEOUT",
+          default_value_t = crate::git::DEFAULT_STALL_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub git_timeout: u64,
+
+    /// The longest the command may run, in seconds; past it ferry stops and exits 15
+    /// [`ferry wait`: at least its --timeout plus 5 minutes].
+    #[arg(long, global = true, value_name = "SECONDS", env = "FERRY_DEADLINE",
+          default_value_t = crate::git::DEFAULT_DEADLINE_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub deadline: u64,
 
     #[command(subcommand)]
     pub command: Command,

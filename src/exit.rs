@@ -39,6 +39,10 @@ pub enum Exit {
     Failed,
     /// Nothing decided in time: `ferry wait` timed out with the status still pending or absent.
     Timeout,
+    /// A git server stalled past `--git-timeout` (or never connected within
+    /// `--git-connect-timeout`), or the command's `--deadline` passed. The message names the
+    /// operation; a push in flight either landed or not, and a rerun recognises it.
+    Stalled,
 }
 
 impl Exit {
@@ -60,6 +64,7 @@ impl Exit {
             Exit::Limit => 12,
             Exit::Failed => 13,
             Exit::Timeout => 14,
+            Exit::Stalled => 15,
         }
     }
 }

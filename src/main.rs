@@ -1,12 +1,18 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use ferry::cli::Cli;
+use ferry::cli::{Cli, Command};
 use ferry::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // First, while this is the only thread: libgit2's timeouts are unsynchronised globals.
+    ferry::git::configure_limits(limits(&cli));
     ferry::report::init_logging(cli.verbose, cli.quiet, cli.output);
+    if let Err(err) = ferry::git::install_signal_cleanup() {
+        ferry::report::diagnostics(&format!("warning: {err}\n"));
+    }
     let exit = match ferry::commands::run(&cli).map_err(anyhow::Error::from) {
         Ok(exit) => exit,
         Err(err) => {
@@ -30,4 +36,18 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit.code())
+}
+
+/// The git timeouts and the command's deadline from the command line. `ferry wait` gets at least
+/// its own `--timeout` plus five minutes: its waiting is the point, and it ends by itself.
+fn limits(cli: &Cli) -> ferry::git::Limits {
+    let mut deadline = Duration::from_secs(cli.deadline);
+    if let Command::Wait(args) = &cli.command {
+        deadline = deadline.max(args.timeout.as_std() + Duration::from_secs(300));
+    }
+    ferry::git::Limits {
+        connect: Duration::from_secs(cli.git_connect_timeout),
+        stall: Duration::from_secs(cli.git_timeout),
+        deadline,
+    }
 }

@@ -440,7 +440,7 @@ fn bump(store: &mut dyn Store, request: &Request<'_>) -> Result<(Outcome, u32), 
                 Ok(Try::Done(*outcome))
             }
             Err(e) if e.is_retryable() => {
-                if matches!(e, GitError::Transport { .. }) {
+                if matches!(e, GitError::Transport { .. } | GitError::Stalled { .. }) {
                     pushed = Some((commit, outcome));
                 }
                 // The first attempt's fetch is a whole tree, and in a herd of jobs started

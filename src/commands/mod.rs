@@ -110,7 +110,9 @@ impl Error {
                 GitError::NoSuchBranch { .. }
                 | GitError::InvalidBranch(_)
                 | GitError::NoSuchPath { .. }
-                | GitError::NotFound { .. } => Exit::Usage,
+                | GitError::NotFound { .. }
+                | GitError::Cache { .. } => Exit::Usage,
+                GitError::Stalled { .. } | GitError::Deadline { .. } => Exit::Stalled,
                 GitError::Transport { .. } | GitError::Local { .. } => Exit::Failure,
             },
         }

@@ -238,7 +238,7 @@ pub(crate) fn transact<T>(
                 Ok(Try::Done(done))
             }
             Err(e) if e.is_retryable() => {
-                if matches!(e, GitError::Transport { .. }) {
+                if matches!(e, GitError::Transport { .. } | GitError::Stalled { .. }) {
                     sent = Some((commit, done));
                 }
                 Ok(again(e))

@@ -1,25 +1,25 @@
 //! GitLab (REST API v4) through the `gitlab` crate's async client.
 //!
-//! Every request is a raw [`gitlab::api::AsyncClient::rest_async`] call sent through
-//! [`Api`]: the crate's endpoint builders turn non-2xx answers into errors and drop the
-//! headers, while ferry's retry policy needs the status, `retry-after` and `ratelimit-*`.
+//! Every request is a raw HTTP call sent through [`Api`] by a `reqwest` client that follows no
+//! redirect: the token travels in `PRIVATE-TOKEN` / `JOB-TOKEN`, which reqwest's redirect
+//! policy (it strips only `Authorization` and cookies) would carry to whatever host a redirect
+//! names. The `gitlab` crate's client, used before, builds its reqwest client with that policy
+//! and no way to change it. A redirect is reported instead, with where it pointed.
 //! URLs are built here from `--api-url`; the project is addressed by its URL-encoded path
 //! (`group%2Fsub%2Fenv`), so no call is spent looking up its numeric id.
 //!
-//! The client is built *unauthenticated* and `GitLabTransport` adds the token header
-//! (`PRIVATE-TOKEN`, or `JOB-TOKEN` for `CI_JOB_TOKEN`) to each request. Built with the token,
-//! the crate would check it with its own `GET /user` (`GET /job`), outside the retry policy
-//! and the call counter, and throw the answer away. ferry sends that check itself instead:
-//! counted, retried, failures mapped to [`ForgeError::Auth`] with the usual hints, and the
-//! user it names kept, because the sticky comment edits only notes that user wrote.
+//! `GitLabTransport` adds the token header (`PRIVATE-TOKEN`, or `JOB-TOKEN` for
+//! `CI_JOB_TOKEN`) to each request, and ferry checks the token with its own `GET /user`
+//! (`GET /job`): counted, retried, failures mapped to [`ForgeError::Auth`] with the usual
+//! hints, and the user it names kept, because the sticky comment edits only notes that user
+//! wrote.
 //!
 //! Call counts in the method docs are for the common path; the retry policy of [`Api`] may
 //! add attempts, which [`Forge::calls`] counts too.
 
 use std::collections::HashMap;
 
-use gitlab::api::AsyncClient as _;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use http::{HeaderName, HeaderValue, Method};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -78,7 +78,7 @@ impl GitLab {
             options,
             ..
         } = settings;
-        let (host, insecure) = client_host(&api_url)?;
+        client_host(&api_url)?;
         if project.is_empty() {
             return Err(ForgeError::Usage(
                 "the GitLab project path is empty: give --repo as https://HOST/GROUP/PROJECT"
@@ -94,16 +94,15 @@ impl GitLab {
                 call: "start the HTTP runtime".to_owned(),
                 message: err.to_string(),
             })?;
-        let mut builder = gitlab::GitlabBuilder::new_unauthenticated(host);
-        if insecure {
-            builder.insecure();
-        }
-        builder.user_agent(USER_AGENT);
-        let client = runtime.block_on(builder.build_async()).map_err(|err| {
-            ForgeError::Usage(format!(
-                "cannot set up a GitLab client for {api_url}: {err}"
-            ))
-        })?;
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| {
+                ForgeError::Usage(format!(
+                    "cannot set up a GitLab client for {api_url}: {err}"
+                ))
+            })?;
         let mut api = Api::new(
             KIND,
             GitLabTransport {
@@ -629,24 +628,44 @@ struct Credentials {
     token: SecretString,
 }
 
-/// The `gitlab` crate's client, as ferry's [`Transport`].
+/// A reqwest client that follows no redirect, as ferry's [`Transport`].
 struct GitLabTransport {
-    client: gitlab::AsyncGitlab,
+    client: reqwest::Client,
     credentials: Credentials,
 }
 
 impl Transport for GitLabTransport {
     async fn send(&self, request: &Request) -> Result<Response, String> {
         let (builder, body) = http_request(request, &self.credentials)?;
+        let http = builder
+            .body(body)
+            .map_err(|err| format!("cannot build the request: {err}"))?;
+        let http = reqwest::Request::try_from(http)
+            .map_err(|err| format!("cannot build the request: {err}"))?;
         let answer = self
             .client
-            .rest_async(builder, body)
+            .execute(http)
             .await
             .map_err(|err| describe(&err))?;
+        let status = answer.status().as_u16();
+        let headers = answer.headers().clone();
+        let mut body = answer.bytes().await.map_err(|err| describe(&err))?.to_vec();
+        if (300..400).contains(&status) {
+            let to = headers
+                .get(LOCATION)
+                .map(|l| crate::ci::one_line(&String::from_utf8_lossy(l.as_bytes())))
+                .unwrap_or_default();
+            body = serde_json::to_vec(&json!({
+                "message": format!(
+                    "a redirect to `{to}`, which ferry does not follow (the token would go along); give --api-url the final address"
+                )
+            }))
+            .unwrap_or_default();
+        }
         Ok(Response {
-            status: answer.status().as_u16(),
-            headers: answer.headers().clone(),
-            body: answer.body().to_vec(),
+            status,
+            headers,
+            body,
         })
     }
 }

@@ -136,7 +136,14 @@ pub fn resolve_settings(
     };
     let api_url = match &args.api_url {
         Some(url) => url.clone(),
-        None => default_api_url(kind, host, scheme, in_own_ci, env),
+        None => {
+            // An ssh port is not the web server's: only an http(s) URL's port carries over.
+            let authority = match repo.transport() {
+                Transport::Http => repo.authority(),
+                _ => host.to_owned(),
+            };
+            default_api_url(kind, &authority, scheme, in_own_ci, env)
+        }
     };
     let api_url = check_url(&api_url, "--api-url")?;
     let graphql_url = match kind {
@@ -164,7 +171,12 @@ pub fn resolve_settings(
         auth,
         options: ApiOptions {
             max_wait: Duration::from_secs(args.api_max_wait),
-            timeout: Duration::from_secs(args.api_timeout.max(1)),
+            // No request outlives the command's deadline.
+            timeout: Duration::from_secs(args.api_timeout.max(1)).min(
+                crate::git::deadline_remaining()
+                    .unwrap_or_default()
+                    .max(Duration::from_secs(1)),
+            ),
             ..ApiOptions::default()
         },
     })
@@ -212,9 +224,10 @@ fn infer(host: &str, ci: Option<&CiServer>) -> Option<ForgeKind> {
     }
 }
 
+/// The API URL for a repository on `authority` (`host` or `host:port`: the port is kept).
 fn default_api_url(
     kind: ForgeKind,
-    host: &str,
+    authority: &str,
     scheme: &str,
     in_own_ci: bool,
     env: &dyn Fn(&str) -> Option<String>,
@@ -226,13 +239,13 @@ fn default_api_url(
     if in_own_ci && let Some(url) = env(from_ci).filter(|u| !u.is_empty()) {
         return url;
     }
-    match (kind, host.to_ascii_lowercase().as_str()) {
+    match (kind, authority.to_ascii_lowercase().as_str()) {
         (ForgeKind::GitHub, "github.com" | "www.github.com" | "ssh.github.com") => {
             "https://api.github.com".to_owned()
         }
-        (ForgeKind::GitHub, _) => format!("{scheme}://{host}/api/v3"),
+        (ForgeKind::GitHub, _) => format!("{scheme}://{authority}/api/v3"),
         (ForgeKind::GitLab, "altssh.gitlab.com") => "https://gitlab.com/api/v4".to_owned(),
-        (ForgeKind::GitLab, _) => format!("{scheme}://{host}/api/v4"),
+        (ForgeKind::GitLab, _) => format!("{scheme}://{authority}/api/v4"),
     }
 }
 
@@ -346,6 +359,43 @@ mod tests {
             Some((SecretString::from("t0ken"), false)),
             &env_of(env),
         )
+    }
+
+    #[test]
+    fn a_derived_api_url_keeps_the_repository_port() {
+        let forge = |kind| ForgeArgs {
+            forge: Some(kind),
+            ..ForgeArgs::default()
+        };
+        let gh = settings(
+            &forge(ForgeKind::GitHub),
+            "https://git.corp:8443/acme/env",
+            &[],
+        )
+        .expect("github");
+        assert_eq!(gh.api_url, "https://git.corp:8443/api/v3");
+        assert_eq!(
+            gh.graphql_url.as_deref(),
+            Some("https://git.corp:8443/api/graphql")
+        );
+        let gl = settings(
+            &forge(ForgeKind::GitLab),
+            "http://git.corp:8080/g/env.git",
+            &[],
+        )
+        .expect("gitlab");
+        assert_eq!(gl.api_url, "http://git.corp:8080/api/v4");
+        // A default port is no port; an ssh port is not the web server's.
+        let gl =
+            settings(&forge(ForgeKind::GitLab), "https://git.corp:443/g/env", &[]).expect("gitlab");
+        assert_eq!(gl.api_url, "https://git.corp/api/v4");
+        let gl = settings(
+            &forge(ForgeKind::GitLab),
+            "ssh://git@git.corp:2222/g/env.git",
+            &[],
+        )
+        .expect("gitlab");
+        assert_eq!(gl.api_url, "https://git.corp/api/v4");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Credentials for the environment repository: where the token comes from, which user name goes
-//! with it, and the libgit2 credentials callback that asks only once.
+//! with it, and the libgit2 credentials callback that asks only once and answers only the
+//! repository's own server (scheme, host and port): a redirect, or configuration rewriting the
+//! URL, never gets the token.
 
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -13,6 +15,9 @@ use super::url::{RepoUrl, Transport, UrlSecret};
 /// The environment variables a token is read from, in order of preference (after `--token`,
 /// which clap also fills from `FERRY_TOKEN`).
 pub const TOKEN_VARIABLES: &[&str] = &["GITHUB_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN"];
+
+/// How the refusal to answer another server is recognised in libgit2's error.
+pub(super) const ELSEWHERE: &str = "the server of --repo";
 
 /// Where the token came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +43,8 @@ impl TokenSource {
 /// How ferry authenticates. Debug output never shows the token.
 pub struct Credentials {
     token: Option<(SecretString, TokenSource)>,
+    /// The repository the credentials are for: the callback answers no other server.
+    origin: Option<RepoUrl>,
     user: String,
     ssh_key: Option<PathBuf>,
 }
@@ -88,6 +95,7 @@ impl Credentials {
             });
         Credentials {
             token,
+            origin: Some(url.clone()),
             user,
             ssh_key,
         }
@@ -98,6 +106,7 @@ impl Credentials {
     pub fn none() -> Credentials {
         Credentials {
             token: None,
+            origin: None,
             user: String::new(),
             ssh_key: None,
         }
@@ -141,6 +150,22 @@ impl Credentials {
         }
     }
 
+    /// Refuses a request for credentials from any server but the repository's own.
+    fn check_origin(&self, asked: &str) -> Result<(), git2::Error> {
+        let Some(origin) = &self.origin else {
+            return Ok(());
+        };
+        let asker = RepoUrl::parse(asked).ok().map(|(url, _)| url);
+        if asker.as_ref().is_some_and(|a| origin.same_origin(a)) {
+            return Ok(());
+        }
+        let shown = asker.map_or_else(|| "another server".to_owned(), |a| a.origin());
+        Err(git2::Error::from_str(&format!(
+            "ferry sends credentials only to {}, {ELSEWHERE}, and {shown} asked for them (the server redirected there, or git configuration rewrote the URL). Give the repository's new address in --repo if it moved",
+            origin.origin()
+        )))
+    }
+
     /// The libgit2 credentials callback for one operation. libgit2 calls it again after every
     /// refusal, forever; this one answers once and then records the refusal in `refused`.
     pub(super) fn callback(
@@ -148,9 +173,13 @@ impl Credentials {
         refused: Rc<Cell<bool>>,
     ) -> impl FnMut(&str, Option<&str>, CredentialType) -> Result<Cred, git2::Error> + '_ {
         let mut answered = false;
-        move |_url, url_user, allowed| {
+        move |url, url_user, allowed| {
             if allowed.contains(CredentialType::USERNAME) {
                 return Cred::username(url_user.unwrap_or("git"));
+            }
+            if let Err(e) = self.check_origin(url) {
+                refused.set(true);
+                return Err(e);
             }
             if answered {
                 refused.set(true);
@@ -249,6 +278,50 @@ mod tests {
         );
         assert_eq!(c.secret(), Some("x"));
         assert!(!creds("https://github.com/a/b", None, &[]).has_token());
+    }
+
+    #[test]
+    fn the_callback_answers_only_the_repository_server() {
+        let c = creds("http://127.0.0.1:8080/env.git", Some("tok"), &[]);
+        let refused = Rc::new(Cell::new(false));
+        let mut callback = c.callback(Rc::clone(&refused));
+        for other in [
+            "http://127.0.0.1:8081/env.git",
+            "http://localhost:8080/env.git",
+            "https://127.0.0.1:8080/env.git",
+            "not a url at all",
+        ] {
+            let err = callback(other, None, CredentialType::USER_PASS_PLAINTEXT)
+                .err()
+                .unwrap_or_else(|| panic!("{other} got credentials"));
+            assert!(
+                err.message().contains("http://127.0.0.1:8080"),
+                "{}",
+                err.message()
+            );
+            assert!(!err.message().contains("tok"));
+        }
+        assert!(refused.get());
+        let refused = Rc::new(Cell::new(false));
+        let mut callback = c.callback(Rc::clone(&refused));
+        assert!(
+            callback(
+                "http://127.0.0.1:8080/env.git/info/refs",
+                None,
+                CredentialType::USER_PASS_PLAINTEXT
+            )
+            .is_ok()
+        );
+        let c = creds("https://GitHub.com/a/b", Some("tok"), &[]);
+        let mut callback = c.callback(Rc::new(Cell::new(false)));
+        assert!(
+            callback(
+                "https://github.com:443/a/b",
+                None,
+                CredentialType::USER_PASS_PLAINTEXT
+            )
+            .is_ok()
+        );
     }
 
     #[test]

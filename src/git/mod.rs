@@ -12,25 +12,43 @@
 //! it fail with [`GitError::Conflict`] instead of being overwritten; a server that declines the
 //! update (hook, protected branch) is reported as [`GitError::Rejected`] with its own words —
 //! libgit2 reports those only through the push-update callback. The token is handed to libgit2
-//! through the credentials callback, never written into a URL, a config file or an error.
+//! through the credentials callback, never written into a URL, a config file or an error, and
+//! only to the `--repo` server (scheme, host and port): fetch and push follow no redirect, and
+//! the callback refuses any other server. A `--cache-dir` is trusted for nothing but hashed
+//! objects: its configuration is rewritten on every open (module `cache`), and no global or
+//! system git configuration is read ([`configure_limits`]).
+//!
+//! How it never hangs: libgit2's connect and stall timeouts and a per-command deadline
+//! ([`Limits`]) end a stalled transfer with [`GitError::Stalled`] or [`GitError::Deadline`]
+//! (exit 15). Temporary repositories are created 0700 and removed on SIGTERM and SIGINT too
+//! (module `cleanup`).
 
 mod auth;
+mod cache;
+mod cleanup;
+mod limits;
 pub mod sign;
 mod url;
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use git2::build::TreeUpdateBuilder;
 use git2::{
     AutotagOption, Direction, ErrorClass, ErrorCode, FetchOptions, FileMode, ObjectType, Oid,
-    ProxyOptions, PushOptions, RemoteCallbacks, Repository, RepositoryInitOptions, Signature,
-    TreeWalkMode, TreeWalkResult,
+    ProxyOptions, PushOptions, RemoteCallbacks, RemoteRedirect, Repository, RepositoryInitOptions,
+    Signature, TreeWalkMode, TreeWalkResult,
 };
 
 pub use auth::{Credentials, TOKEN_VARIABLES, TokenSource};
+pub use cleanup::install_signal_cleanup;
+pub use limits::{
+    DEFAULT_CONNECT_SECS, DEFAULT_DEADLINE_SECS, DEFAULT_STALL_SECS, Limits,
+    configure as configure_limits, limits, remaining as deadline_remaining,
+};
 pub use sign::Signer;
 pub use url::{RepoUrl, Transport, UrlSecret, web_page};
 
@@ -241,6 +259,27 @@ pub enum GitError {
     },
     #[error("{op}: {detail}")]
     Local { op: String, detail: String },
+    /// The server stopped answering (or never connected) for longer than the timeout.
+    #[error("{repo}: the server stalled while {op}: nothing arrived for {secs} s ({flag}). Check the git server or the network; raise {flag} if it is legitimately this slow{}", if *.op == "pushing" { ". The push either landed or not: rerun, and ferry recognises a change that landed" } else { "" })]
+    Stalled {
+        repo: String,
+        op: &'static str,
+        secs: u64,
+        /// The flag that sets the timeout that fired.
+        flag: &'static str,
+    },
+    /// The command's deadline passed.
+    #[error("{repo}: the command's deadline ({secs} s, --deadline/FERRY_DEADLINE) passed {when} {op}. Raise --deadline if the run is legitimately this long, else check the git server{}", if *.op == "pushing" && *.when == "while" { ". The push either landed or not: rerun, and ferry recognises a change that landed" } else { "" })]
+    Deadline {
+        repo: String,
+        op: &'static str,
+        /// `before` or `while`.
+        when: &'static str,
+        secs: u64,
+    },
+    /// A `--cache-dir` ferry will not use.
+    #[error("--cache-dir {dir}: {detail}")]
+    Cache { dir: String, detail: String },
 }
 
 fn known_list(known: &[String]) -> String {
@@ -272,7 +311,10 @@ impl GitError {
     /// Whether trying again (after fetching again) may succeed.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self, GitError::Conflict { .. } | GitError::Transport { .. })
+        matches!(
+            self,
+            GitError::Conflict { .. } | GitError::Transport { .. } | GitError::Stalled { .. }
+        )
     }
 
     fn local(op: &str, e: &git2::Error) -> GitError {
@@ -295,8 +337,18 @@ pub struct Remote {
 
 #[allow(dead_code)]
 enum Keep {
-    Temp(tempfile::TempDir),
+    Temp(Temp),
     Cache(File),
+}
+
+/// A temporary directory, registered for removal on SIGTERM/SIGINT while it lives.
+struct Temp(tempfile::TempDir);
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0.path());
+        cleanup::unregister(self.0.path());
+    }
 }
 
 /// Refs ferry keeps in its bare repository.
@@ -314,30 +366,21 @@ impl Remote {
     ) -> Result<Remote, GitError> {
         let (path, keep) = match cache_dir {
             None => {
+                // 0700: the repository holds the environment's files, readable by no one else.
                 let dir = tempfile::Builder::new()
                     .prefix("ferry-")
+                    .permissions(std::fs::Permissions::from_mode(0o700))
                     .tempdir()
                     .map_err(|e| GitError::Local {
                         op: "creating a temporary directory".to_owned(),
                         detail: e.to_string(),
                     })?;
-                (dir.path().join("repo.git"), Keep::Temp(dir))
+                cleanup::register(dir.path());
+                (dir.path().join("repo.git"), Keep::Temp(Temp(dir)))
             }
             Some(dir) => {
                 let name = cache_name(url.as_str());
-                std::fs::create_dir_all(dir).map_err(|e| GitError::Local {
-                    op: format!("creating the cache directory {}", dir.display()),
-                    detail: e.to_string(),
-                })?;
-                let lock_path = dir.join(format!("{name}.lock"));
-                let lock = File::create(&lock_path).map_err(|e| GitError::Local {
-                    op: format!("creating {}", lock_path.display()),
-                    detail: e.to_string(),
-                })?;
-                lock.lock().map_err(|e| GitError::Local {
-                    op: format!("locking {}", lock_path.display()),
-                    detail: e.to_string(),
-                })?;
+                let lock = cache::prepare(dir, &name)?;
                 (dir.join(name), Keep::Cache(lock))
             }
         };
@@ -349,6 +392,12 @@ impl Remote {
         // only hold on to them; with 20,000 apps it held about 45 MB at the push.
         git2::opts::enable_caching(false);
         allocator::one_arena();
+        if cache_dir.is_some() {
+            // A restored CI cache may have been written by anyone who could write the cache:
+            // hash every object read from it, and neutralise its configuration.
+            git2::opts::strict_hash_verification(true);
+            cache::sanitize(&path)?;
+        }
         let repo = if path.join("HEAD").exists() {
             Repository::open_bare(&path).map_err(|e| GitError::Local {
                 op: format!("opening the cached repository {}", path.display()),
@@ -378,7 +427,24 @@ impl Remote {
     fn callbacks<'a>(&'a self, refused: &Rc<Cell<bool>>) -> RemoteCallbacks<'a> {
         let mut callbacks = RemoteCallbacks::new();
         callbacks.credentials(self.credentials.callback(Rc::clone(refused)));
+        // Returning false aborts the transfer: the deadline holds inside long transfers too.
+        callbacks.transfer_progress(|_| !limits::expired());
+        callbacks.sideband_progress(|_| !limits::expired());
         callbacks
+    }
+
+    /// Refuses to start `op` once the deadline has passed, and records it for the watchdog.
+    fn starting(&self, op: &'static str) -> Result<(), GitError> {
+        if limits::expired() {
+            return Err(GitError::Deadline {
+                repo: self.url.to_string(),
+                op,
+                when: "before",
+                secs: limits().deadline.as_secs(),
+            });
+        }
+        limits::doing(Some(format!("{op} {}", self.url)));
+        Ok(())
     }
 
     /// Turns a libgit2 failure while talking to the remote into a [`GitError`].
@@ -387,6 +453,37 @@ impl Remote {
         let message = e.message().to_owned();
         let lower = message.to_ascii_lowercase();
         let status = http_status(&lower);
+        if limits::expired() {
+            return GitError::Deadline {
+                repo,
+                op,
+                when: "while",
+                secs: limits().deadline.as_secs(),
+            };
+        }
+        if e.code() == ErrorCode::Timeout || lower.contains("timed out") {
+            let limits = limits();
+            let (secs, flag) = if lower.contains("connect") {
+                (limits.connect.as_secs(), "--git-connect-timeout")
+            } else {
+                (limits.stall.as_secs(), "--git-timeout")
+            };
+            return GitError::Stalled {
+                repo,
+                op,
+                secs,
+                flag,
+            };
+        }
+        if refused && message.contains(auth::ELSEWHERE) {
+            // A redirect or rewritten URL asked for the token: not a credentials problem.
+            return GitError::Auth {
+                repo,
+                detail: message,
+                credentials: self.credentials.describe(),
+                hint: "The token was not sent.".to_owned(),
+            };
+        }
         if refused || e.code() == ErrorCode::Auth || status == Some(401) {
             let hint = if self.credentials.has_token() || self.url.transport() != Transport::Http {
                 format!(
@@ -459,6 +556,7 @@ impl Remote {
         op: &'static str,
         read: impl FnOnce(&git2::RemoteConnection<'_, '_, '_>) -> Result<T, git2::Error>,
     ) -> Result<T, GitError> {
+        self.starting(op)?;
         let refused = Rc::new(Cell::new(false));
         let mut remote = self
             .repo
@@ -467,8 +565,10 @@ impl Remote {
         let callbacks = self.callbacks(&refused);
         let connection = remote
             .connect_auth(Direction::Fetch, Some(callbacks), Some(proxy()))
-            .map_err(|e| self.remote_error("connecting", &e, refused.get()))?;
-        read(&connection).map_err(|e| self.remote_error(op, &e, refused.get()))
+            .map_err(|e| self.remote_error(op, &e, refused.get()))?;
+        let read = read(&connection).map_err(|e| self.remote_error(op, &e, refused.get()));
+        limits::doing(None);
+        read
     }
 
     fn default_branch(&self) -> Result<String, GitError> {
@@ -533,6 +633,7 @@ impl Remote {
                 .delete()
                 .map_err(|e| GitError::local("clearing the previous tip", &e))?;
         }
+        self.starting("fetching")?;
         let refused = Rc::new(Cell::new(false));
         let result = {
             let mut remote = self
@@ -543,6 +644,8 @@ impl Remote {
             options
                 .remote_callbacks(self.callbacks(&refused))
                 .proxy_options(proxy())
+                // Not even to another path of the same host: `--repo` is where the token goes.
+                .follow_redirects(RemoteRedirect::None)
                 .download_tags(AutotagOption::None)
                 .update_fetchhead(false);
             // Depth 1 unless history is asked for (a force-pushed branch never drags its
@@ -555,6 +658,7 @@ impl Remote {
             remote.fetch(&[refspec.as_str()], Some(&mut options), None)
         };
         result.map_err(|e| self.remote_error("fetching", &e, refused.get()))?;
+        limits::doing(None);
         allocator::release_freed();
         let fetched = self.repo.find_reference(&local).ok().map(|r| r.target());
         match fetched {
@@ -1103,6 +1207,7 @@ impl Remote {
             None => Oid::ZERO_SHA1,
         };
         let local = format!("{PUSH_REFS}{branch}");
+        self.starting("pushing")?;
 
         self.repo
             .reference(&local, oid, true, "ferry push")
@@ -1131,10 +1236,13 @@ impl Remote {
             });
             callbacks.sideband_progress(|data| {
                 remote_lines.borrow_mut().extend_from_slice(data);
-                true
+                !limits::expired()
             });
             let mut options = PushOptions::new();
-            options.remote_callbacks(callbacks).proxy_options(proxy());
+            options
+                .remote_callbacks(callbacks)
+                .proxy_options(proxy())
+                .follow_redirects(RemoteRedirect::None);
             let mut remote = self
                 .repo
                 .remote_anonymous(self.url.as_str())
@@ -1142,6 +1250,7 @@ impl Remote {
             let refspec = format!("{}{local}:{target}", if force { "+" } else { "" });
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
+        limits::doing(None);
         let repo = self.url.to_string();
         let conflict = |found: Option<Oid>| GitError::Conflict {
             repo: repo.clone(),

@@ -27,6 +27,8 @@ pub struct RepoUrl {
     transport: Transport,
     /// The host (empty for local repositories).
     host: String,
+    /// The port written in the URL, if any.
+    port: Option<u16>,
     /// A user name written in the URL (`git@`, `oauth2:…@`).
     user: Option<String>,
 }
@@ -69,6 +71,7 @@ impl RepoUrl {
                             url: spec.to_owned(),
                             transport: Transport::Local,
                             host: String::new(),
+                            port: None,
                             user: None,
                         },
                         None,
@@ -88,7 +91,13 @@ impl RepoUrl {
             if hostport.is_empty() {
                 return Err(format!("--repo `{scheme}://…` has no host"));
             }
-            let host = host_of(hostport).to_owned();
+            let host = host_of(hostport).to_ascii_lowercase();
+            let port = port_of(hostport)
+                .map(|p| {
+                    p.parse::<u16>()
+                        .map_err(|_| format!("--repo `{scheme}://…` has an invalid port `{p}`"))
+                })
+                .transpose()?;
             let (user, secret) = match userinfo {
                 None => (None, None),
                 Some(info) => match info.split_once(':') {
@@ -119,6 +128,7 @@ impl RepoUrl {
                     url,
                     transport,
                     host,
+                    port,
                     user,
                 },
                 secret,
@@ -136,7 +146,8 @@ impl RepoUrl {
                     RepoUrl {
                         url: spec.to_owned(),
                         transport: Transport::Ssh,
-                        host,
+                        host: host.to_ascii_lowercase(),
+                        port: None,
                         user,
                     },
                     None,
@@ -161,6 +172,7 @@ impl RepoUrl {
                 url: absolute.display().to_string(),
                 transport: Transport::Local,
                 host: String::new(),
+                port: None,
                 user: None,
             },
             None,
@@ -184,6 +196,79 @@ impl RepoUrl {
         &self.host
     }
 
+    /// The port written in the URL, if any.
+    #[must_use]
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The URL's scheme, lowercase (`https`, `ssh`, …; `file` for local repositories).
+    #[must_use]
+    pub fn scheme(&self) -> String {
+        match self.url.split_once("://") {
+            Some((scheme, _)) => scheme.to_ascii_lowercase(),
+            None if self.transport == Transport::Ssh => "ssh".to_owned(),
+            None => "file".to_owned(),
+        }
+    }
+
+    /// The port connections go to: the one written, else the scheme's default.
+    #[must_use]
+    pub fn effective_port(&self) -> Option<u16> {
+        self.port.or(match self.scheme().as_str() {
+            "https" => Some(443),
+            "http" => Some(80),
+            "ssh" | "git+ssh" | "ssh+git" => Some(22),
+            _ => None,
+        })
+    }
+
+    /// `host`, or `host:port` when the URL names a port other than its scheme's default
+    /// (brackets around an IPv6 address): where a forge's API is derived from, the port kept.
+    #[must_use]
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = match self.scheme().as_str() {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        };
+        match self.port {
+            Some(port) if Some(port) != default => format!("{host}:{port}"),
+            _ => host,
+        }
+    }
+
+    /// Whether `other` is the same server: scheme, host and port (defaults filled in).
+    #[must_use]
+    pub fn same_origin(&self, other: &RepoUrl) -> bool {
+        self.transport == other.transport
+            && self.scheme() == other.scheme()
+            && self.host.eq_ignore_ascii_case(&other.host)
+            && self.effective_port() == other.effective_port()
+    }
+
+    /// `scheme://host:port`, for messages.
+    #[must_use]
+    pub fn origin(&self) -> String {
+        match self.effective_port() {
+            Some(port) => format!("{}://{}:{port}", self.scheme(), self.authority_host()),
+            None => format!("{}://{}", self.scheme(), self.authority_host()),
+        }
+    }
+
+    fn authority_host(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
     /// The user name written in the URL, if any.
     #[must_use]
     pub fn user(&self) -> Option<&str> {
@@ -202,6 +287,17 @@ fn host_of(hostport: &str) -> &str {
         return rest.split(']').next().unwrap_or(rest);
     }
     hostport.split(':').next().unwrap_or(hostport)
+}
+
+/// The port part of `host:port` (`[v6]:port`), if any.
+fn port_of(hostport: &str) -> Option<&str> {
+    let rest = match hostport.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(_, after)| after),
+        None => hostport,
+    };
+    rest.rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|p| !p.is_empty())
 }
 
 fn is_windows_drive(spec: &str) -> bool {
@@ -260,6 +356,28 @@ mod tests {
         assert_eq!(secret.user, "oauth2");
         assert_eq!(secret.token.expose_secret(), "glpat-SECRET");
         assert!(!format!("{url:?} {url}").contains("SECRET"));
+    }
+
+    #[test]
+    fn ports_are_kept_and_defaults_filled_in() {
+        let url = parse("https://git.corp:8443/acme/env");
+        assert_eq!(
+            (url.port(), url.authority()),
+            (Some(8443), "git.corp:8443".to_owned())
+        );
+        assert_eq!(url.origin(), "https://git.corp:8443");
+        let plain = parse("https://GIT.corp/acme/env");
+        assert_eq!((plain.port(), plain.effective_port()), (None, Some(443)));
+        assert!(parse("https://git.corp:443/x").same_origin(&plain));
+        assert_eq!(parse("https://git.corp:443/x").authority(), "git.corp");
+        assert!(!url.same_origin(&plain));
+        assert!(!parse("http://git.corp/x").same_origin(&plain));
+        let v6 = parse("http://[::1]:8080/env");
+        assert_eq!(
+            (v6.host(), v6.authority()),
+            ("::1", "[::1]:8080".to_owned())
+        );
+        assert!(RepoUrl::parse("https://h:99999/x").is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The realm announced in `WWW-Authenticate` challenges.
 pub const REALM: &str = "ferry-test";
@@ -94,6 +94,39 @@ pub enum Fault {
     /// applied) before the connection is closed, so the client only sees the failure once
     /// the server side is settled.
     DropMidResponse,
+    /// Read the request, then answer nothing and keep the connection open (a stalled server):
+    /// the backend never runs, so a push is *not* applied. The connection is held until the
+    /// client closes it, the server stops, or [`STALL_BOUND`] passes.
+    StallBeforeBackend,
+    /// Run the backend to completion (a push *is* applied), then answer nothing and keep the
+    /// connection open, as [`Fault::StallBeforeBackend`] does: the answer of a push that landed
+    /// never arrives.
+    StallAfterBackend,
+}
+
+/// The longest a stalled connection is held (a bound for the tests, not a timeout under test).
+pub const STALL_BOUND: Duration = Duration::from_secs(90);
+
+/// Holds `stream` open without answering until the peer closes it, the server stops, or
+/// [`STALL_BOUND`] passes; whatever the peer sends is read and dropped.
+fn stall(stream: &TcpStream, shared: &Shared) {
+    let started = Instant::now();
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = [0u8; 4096];
+    let mut reader = stream;
+    while !shared.stopping.load(Ordering::SeqCst) && started.elapsed() < STALL_BOUND {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// One request as the server saw and answered it.
@@ -935,6 +968,12 @@ fn handle_request(conn: &mut Conn, shared: &Shared) -> io::Result<bool> {
         let _ = conn.writer.shutdown(Shutdown::Both);
         return Ok(false);
     }
+    if fault == Some(Fault::StallBeforeBackend) {
+        let _ = body.drain();
+        shared.record(entry);
+        stall(&conn.writer, shared);
+        return Ok(false);
+    }
 
     let child = spawn_backend(shared, &head, framing, remote_user.as_deref(), &conn.peer);
     let mut child = match child {
@@ -1257,6 +1296,13 @@ impl Exchange<'_, '_> {
                 let _ = self.writer.shutdown(Shutdown::Both);
                 Ok(false)
             }
+            Some(Fault::StallAfterBackend) => {
+                let mut body = Vec::new();
+                out.read_to_end(&mut body)?;
+                self.settle(head.status, &body);
+                stall(self.writer, self.shared);
+                Ok(false)
+            }
             Some(Fault::DropMidResponse) => {
                 self.write_head(&head, false)?;
                 let first = out.fill_buf()?.to_vec();
@@ -1281,7 +1327,7 @@ impl Exchange<'_, '_> {
                 let _ = self.writer.shutdown(Shutdown::Both);
                 Ok(false)
             }
-            Some(Fault::DropBeforeBackend) | None => {
+            Some(Fault::DropBeforeBackend | Fault::StallBeforeBackend) | None => {
                 let keep_alive = self.keep_alive && !self.shared.drop_before_backend_queued();
                 self.write_head(&head, keep_alive)?;
                 // The latest piece of output is held back until the backend has exited and

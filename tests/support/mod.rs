@@ -3,7 +3,9 @@
 pub mod forge;
 pub mod git_http;
 pub mod lab;
+pub mod redirect;
 pub mod remote;
+pub mod stall;
 
 use std::collections::BTreeMap;
 use std::path::Path;
