@@ -87,6 +87,7 @@ impl Error {
             Error::Usage(_) | Error::Config(_) | Error::Plan(PlanError::Duplicate(_)) => {
                 Exit::Usage
             }
+            Error::Tree(TreeError::Outside { .. } | TreeError::Link { .. }) => Exit::Refused,
             Error::Tree(_) | Error::Plan(PlanError::Verify { .. }) | Error::Output(_) => {
                 Exit::Failure
             }

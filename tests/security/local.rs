@@ -111,7 +111,10 @@ fn set_image_does_not_write_through_a_planted_temporary_file_link() {
             "left behind: {name}"
         );
     }
-    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), planted.count() + 1);
+    assert_eq!(
+        std::fs::read_dir(&staging).unwrap().count(),
+        planted.count() + 1
+    );
 }
 
 #[test]
@@ -120,8 +123,15 @@ fn set_image_refuses_a_target_file_that_links_out_of_the_tree() {
     let outside = dir.path().join("outside");
     write_tree(&outside, &[("cart.yaml", DEPLOYMENT)]);
     let repo = dir.path().join("repo");
-    write_tree(&repo, &[("ferry.yaml", CONFIG), ("envs/staging/web.yaml", "a: 1\n")]);
-    symlink(outside.join("cart.yaml"), repo.join("envs/staging/cart.yaml")).unwrap();
+    write_tree(
+        &repo,
+        &[("ferry.yaml", CONFIG), ("envs/staging/web.yaml", "a: 1\n")],
+    );
+    symlink(
+        outside.join("cart.yaml"),
+        repo.join("envs/staging/cart.yaml"),
+    )
+    .unwrap();
     for args in [
         vec!["--env", "staging"],
         vec![], // --dir mode: the directory given is the tree
@@ -217,7 +227,10 @@ fn check_refuses_a_template_linked_outside_and_never_prints_it() {
         &[
             ("ferry.yaml", &config),
             ("envs/staging/cart.yaml", DEPLOYMENT),
-            ("envs/staging/kustomization.yaml", "resources: [cart.yaml]\n"),
+            (
+                "envs/staging/kustomization.yaml",
+                "resources: [cart.yaml]\n",
+            ),
         ],
     );
     std::fs::create_dir_all(repo.join(".ferry")).unwrap();
@@ -240,7 +253,8 @@ fn check_refuses_a_template_linked_outside_and_never_prints_it() {
         assert!(!all.contains(MARKER), "the outside file was quoted:\n{all}");
         assert_eq!(code(&out), 4, "{}", text(&out));
         assert!(
-            all.contains(".ferry/preview.yaml") && all.contains(&outside.join("t.yaml").display().to_string()),
+            all.contains(".ferry/preview.yaml")
+                && all.contains(&outside.join("t.yaml").display().to_string()),
             "names the link and its target:\n{all}"
         );
     }
@@ -282,15 +296,25 @@ fn command_line_text_cannot_forge_workflow_commands_or_escapes() {
     let repo = dir.path().join("repo");
     write_tree(
         &repo,
-        &[("ferry.yaml", CONFIG), ("envs/staging/cart.yaml", DEPLOYMENT)],
+        &[
+            ("ferry.yaml", CONFIG),
+            ("envs/staging/cart.yaml", DEPLOYMENT),
+        ],
     );
     let evil = "\r::error::pwned\x1b[31m\x1b]0;title\x07";
     let cases: Vec<Vec<String>> = vec![
         // An image argument clap rejects, one ferry rejects, and one that is not found.
         vec!["set-image".into(), format!("ghcr.io/acme/cart{evil}=1.0")],
         vec!["set-image".into(), format!("ghcr.io/acme/cart=1.0{evil}")],
-        vec!["set-image".into(), format!("ghcr.io/acme/cart=1.0@sha256:{evil}")],
-        vec!["set-image".into(), "ghcr.io/acme/nothere=1.0".into(), "--dry-run".into()],
+        vec![
+            "set-image".into(),
+            format!("ghcr.io/acme/cart=1.0@sha256:{evil}"),
+        ],
+        vec![
+            "set-image".into(),
+            "ghcr.io/acme/nothere=1.0".into(),
+            "--dry-run".into(),
+        ],
         // An environment name from the command line.
         vec![
             "set-image".into(),
@@ -332,7 +356,9 @@ fn command_line_text_cannot_forge_workflow_commands_or_escapes() {
 /// Runs an action script (`ci/action/NAME`) under bash as the runner does, with `env`.
 fn action_script(name: &str, env: &[(&str, &str)]) -> Output {
     let temp = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/action").join(name);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ci/action")
+        .join(name);
     let output = temp.path().join("output");
     let github_path = temp.path().join("path");
     std::fs::write(&output, "").unwrap();
