@@ -409,3 +409,27 @@ fn the_actions_messages_escape_cr_lf_and_percent() {
         }
     }
 }
+
+#[test]
+fn a_file_name_in_the_checkout_cannot_forge_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    // (Format characters such as U+202E are refused alike once `ci::one_line` escapes them.)
+    let name = "envs/staging/a\r::error::pwned\x1b[31m.yaml";
+    write_tree(&repo, &[("ferry.yaml", CONFIG), (name, DEPLOYMENT)]);
+    for args in [
+        vec!["set-image", "--env", "staging", "ghcr.io/acme/cart=2.0"],
+        vec!["set-image", "--env", "staging", "--dry-run", "ghcr.io/acme/cart=2.0"],
+        vec!["check"],
+    ] {
+        let out = ferry()
+            .args(&args)
+            .current_dir(&repo)
+            .env("GITHUB_ACTIONS", "true")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 4, "{args:?}: {}", text(&out));
+        assert_not_forged(&out, "pwned");
+    }
+    assert_eq!(std::fs::read_to_string(repo.join(name)).unwrap(), DEPLOYMENT);
+}
