@@ -32,6 +32,14 @@ pub enum TreeError {
         target: PathBuf,
         tree: PathBuf,
     },
+    /// A YAML file whose path holds a character the one-line escaper would change (a control
+    /// character such as CR or ESC, a format character): ferry cannot name it in its output
+    /// without changing it, so it does not edit it either.
+    #[error(
+        "{}: the file's name holds a control or invisible character: ferry refuses to read or name it, nothing was written\n  hint: rename the file",
+        one_line(path)
+    )]
+    Name { path: String },
     /// A file to replace that is a symbolic link: ferry never writes through one.
     #[error(
         "{}: is a symbolic link (to `{}`): ferry does not write through links\n  hint: replace the link with the file itself",
@@ -151,7 +159,8 @@ fn stays_inside(link: &Path, real_root: &Path) -> bool {
 /// `/`-separated paths relative to `dir`, sorted. `.git` directories are skipped; hidden files
 /// are kept (Argo CD's `.argocd-source-*.yaml`). Symbolic links are never followed: a link whose
 /// target stays inside the tree (or that leads nowhere) is skipped, since what it points to is
-/// read where it is, and a link leaving the tree is [`TreeError::Outside`].
+/// read where it is, and a link leaving the tree is [`TreeError::Outside`]. A YAML file whose
+/// path the one-line escaper would change (CR, ESC, …) is [`TreeError::Name`].
 pub fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<String>, TreeError> {
     let real_root = fs::canonicalize(root).map_err(TreeError::io(root))?;
     let mut out = Vec::new();
@@ -187,6 +196,9 @@ pub fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<String>, TreeError> {
                     dirs.push((path, rel));
                 }
             } else if kind.is_file() && is_yaml_path(&rel) {
+                if one_line(&rel) != rel {
+                    return Err(TreeError::Name { path: rel });
+                }
                 out.push(rel);
             }
         }

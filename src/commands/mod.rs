@@ -87,7 +87,9 @@ impl Error {
             Error::Usage(_) | Error::Config(_) | Error::Plan(PlanError::Duplicate(_)) => {
                 Exit::Usage
             }
-            Error::Tree(TreeError::Outside { .. } | TreeError::Link { .. }) => Exit::Refused,
+            Error::Tree(
+                TreeError::Outside { .. } | TreeError::Link { .. } | TreeError::Name { .. },
+            ) => Exit::Refused,
             Error::Tree(_) | Error::Plan(PlanError::Verify { .. }) | Error::Output(_) => {
                 Exit::Failure
             }

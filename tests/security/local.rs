@@ -419,7 +419,13 @@ fn a_file_name_in_the_checkout_cannot_forge_output() {
     write_tree(&repo, &[("ferry.yaml", CONFIG), (name, DEPLOYMENT)]);
     for args in [
         vec!["set-image", "--env", "staging", "ghcr.io/acme/cart=2.0"],
-        vec!["set-image", "--env", "staging", "--dry-run", "ghcr.io/acme/cart=2.0"],
+        vec![
+            "set-image",
+            "--env",
+            "staging",
+            "--dry-run",
+            "ghcr.io/acme/cart=2.0",
+        ],
         vec!["check"],
     ] {
         let out = ferry()
@@ -431,5 +437,8 @@ fn a_file_name_in_the_checkout_cannot_forge_output() {
         assert_eq!(code(&out), 4, "{args:?}: {}", text(&out));
         assert_not_forged(&out, "pwned");
     }
-    assert_eq!(std::fs::read_to_string(repo.join(name)).unwrap(), DEPLOYMENT);
+    assert_eq!(
+        std::fs::read_to_string(repo.join(name)).unwrap(),
+        DEPLOYMENT
+    );
 }
