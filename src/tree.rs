@@ -159,7 +159,8 @@ fn stays_inside(link: &Path, real_root: &Path) -> bool {
 /// `/`-separated paths relative to `dir`, sorted. `.git` directories are skipped; hidden files
 /// are kept (Argo CD's `.argocd-source-*.yaml`). Symbolic links are never followed: a link whose
 /// target stays inside the tree (or that leads nowhere) is skipped, since what it points to is
-/// read where it is, and a link leaving the tree is [`TreeError::Outside`]. A YAML file whose
+/// read where it is, and a link to a directory or YAML file outside the tree is
+/// [`TreeError::Outside`] (other links are never read, and skipped). A YAML file whose
 /// path the one-line escaper would change (CR, ESC, …) is [`TreeError::Name`].
 pub fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<String>, TreeError> {
     let real_root = fs::canonicalize(root).map_err(TreeError::io(root))?;
@@ -181,7 +182,9 @@ pub fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<String>, TreeError> {
                 format!("{prefix}/{name}")
             };
             if kind.is_symlink() {
-                if fs::metadata(&path).is_ok() && !stays_inside(&path, &real_root) {
+                // Only what the walk would read matters: a directory, or a YAML file.
+                let read = fs::metadata(&path).is_ok_and(|m| m.is_dir() || is_yaml_path(&rel));
+                if read && !stays_inside(&path, &real_root) {
                     return Err(TreeError::Outside {
                         path: path
                             .strip_prefix(root)
@@ -423,6 +426,8 @@ mod tests {
         };
         assert_eq!(path, "envs/real/x.yaml");
         std::fs::remove_file(root.join("envs/real/x.yaml")).unwrap();
+        // A link out of the tree that the walk would not read anyway is skipped.
+        symlink(outside.join("x.yaml"), root.join("envs/real/README.md")).unwrap();
         // Links inside the tree, and dangling ones, are skipped; the walk never follows them.
         std::fs::write(root.join("envs/b.yaml"), "b: 1").unwrap();
         symlink("../b.yaml", root.join("envs/real/b.yaml")).unwrap();
