@@ -325,8 +325,8 @@ mod tests {
             "c/d/e.yaml",
         ] {
             let path = root.join(p);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, p).unwrap();
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, p).unwrap();
         }
         let files = yaml_files(root, root).unwrap();
         assert_eq!(
@@ -350,10 +350,10 @@ mod tests {
     fn atomic_write_replaces_contents() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.yaml");
-        std::fs::write(&p, "a").unwrap();
+        fs::write(&p, "a").unwrap();
         write_atomic(&p, b"b").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"b");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(fs::read(&p).unwrap(), b"b");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
@@ -361,27 +361,27 @@ mod tests {
         use std::os::unix::fs::{PermissionsExt as _, symlink};
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.yaml");
-        std::fs::write(&p, "a").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        fs::write(&p, "a").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
         // A planted file with the old predictable name is neither used nor removed.
         let planted = dir
             .path()
             .join(format!(".f.yaml.ferry-{}", std::process::id()));
-        std::fs::write(&planted, "planted").unwrap();
+        fs::write(&planted, "planted").unwrap();
         write_atomic(&p, b"b").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"b");
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(fs::read(&p).unwrap(), b"b");
+        let mode = fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640);
-        assert_eq!(std::fs::read(&planted).unwrap(), b"planted");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        assert_eq!(fs::read(&planted).unwrap(), b"planted");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
 
         let link = dir.path().join("l.yaml");
         symlink(&p, &link).unwrap();
         let err = write_atomic(&link, b"c").unwrap_err();
         assert!(matches!(err, TreeError::Link { .. }), "{err}");
-        assert_eq!(std::fs::read(&p).unwrap(), b"b");
+        assert_eq!(fs::read(&p).unwrap(), b"b");
         assert!(
-            std::fs::symlink_metadata(&link)
+            fs::symlink_metadata(&link)
                 .unwrap()
                 .file_type()
                 .is_symlink()
@@ -395,14 +395,14 @@ mod tests {
         let root = dir.path().join("repo");
         let outside = dir.path().join("outside");
         for d in [root.join("envs/real"), outside.clone()] {
-            std::fs::create_dir_all(d).unwrap();
+            fs::create_dir_all(d).unwrap();
         }
-        std::fs::write(outside.join("x.yaml"), "x: 1").unwrap();
+        fs::write(outside.join("x.yaml"), "x: 1").unwrap();
         symlink("real", root.join("envs/alias")).unwrap();
         symlink(&outside, root.join("envs/away")).unwrap();
         symlink("../../../outside/x.yaml", root.join("envs/real/x.yaml")).unwrap();
         symlink("nowhere.yaml", root.join("envs/real/dangling.yaml")).unwrap();
-        std::fs::write(root.join("envs/real/a.yaml"), "a: 1").unwrap();
+        fs::write(root.join("envs/real/a.yaml"), "a: 1").unwrap();
 
         assert_eq!(
             inside(&root, "envs/alias").unwrap(),
@@ -425,11 +425,11 @@ mod tests {
             panic!("{err}");
         };
         assert_eq!(path, "envs/real/x.yaml");
-        std::fs::remove_file(root.join("envs/real/x.yaml")).unwrap();
+        fs::remove_file(root.join("envs/real/x.yaml")).unwrap();
         // A link out of the tree that the walk would not read anyway is skipped.
         symlink(outside.join("x.yaml"), root.join("envs/real/README.md")).unwrap();
         // Links inside the tree, and dangling ones, are skipped; the walk never follows them.
-        std::fs::write(root.join("envs/b.yaml"), "b: 1").unwrap();
+        fs::write(root.join("envs/b.yaml"), "b: 1").unwrap();
         symlink("../b.yaml", root.join("envs/real/b.yaml")).unwrap();
         assert_eq!(
             yaml_files(&root, &root.join("envs/real")).unwrap(),
@@ -441,11 +441,11 @@ mod tests {
     fn the_root_of_a_directory_is_the_checkout_before_any_link() {
         use std::os::unix::fs::symlink;
         let dir = tempfile::tempdir().unwrap();
-        let root = std::fs::canonicalize(dir.path()).unwrap().join("repo");
-        std::fs::create_dir_all(root.join(".git")).unwrap();
-        std::fs::create_dir_all(root.join("envs/staging")).unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap().join("repo");
+        fs::create_dir_all(root.join(".git")).unwrap();
+        fs::create_dir_all(root.join("envs/staging")).unwrap();
         let other = root.parent().unwrap().join("other");
-        std::fs::create_dir_all(other.join(".git")).unwrap();
+        fs::create_dir_all(other.join(".git")).unwrap();
         symlink(&other, root.join("envs/linked")).unwrap();
         assert_eq!(root_of(&root.join("envs/staging")), root);
         assert_eq!(
