@@ -1525,6 +1525,25 @@ mod tests {
     }
 
     #[test]
+    fn annotations_escape_cr_so_no_text_starts_a_command() {
+        let actions = env_of(&[("GITHUB_ACTIONS", "true")]);
+        let annotation = Annotation {
+            level: Level::Error,
+            file: Some("a\r::error::x.yaml".to_owned()),
+            line: None,
+            column: None,
+            title: "t\r\n".to_owned(),
+            message: "m\r::error::forged%0A".to_owned(),
+        };
+        let command = annotation_command(&actions, &annotation);
+        assert_eq!(
+            command,
+            "::error file=a%0D%3A%3Aerror%3A%3Ax.yaml,title=t%0D%0A::m%0D::error::forged%250A\n"
+        );
+        assert_eq!(command.matches(['\r', '\n']).count(), 1);
+    }
+
+    #[test]
     fn masks_cover_each_line_of_a_secret_in_github_actions_only() {
         let actions = env_of(&[("GITHUB_ACTIONS", "true")]);
         assert_eq!(

@@ -6,7 +6,18 @@ use ferry::cli::{Cli, Command};
 use ferry::exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if err.use_stderr() => {
+            // clap quotes the offending argument as given: each line through the one-line
+            // escaper, so that no CR, escape sequence or format character reaches the log.
+            let text = printable(&err.render().to_string());
+            ferry::report::diagnostics(&format!("{}\n", text.trim_end()));
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(Exit::Usage.code()));
+        }
+        // --help and --version: clap prints them.
+        Err(err) => err.exit(),
+    };
     // First, while this is the only thread: libgit2's timeouts are unsynchronised globals.
     ferry::git::configure_limits(limits(&cli));
     ferry::report::init_logging(cli.verbose, cli.quiet, cli.output);
@@ -18,7 +29,9 @@ fn main() -> ExitCode {
         Err(err) => {
             let known = err.downcast_ref::<ferry::commands::Error>();
             let exit = known.map_or(Exit::Failure, ferry::commands::Error::exit);
-            ferry::report::diagnostics(&format!("error: {err:#}\n"));
+            // Errors quote what they were given (arguments, names read from repositories):
+            // every line through the one-line escaper, whichever layer built the message.
+            ferry::report::diagnostics(&format!("error: {}\n", printable(&format!("{err:#}"))));
             // In GitHub Actions, also an annotation on the run's page (at file:line if known).
             let annotation = known.map_or_else(
                 || ferry::ci::Annotation {
@@ -31,6 +44,10 @@ fn main() -> ExitCode {
                 },
                 ferry::commands::Error::annotation,
             );
+            let annotation = ferry::ci::Annotation {
+                message: printable(&annotation.message),
+                ..annotation
+            };
             ferry::ci::annotate(&annotation);
             exit
         }
@@ -50,4 +67,16 @@ fn limits(cli: &Cli) -> ferry::git::Limits {
         stall: Duration::from_secs(cli.git_timeout),
         deadline,
     }
+}
+
+/// `text` with each line passed through [`ferry::ci::one_line`] (its indentation kept): no CR,
+/// control character or escape sequence of an argument or a name survives into the log.
+fn printable(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            format!("{}{}", &line[..indent], ferry::ci::one_line(line))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -2,42 +2,178 @@
 //! every core. Cost follows the bytes read; files that cannot mention an image are dropped right
 //! after reading.
 
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::ci::one_line;
 use crate::plan::is_yaml_path;
 
-/// A file that could not be listed or read.
+/// A file that could not be listed, read or written, or that ferry refuses to touch.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
-pub struct TreeError {
-    pub path: PathBuf,
-    pub source: io::Error,
+pub enum TreeError {
+    /// Listing, reading or writing failed.
+    #[error("{}: {source}", one_line(&path.display().to_string()))]
+    Io { path: PathBuf, source: io::Error },
+    /// A symbolic link whose target is outside the tree ferry works in: nothing is read
+    /// through it and nothing is written.
+    #[error(
+        "{}: a symbolic link to `{}`, which is outside the repository ({}): ferry reads and writes only inside the repository, nothing was written\n  hint: replace the link with the file or directory itself, or make it point inside the repository",
+        one_line(path),
+        one_line(&target.display().to_string()),
+        one_line(&tree.display().to_string())
+    )]
+    Outside {
+        /// The link, relative to the tree's root.
+        path: String,
+        /// What the link holds.
+        target: PathBuf,
+        tree: PathBuf,
+    },
+    /// A YAML file whose path holds a character the one-line escaper would change (a control
+    /// character such as CR or ESC, a format character): ferry cannot name it in its output
+    /// without changing it, so it does not edit it either.
+    #[error(
+        "{}: the file's name holds a control or invisible character: ferry refuses to read or name it, nothing was written\n  hint: rename the file",
+        one_line(path)
+    )]
+    Name { path: String },
+    /// A file to replace that is a symbolic link: ferry never writes through one.
+    #[error(
+        "{}: is a symbolic link (to `{}`): ferry does not write through links\n  hint: replace the link with the file itself",
+        one_line(&path.display().to_string()),
+        one_line(&target.display().to_string())
+    )]
+    Link { path: PathBuf, target: PathBuf },
 }
 
-/// The YAML files below `root`, as `/`-separated paths relative to it, sorted. `.git`
-/// directories and symbolic links are skipped; hidden files are kept (Argo CD's
-/// `.argocd-source-*.yaml`).
-pub fn yaml_files(root: &Path) -> Result<Vec<String>, TreeError> {
-    let mut out = Vec::new();
-    let mut dirs = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| TreeError {
-            path: dir.clone(),
+impl TreeError {
+    fn io(path: &Path) -> impl FnOnce(io::Error) -> TreeError + '_ {
+        move |source| TreeError::Io {
+            path: path.to_path_buf(),
             source,
-        })?;
+        }
+    }
+}
+
+/// `dir` made absolute (against the current directory) and lexically normalized: `..` drops
+/// the component before it, as the user meant it, without following links.
+fn normalize(dir: &Path) -> PathBuf {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut normal = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// The working tree a directory given on the command line belongs to: the deepest of its
+/// ancestors (itself included) that holds `.git` or `ferry.yaml`, looking only at the part of
+/// the path before its first symbolic link; `dir` itself when there is none. Paths below it are
+/// then resolved with [`inside`], so that a link planted in the checkout cannot take ferry out.
+#[must_use]
+pub fn root_of(dir: &Path) -> PathBuf {
+    let normal = normalize(dir);
+    let mut link_free = Vec::new();
+    let mut at = PathBuf::new();
+    for component in normal.components() {
+        at.push(component);
+        if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            break;
+        }
+        link_free.push(at.clone());
+    }
+    link_free
+        .into_iter()
+        .rev()
+        .find(|d| {
+            fs::symlink_metadata(d.join(".git")).is_ok()
+                || fs::symlink_metadata(d.join(crate::config::FILE_NAME)).is_ok()
+        })
+        .unwrap_or(normal)
+}
+
+/// `dir` relative to `root` (as [`root_of`] found it), `/`-separated; empty when `dir` is the
+/// root or not below it.
+#[must_use]
+pub fn root_of_relative(root: &Path, dir: &Path) -> String {
+    normalize(dir)
+        .strip_prefix(root)
+        .map(|rel| {
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default()
+}
+
+/// `rel` (a `/`-separated path relative to `root`, as [`crate::config::RelPath`] or a path
+/// below the root) joined to `root`, after checking every symbolic link on the way: a link is
+/// followed only when its target stays inside `root` ([`TreeError::Outside`] otherwise, also for
+/// a link that cannot be resolved). The path need not exist.
+pub fn inside(root: &Path, rel: &str) -> Result<PathBuf, TreeError> {
+    let Ok(real_root) = fs::canonicalize(root) else {
+        // No root, nothing below it to follow: the caller reports the missing path.
+        return Ok(root.join(rel));
+    };
+    let mut at = root.to_path_buf();
+    let mut shown = String::new();
+    for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        at.push(part);
+        if !shown.is_empty() {
+            shown.push('/');
+        }
+        shown.push_str(part);
+        let escapes = part == ".."
+            || match fs::symlink_metadata(&at) {
+                Ok(meta) => meta.file_type().is_symlink() && !stays_inside(&at, &real_root),
+                // Missing: nothing below can be read; the caller says so.
+                Err(_) => false,
+            };
+        if escapes {
+            return Err(TreeError::Outside {
+                path: shown,
+                target: fs::read_link(&at).unwrap_or_else(|_| PathBuf::from(part)),
+                tree: root.to_path_buf(),
+            });
+        }
+    }
+    Ok(at)
+}
+
+/// Whether the link at `link` resolves to a path inside `real_root` (both canonical).
+fn stays_inside(link: &Path, real_root: &Path) -> bool {
+    fs::canonicalize(link).is_ok_and(|real| real.starts_with(real_root))
+}
+
+/// The YAML files below `dir` (a directory of the tree at `root`, resolved with [`inside`]), as
+/// `/`-separated paths relative to `dir`, sorted. `.git` directories are skipped; hidden files
+/// are kept (Argo CD's `.argocd-source-*.yaml`). Symbolic links are never followed: a link whose
+/// target stays inside the tree (or that leads nowhere) is skipped, since what it points to is
+/// read where it is, and a link to a directory or YAML file outside the tree is
+/// [`TreeError::Outside`] (other links are never read, and skipped). A YAML file whose
+/// path the one-line escaper would change (CR, ESC, …) is [`TreeError::Name`].
+pub fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<String>, TreeError> {
+    let real_root = fs::canonicalize(root).map_err(TreeError::io(root))?;
+    let mut out = Vec::new();
+    let mut dirs = vec![(dir.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = dirs.pop() {
+        let entries = fs::read_dir(&dir).map_err(TreeError::io(&dir))?;
         for entry in entries {
-            let entry = entry.map_err(|source| TreeError {
-                path: dir.clone(),
-                source,
-            })?;
-            let kind = entry.file_type().map_err(|source| TreeError {
-                path: entry.path(),
-                source,
-            })?;
+            let entry = entry.map_err(TreeError::io(&dir))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(TreeError::io(&path))?;
             let Ok(name) = entry.file_name().into_string() else {
-                tracing::debug!(path = %entry.path().display(), "skipping a file whose name is not UTF-8");
+                tracing::debug!(path = %path.display(), "skipping a file whose name is not UTF-8");
                 continue;
             };
             let rel = if prefix.is_empty() {
@@ -45,17 +181,42 @@ pub fn yaml_files(root: &Path) -> Result<Vec<String>, TreeError> {
             } else {
                 format!("{prefix}/{name}")
             };
-            if kind.is_dir() {
+            if kind.is_symlink() {
+                // Only what the walk would read matters: a directory, or a YAML file.
+                let read = fs::metadata(&path).is_ok_and(|m| m.is_dir() || is_yaml_path(&rel));
+                if read && !stays_inside(&path, &real_root) {
+                    return Err(TreeError::Outside {
+                        path: path
+                            .strip_prefix(root)
+                            .map_or_else(|_| rel.clone(), |p| p.display().to_string()),
+                        target: fs::read_link(&path).unwrap_or_default(),
+                        tree: root.to_path_buf(),
+                    });
+                }
+                tracing::debug!(path = %path.display(), "skipping a symbolic link");
+            } else if kind.is_dir() {
                 if name != ".git" {
-                    dirs.push((entry.path(), rel));
+                    dirs.push((path, rel));
                 }
             } else if kind.is_file() && is_yaml_path(&rel) {
+                if one_line(&rel) != rel {
+                    return Err(TreeError::Name { path: rel });
+                }
                 out.push(rel);
             }
         }
     }
     out.sort_unstable();
     Ok(out)
+}
+
+/// Opens `path` for reading without following a link at its last component (a file listed by
+/// [`yaml_files`] that became a link since).
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// Reads each of `files` (relative to `root`) and maps it with `f`, on all cores; results keep
@@ -83,9 +244,9 @@ where
                         };
                         let path = root.join(rel);
                         bytes.clear();
-                        std::fs::File::open(&path)
+                        open_no_follow(&path)
                             .and_then(|mut file| file.read_to_end(&mut bytes))
-                            .map_err(|source| TreeError { path, source })?;
+                            .map_err(|source| TreeError::Io { path, source })?;
                         if let Some(t) = f(rel, &bytes) {
                             out.push((i, t));
                         }
@@ -106,26 +267,42 @@ where
     Ok(all.into_iter().map(|(_, t)| t).collect())
 }
 
-/// Replaces `path` with `contents` atomically (a temporary file in the same directory, renamed
-/// over it), keeping its permissions.
+/// Replaces `path` with `contents` atomically, keeping its permissions: a temporary file with
+/// a random name is created exclusively (`O_CREAT|O_EXCL`, so a planted file or link of any
+/// name is never opened) in the same directory, written, given the mode on its open handle,
+/// synced and renamed over `path`. `path` itself must not be a symbolic link
+/// ([`TreeError::Link`]): a link is never written through nor replaced.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), TreeError> {
-    let err = |source| TreeError {
-        path: path.to_path_buf(),
-        source,
+    let err = TreeError::io(path);
+    let meta = fs::symlink_metadata(path).map_err(TreeError::io(path))?;
+    if meta.file_type().is_symlink() {
+        return Err(TreeError::Link {
+            path: path.to_path_buf(),
+            target: fs::read_link(path).unwrap_or_default(),
+        });
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.ferry-{}", std::process::id()));
-    let permissions = std::fs::metadata(path).map_err(err)?.permissions();
-    std::fs::write(&tmp, contents).map_err(err)?;
-    let done =
-        std::fs::set_permissions(&tmp, permissions).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = done {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(e));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.ferry-"))
+        .tempfile_in(dir)
+        .map_err(TreeError::io(path))?;
+    tmp.as_file_mut()
+        .write_all(contents)
+        .and_then(|()| tmp.as_file().set_permissions(meta.permissions()))
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(TreeError::io(path))?;
+    // On failure the temporary file is removed when `tmp` drops.
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    // The rename itself, durable.
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
     }
     Ok(())
 }
@@ -148,10 +325,10 @@ mod tests {
             "c/d/e.yaml",
         ] {
             let path = root.join(p);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, p).unwrap();
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, p).unwrap();
         }
-        let files = yaml_files(root).unwrap();
+        let files = yaml_files(root, root).unwrap();
         assert_eq!(
             files,
             [
@@ -173,9 +350,111 @@ mod tests {
     fn atomic_write_replaces_contents() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.yaml");
-        std::fs::write(&p, "a").unwrap();
+        fs::write(&p, "a").unwrap();
         write_atomic(&p, b"b").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"b");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(fs::read(&p).unwrap(), b"b");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn atomic_write_keeps_the_mode_and_never_writes_through_links() {
+        use std::os::unix::fs::{PermissionsExt as _, symlink};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.yaml");
+        fs::write(&p, "a").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        // A planted file with the old predictable name is neither used nor removed.
+        let planted = dir
+            .path()
+            .join(format!(".f.yaml.ferry-{}", std::process::id()));
+        fs::write(&planted, "planted").unwrap();
+        write_atomic(&p, b"b").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"b");
+        let mode = fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(fs::read(&planted).unwrap(), b"planted");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+
+        let link = dir.path().join("l.yaml");
+        symlink(&p, &link).unwrap();
+        let err = write_atomic(&link, b"c").unwrap_err();
+        assert!(matches!(err, TreeError::Link { .. }), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"b");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn links_are_followed_only_inside_the_tree() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let outside = dir.path().join("outside");
+        for d in [root.join("envs/real"), outside.clone()] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(outside.join("x.yaml"), "x: 1").unwrap();
+        symlink("real", root.join("envs/alias")).unwrap();
+        symlink(&outside, root.join("envs/away")).unwrap();
+        symlink("../../../outside/x.yaml", root.join("envs/real/x.yaml")).unwrap();
+        symlink("nowhere.yaml", root.join("envs/real/dangling.yaml")).unwrap();
+        fs::write(root.join("envs/real/a.yaml"), "a: 1").unwrap();
+
+        assert_eq!(
+            inside(&root, "envs/alias").unwrap(),
+            root.join("envs/alias")
+        );
+        assert_eq!(
+            inside(&root, "envs/missing/x").unwrap(),
+            root.join("envs/missing/x")
+        );
+        let err = inside(&root, "envs/away/x.yaml").unwrap_err();
+        let TreeError::Outside { path, target, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!((path.as_str(), target), ("envs/away", &outside));
+        assert!(err.to_string().contains("hint: replace the link"), "{err}");
+        assert!(inside(&root, "envs/../..").is_err());
+
+        let err = yaml_files(&root, &root.join("envs/real")).unwrap_err();
+        let TreeError::Outside { path, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(path, "envs/real/x.yaml");
+        fs::remove_file(root.join("envs/real/x.yaml")).unwrap();
+        // A link out of the tree that the walk would not read anyway is skipped.
+        symlink(outside.join("x.yaml"), root.join("envs/real/README.md")).unwrap();
+        // Links inside the tree, and dangling ones, are skipped; the walk never follows them.
+        fs::write(root.join("envs/b.yaml"), "b: 1").unwrap();
+        symlink("../b.yaml", root.join("envs/real/b.yaml")).unwrap();
+        assert_eq!(
+            yaml_files(&root, &root.join("envs/real")).unwrap(),
+            ["a.yaml"]
+        );
+    }
+
+    #[test]
+    fn the_root_of_a_directory_is_the_checkout_before_any_link() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap().join("repo");
+        fs::create_dir_all(root.join(".git")).unwrap();
+        fs::create_dir_all(root.join("envs/staging")).unwrap();
+        let other = root.parent().unwrap().join("other");
+        fs::create_dir_all(other.join(".git")).unwrap();
+        symlink(&other, root.join("envs/linked")).unwrap();
+        assert_eq!(root_of(&root.join("envs/staging")), root);
+        assert_eq!(
+            root_of_relative(&root, &root.join("envs/./staging")),
+            "envs/staging"
+        );
+        // The other checkout's .git, reached through the link, does not count.
+        assert_eq!(root_of(&root.join("envs/linked")), root);
+        assert!(inside(&root, &root_of_relative(&root, &root.join("envs/linked"))).is_err());
+        assert_eq!(root_of(&root.join("envs/../envs/staging")), root);
     }
 }

@@ -21,7 +21,10 @@ mkdir -p "$bin"
 fail() {
   # An annotation on the run's page, and the same words in the log.
   local message="$1"
+  # Workflow command data: '%', CR and LF escaped, so that no input can end the command or
+  # start another (the runner splits lines at CR too).
   message="${message//'%'/'%25'}"
+  message="${message//$'\r'/'%0D'}"
   message="${message//$'\n'/'%0A'}"
   echo "::error title=ferry action::$message"
   exit 2

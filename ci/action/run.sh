@@ -6,7 +6,10 @@ set -uo pipefail
 
 fail() {
   local message="$1"
+  # Workflow command data: '%', CR and LF escaped, so that no input can end the command or
+  # start another (the runner splits lines at CR too).
   message="${message//'%'/'%25'}"
+  message="${message//$'\r'/'%0D'}"
   message="${message//$'\n'/'%0A'}"
   echo "::error title=ferry action::$message"
   echo "exit-code=2" >> "${GITHUB_OUTPUT:-/dev/null}"

@@ -314,7 +314,8 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
         && (path.split('/').any(|c| c == "..") || Path::new(path).is_absolute())
     {
         return Err(Error::Usage(format!(
-            "--path {path}: give a directory relative to the repository root, without `..`"
+            "--path {}: give a directory relative to the repository root, without `..`",
+            one_line(path)
         )));
     }
     let context = Context::from_env();
@@ -651,9 +652,10 @@ fn resolve(
         })?),
         (Some(name), None) => {
             return Err(Error::Usage(format!(
-                "--env {name}: there is no {} on branch `{}` of {}; pass the environment's directory with --path",
+                "--env {}: there is no {} on branch `{}` of {}; pass the environment's directory with --path",
+                one_line(name),
                 config::FILE_NAME,
-                first.branch,
+                one_line(&first.branch),
                 store.url()
             )));
         }
@@ -757,7 +759,7 @@ fn hold_edit(store: &dyn Store, target: &Target, tip: &Tip, reason: &str) -> Res
             Error::Usage(format!(
                 "--hold: {} is not on branch `{}` with the environment; put `hold: true` in it by hand",
                 config::FILE_NAME,
-                tip.branch
+                one_line(&tip.branch)
             ))
         })?;
     let text = String::from_utf8_lossy(&bytes);

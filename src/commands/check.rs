@@ -182,6 +182,7 @@ pub fn check(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Report,
         dir,
         positions: Positions::default(),
         report: Report::default(),
+        outside: None,
     };
     let Some(config) = checker.config()? else {
         return Ok(checker.report);
@@ -197,6 +198,9 @@ pub fn check(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Report,
     checker.commit_templates(&config, &samples);
     if checker.positions.key(&["previews"]).is_some() {
         checker.previews(&config, &branch)?;
+    }
+    if let Some(err) = checker.outside.take() {
+        return Err(err.into());
     }
     // Environments that share files (one directory inside another) find their problems twice.
     let mut seen = std::collections::HashSet::new();
@@ -261,6 +265,9 @@ struct Checker<'a> {
     /// Where keys are written in `ferry.yaml`.
     positions: Positions,
     report: Report,
+    /// A file named in `ferry.yaml` that is a symbolic link leaving the working tree: not read,
+    /// and the check is refused once the rest is checked.
+    outside: Option<tree::TreeError>,
 }
 
 /// A template of the repository: its path and text.
@@ -314,7 +321,7 @@ impl Checker<'_> {
 
     /// Reads and validates `ferry.yaml`; `None` (with the finding) when it is missing or wrong.
     fn config(&mut self) -> Result<Option<Config>, Error> {
-        let path = self.dir.join(config::FILE_NAME);
+        let path = tree::inside(self.dir, config::FILE_NAME)?;
         let text = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -409,7 +416,7 @@ impl Checker<'_> {
             return Ok(None);
         }
         let path_keys = ["environments", name, "path"];
-        let root = self.dir.join(path);
+        let root = tree::inside(self.dir, path)?;
         if let Some(what) = not_a_directory(&root) {
             self.at_config(
                 Severity::Error,
@@ -422,7 +429,7 @@ impl Checker<'_> {
             );
             return Ok(None);
         }
-        let files = tree::yaml_files(&root)?;
+        let files = tree::yaml_files(self.dir, &root)?;
         let read = tree::scan(&root, &files, |file, bytes| {
             Some((file.to_owned(), bytes.to_vec()))
         })?;
@@ -522,7 +529,14 @@ impl Checker<'_> {
             return Ok(None);
         };
         let key = keys.join(".");
-        match std::fs::read(self.dir.join(path)) {
+        let file = match tree::inside(self.dir, path) {
+            Ok(file) => file,
+            Err(err) => {
+                self.outside.get_or_insert(err);
+                return Err(());
+            }
+        };
+        match std::fs::read(file) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => Ok(Some((path.to_owned(), text))),
                 Err(_) => {
@@ -793,10 +807,12 @@ impl Checker<'_> {
             PreviewError::Render(err) => {
                 return self.render_failed(file, &["previews", "template"], err, sample);
             }
+            // The first line only: the parser's snippet would quote the rendered text.
             PreviewError::NotYaml { detail, .. } => (
                 format!(
-                    "the preview rendered {} is not valid YAML ({detail})",
-                    sample.label
+                    "the preview rendered {} is not valid YAML ({})",
+                    sample.label,
+                    detail.lines().next().unwrap_or_default().trim()
                 ),
                 "quote every value with the `yaml` filter: `{{ name | yaml }}`".to_owned(),
             ),
@@ -837,9 +853,9 @@ impl Checker<'_> {
     ) -> Result<Vec<(String, String)>, Error> {
         let mut images: Vec<(String, String)> = Vec::new();
         if let Some(path) = local_deploy_path(config, branch) {
-            let root = self.dir.join(path);
+            let root = tree::inside(self.dir, path)?;
             if root.is_dir() {
-                let files = tree::yaml_files(&root)?;
+                let files = tree::yaml_files(self.dir, &root)?;
                 let read = tree::scan(&root, &files, |file, bytes| {
                     Some((file.to_owned(), bytes.to_vec()))
                 })?;
@@ -897,7 +913,7 @@ impl Checker<'_> {
             );
             return Ok(());
         }
-        let root = self.dir.join(path);
+        let root = tree::inside(self.dir, path)?;
         if let Some(what) = not_a_directory(&root) {
             self.at_config(
                 Severity::Error,

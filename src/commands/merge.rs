@@ -317,9 +317,10 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
     argv.extend(updates);
     let cli = Cli::try_parse_from(&argv).map_err(|err| {
         Error::Usage(format!(
-            "cannot recompute {} {}{number} from its commit's trailers: {err}",
+            "cannot recompute {} {}{number} from its commit's trailers: {}",
             forge.words().change_request,
-            forge.words().sigil
+            forge.words().sigil,
+            ci::one_line(&err.to_string())
         ))
     })?;
     let Command::Bump(mut bump_args) = cli.command else {

@@ -87,6 +87,9 @@ impl Error {
             Error::Usage(_) | Error::Config(_) | Error::Plan(PlanError::Duplicate(_)) => {
                 Exit::Usage
             }
+            Error::Tree(
+                TreeError::Outside { .. } | TreeError::Link { .. } | TreeError::Name { .. },
+            ) => Exit::Refused,
             Error::Tree(_) | Error::Plan(PlanError::Verify { .. }) | Error::Output(_) => {
                 Exit::Failure
             }
@@ -158,7 +161,8 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
 
 /// An image named on the command line (`--image NAME`), normalized.
 fn image_flag(text: &str) -> Result<ImageName, Error> {
-    ImageName::parse(text).map_err(|e| Error::Usage(format!("--image {text}: {e}")))
+    ImageName::parse(text)
+        .map_err(|e| Error::Usage(format!("--image {}: {e}", crate::ci::one_line(text))))
 }
 
 /// The updates from the command line, with `--digest` folded in.
@@ -201,7 +205,7 @@ pub(crate) fn read_template(
             "{}: {key} names `{}`, which does not exist on branch `{}`",
             config::FILE_NAME,
             file.as_str(),
-            tip.branch
+            crate::ci::one_line(&tip.branch)
         ))
     })?;
     let text = String::from_utf8(bytes)

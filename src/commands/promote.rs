@@ -134,14 +134,17 @@ pub(crate) fn predecessor(config: &Config, to: &str) -> Result<String, Error> {
         .unwrap_or_default();
     match order.iter().position(|e| e == to) {
         Some(0) => Err(Error::Usage(format!(
-            "`{to}` is the first environment in promotion.order: nothing is promoted into it; pass --from"
+            "`{}` is the first environment in promotion.order: nothing is promoted into it; pass --from",
+            ci::one_line(to)
         ))),
         Some(i) => Ok(order[i - 1].clone()),
         None if order.is_empty() => Err(Error::Usage(format!(
-            "pass --from: ferry.yaml has no promotion.order to find what comes before `{to}`"
+            "pass --from: ferry.yaml has no promotion.order to find what comes before `{}`",
+            ci::one_line(to)
         ))),
         None => Err(Error::Usage(format!(
-            "`{to}` is not in promotion.order ({}); pass --from or add it there",
+            "`{}` is not in promotion.order ({}); pass --from or add it there",
+            ci::one_line(to),
             order.join(", ")
         ))),
     }
@@ -177,7 +180,7 @@ fn execute(args: &PromoteArgs) -> Result<(Report, String, Exit), Error> {
     if from_name == args.to && args.to_repo.is_none() {
         return Err(Error::Usage(format!(
             "--from and --to are both `{}`: promote between two environments",
-            args.to
+            ci::one_line(&args.to)
         )));
     }
     let mut target_site = match &args.to_repo {
@@ -461,7 +464,10 @@ fn check_gates(
     if !window_texts.is_empty() {
         let windows: Vec<Window> = window_texts
             .iter()
-            .map(|w| Window::parse(w).map_err(|e| Error::Usage(format!("time window `{w}`: {e}"))))
+            .map(|w| {
+                Window::parse(w)
+                    .map_err(|e| Error::Usage(format!("time window `{}`: {e}", ci::one_line(w))))
+            })
             .collect::<Result<_, _>>()?;
         let open = window::any_open(&windows, now.unix());
         let detail = if open {
@@ -948,10 +954,11 @@ pub(crate) fn merge_gated(
     }
     let cli = Cli::try_parse_from(&argv).map_err(|err| {
         Error::Usage(format!(
-            "cannot check the gates of promotion {} {}{}: its trailers do not make a promotion: {err}",
+            "cannot check the gates of promotion {} {}{}: its trailers do not make a promotion: {}",
             words.change_request,
             words.sigil,
-            cr.number
+            cr.number,
+            ci::one_line(&err.to_string())
         ))
     })?;
     let Command::Promote(mut promote) = cli.command else {

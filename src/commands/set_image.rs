@@ -51,12 +51,12 @@ pub(super) struct Missing {
 
 pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
-    let (dir, env_path) = target_dir(args)?;
+    let (dir, env_path, tree) = target_dir(args)?;
     let planner = Planner::new(updates)?;
 
     let started = Instant::now();
     let scanned = dir.join(&env_path);
-    let files = tree::yaml_files(&scanned)?;
+    let files = tree::yaml_files(&tree, &scanned)?;
     let scans = tree::scan(&scanned, &files, |path, bytes| planner.scan(path, bytes))?;
     let relevant = scans.len();
     let mut plan = planner.plan(scans)?;
@@ -137,36 +137,44 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     Ok(exit)
 }
 
-/// The root that reported paths are relative to (--dir, or the directory of ferry.yaml), and the
-/// directory to edit below it (the --env environment's path, or nothing).
-fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String), Error> {
-    let (root, env_path) = match &args.env {
-        None => (args.dir.clone(), String::new()),
+/// The root that reported paths are relative to (--dir, or the directory of ferry.yaml), the
+/// directory to edit below it (the --env environment's path, or nothing), and the working tree
+/// nothing is read or written outside of (the directory of ferry.yaml with --env, else the
+/// checkout --dir is in, see [`tree::root_of`]). A symbolic link on the way that leaves the
+/// tree is refused.
+fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf), Error> {
+    let (root, env_path, tree) = match &args.env {
+        None => {
+            let tree = tree::root_of(&args.dir);
+            if args.dir.is_dir() {
+                tree::inside(&tree, &tree::root_of_relative(&tree, &args.dir))?;
+            }
+            (args.dir.clone(), String::new(), tree)
+        }
         Some(name) => {
-            let file = args
-                .config
-                .clone()
-                .unwrap_or_else(|| args.dir.join(config::FILE_NAME));
+            let file = match &args.config {
+                Some(file) => file.clone(),
+                None => tree::inside(&args.dir, config::FILE_NAME)?,
+            };
             let config = Config::load(&file)?;
             tracing::info!(config = %file.display(), "using configuration");
             let env = config.environment(name).map_err(|mut e| {
                 e.file.clone_from(&file);
                 e
             })?;
-            (
-                file.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                env.path,
-            )
+            let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+            tree::inside(&root, &env.path)?;
+            (root.clone(), env.path, root)
         }
     };
     let dir = root.join(&env_path);
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: no such directory; pass the directory holding the environment's YAML with --dir",
-            dir.display()
+            crate::ci::one_line(&dir.display().to_string())
         )));
     }
-    Ok((root, env_path))
+    Ok((root, env_path, tree))
 }
 
 /// For each missing image, the closest image names referenced anywhere below `dir`.

@@ -122,7 +122,7 @@ impl Site {
                 "{}: there is no {} on branch `{}`: environments are named there (see docs/config.md)",
                 self.url,
                 config::FILE_NAME,
-                self.config_tip.branch
+                ci::one_line(&self.config_tip.branch)
             ))
         })
     }
