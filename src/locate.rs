@@ -118,6 +118,10 @@ pub enum Reason {
     ParseError,
     MultiLine,
     EmptyValue,
+    /// The file is larger than `--max-file-size`.
+    TooLarge,
+    /// A mapping defines a key twice.
+    DuplicateKey,
 }
 
 impl Reason {
@@ -129,6 +133,8 @@ impl Reason {
             Reason::ParseError => "parse-error",
             Reason::MultiLine => "multi-line",
             Reason::EmptyValue => "empty-value",
+            Reason::TooLarge => "too-large",
+            Reason::DuplicateKey => "duplicate-key",
         }
     }
 }
@@ -654,7 +660,13 @@ impl Walker<'_, '_, '_> {
         if params.len() < 2 {
             return;
         }
-        let value = |key: &str| params.iter().find(|(n, _)| *n == key).map(|&(_, v)| v);
+        // The first parameter of each name, indexed: a list may hold thousands.
+        let mut by_name: std::collections::HashMap<&str, NodeId> =
+            std::collections::HashMap::with_capacity(params.len());
+        for &(n, v) in &params {
+            by_name.entry(n).or_insert(v);
+        }
+        let value = |key: &str| by_name.get(key).copied();
         let text = |key: &str| value(key).and_then(|v| y.scalar(v));
         for &(name, tag) in &params {
             let Some(prefix) = name
@@ -738,12 +750,13 @@ impl Walker<'_, '_, '_> {
             }
         }
         if spots.is_empty() {
+            let lines = crate::yaml::LineIndex::new(value);
             for name in names {
                 for m in image::mentions(value, name)
                     .into_iter()
                     .filter(|m| m.tagged)
                 {
-                    let (line, column) = crate::yaml::position(value, m.range.start);
+                    let (line, column) = lines.position(value, m.range.start);
                     spots.push((line, column, name.to_string()));
                 }
             }

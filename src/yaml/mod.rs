@@ -116,6 +116,10 @@ pub struct Yaml<'a> {
     /// For each reused node, the line of its first alias.
     first_alias_line: HashMap<NodeId, usize>,
     comments: HashMap<usize, String>,
+    /// Keys defined twice in one mapping: (first key, repeated key), in source order.
+    duplicates: Vec<(NodeId, NodeId)>,
+    /// Built on the first call to [`Yaml::position`].
+    lines: std::sync::OnceLock<LineIndex>,
 }
 
 enum Frame {
@@ -171,15 +175,17 @@ impl<'a> Yaml<'a> {
     /// Each value comes with whether it was reached through a merge (an alias).
     pub fn merged_entries(&self, map: NodeId) -> Vec<(NodeId, NodeId, bool)> {
         let mut out: Vec<(NodeId, NodeId, bool)> = Vec::new();
-        self.collect_merged(map, false, &mut out, 0);
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        self.collect_merged(map, false, &mut out, &mut seen, 0);
         out
     }
 
-    fn collect_merged(
-        &self,
+    fn collect_merged<'s>(
+        &'s self,
         map: NodeId,
         via: bool,
         out: &mut Vec<(NodeId, NodeId, bool)>,
+        seen: &mut std::collections::HashSet<&'s str>,
         depth: usize,
     ) {
         let Kind::Mapping { entries, .. } = &self.nodes[map].kind else {
@@ -192,9 +198,7 @@ impl<'a> Yaml<'a> {
         for &(k, v) in entries {
             match self.scalar(k) {
                 Some("<<") if self.nodes[k].tag.is_none() => merges.push(v),
-                Some(name) if !out.iter().any(|&(ok, _, _)| self.scalar(ok) == Some(name)) => {
-                    out.push((k, v, via));
-                }
+                Some(name) if seen.insert(name) => out.push((k, v, via)),
                 _ => {}
             }
         }
@@ -203,11 +207,13 @@ impl<'a> Yaml<'a> {
             let target = self.resolve(m);
             let via_alias = via || target != m;
             match &self.nodes[target].kind {
-                Kind::Mapping { .. } => self.collect_merged(target, via_alias, out, depth + 1),
+                Kind::Mapping { .. } => {
+                    self.collect_merged(target, via_alias, out, seen, depth + 1);
+                }
                 Kind::Sequence { items, .. } => {
                     for &item in items {
                         let t = self.resolve(item);
-                        self.collect_merged(t, via_alias || t != item, out, depth + 1);
+                        self.collect_merged(t, via_alias || t != item, out, seen, depth + 1);
                     }
                 }
                 _ => {}
@@ -288,7 +294,32 @@ impl<'a> Yaml<'a> {
 
     /// 1-based line and column of byte `offset`.
     pub fn position(&self, offset: usize) -> (usize, usize) {
-        position(self.source, offset)
+        self.lines
+            .get_or_init(|| LineIndex::new(self.source))
+            .position(self.source, offset)
+    }
+
+    /// Keys defined twice in one mapping, as (first key, repeated key) node pairs in source
+    /// order. YAML forbids them and kubectl, kustomize and Argo CD refuse such files, while
+    /// other readers silently keep one of the values: ferry refuses to edit them.
+    pub fn duplicate_keys(&self) -> &[(NodeId, NodeId)] {
+        &self.duplicates
+    }
+}
+
+/// How a mapping key compares with the others of its mapping: its text, and whether it is
+/// something other than a string (a plain `1`, `true` or `null` is not the string `"1"`).
+/// Merge keys (`<<`) and keys that are collections or aliases do not take part.
+fn key_identity<'k>(node: &'k Node<'_>) -> Option<(&'k str, bool)> {
+    match &node.kind {
+        Kind::Scalar { value, style } => {
+            let plain = *style == Style::Plain && node.tag.is_none();
+            if plain && value == "<<" {
+                return None;
+            }
+            Some((value, plain && !scalar::plain_is_safe(value)))
+        }
+        _ => None,
     }
 }
 
@@ -302,8 +333,43 @@ pub fn line_break(text: &str) -> &'static str {
     }
 }
 
+/// Where the lines of a text start, for finding many positions in it without scanning it from
+/// the start each time (a file may hold 100,000 references). 8 bytes per line.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let bytes = text.as_bytes();
+        let mut starts = vec![0];
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            // A CRLF counts once, at its LF.
+            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                continue;
+            }
+            starts.push(i + 1);
+        }
+        LineIndex { starts }
+    }
+
+    /// 1-based line and column (in characters) of byte `offset` in `text`, the text this index
+    /// was made from: the same answer as [`position`].
+    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let line_start = self.starts[line - 1];
+        let column = 1 + text
+            .get(line_start..offset)
+            .map_or(offset - line_start, |s| s.chars().count());
+        (line, column)
+    }
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`. Line breaks are LF,
-/// CRLF or a lone CR, as in YAML.
+/// CRLF or a lone CR, as in YAML. Scans `text` up to `offset`: for many positions in one text,
+/// use a [`LineIndex`].
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
@@ -330,6 +396,7 @@ struct Builder<'a> {
     alias_uses: Vec<u32>,
     first_alias_line: HashMap<NodeId, usize>,
     comments: HashMap<usize, String>,
+    duplicates: Vec<(NodeId, NodeId)>,
     anchors: HashMap<usize, NodeId>,
     stack: Vec<Frame>,
 }
@@ -343,6 +410,7 @@ impl<'a> Builder<'a> {
             alias_uses: Vec::new(),
             first_alias_line: HashMap::new(),
             comments: HashMap::new(),
+            duplicates: Vec::new(),
             anchors: HashMap::new(),
             stack: Vec::new(),
         }
@@ -424,10 +492,12 @@ impl<'a> Builder<'a> {
                     last_node = Some(self.add(kind, anchor, range, line, column, tag));
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
-                    if let Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) =
-                        self.stack.pop()
-                    {
+                    let frame = self.stack.pop();
+                    if let Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) = frame {
                         self.nodes[node].span.end = range.end.max(self.nodes[node].span.start);
+                    }
+                    if let Some(Frame::Mapping { node, .. }) = frame {
+                        self.find_duplicates(node);
                     }
                 }
                 // Events added by later parser versions carry no data ferry needs.
@@ -441,7 +511,49 @@ impl<'a> Builder<'a> {
             alias_uses: self.alias_uses,
             first_alias_line: self.first_alias_line,
             comments: self.comments,
+            duplicates: {
+                let mut d = self.duplicates;
+                d.sort_unstable_by_key(|&(_, second)| second);
+                d
+            },
+            lines: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records the keys of mapping `map` that repeat an earlier key of the same mapping.
+    /// Linear for the usual small mappings, O(n log n) for large ones.
+    fn find_duplicates(&mut self, map: NodeId) {
+        let Kind::Mapping { entries, .. } = &self.nodes[map].kind else {
+            return;
+        };
+        let nodes = &self.nodes;
+        let ident = |k: NodeId| key_identity(&nodes[k]);
+        if entries.len() <= 16 {
+            for (i, &(second, _)) in entries.iter().enumerate() {
+                let Some(id) = ident(second) else { continue };
+                if let Some(&(first, _)) = entries[..i].iter().find(|&&(k, _)| ident(k) == Some(id))
+                {
+                    self.duplicates.push((first, second));
+                }
+            }
+            return;
+        }
+        let mut keys: Vec<((&str, bool), NodeId)> = entries
+            .iter()
+            .filter_map(|&(k, _)| ident(k).map(|id| (id, k)))
+            .collect();
+        // Stable: among equal keys, source order; each repeat is paired with the first.
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut found = Vec::new();
+        let mut first = 0;
+        for i in 1..keys.len() {
+            if keys[i].0 == keys[first].0 {
+                found.push((keys[first].1, keys[i].1));
+            } else {
+                first = i;
+            }
+        }
+        self.duplicates.extend(found);
     }
 
     /// Adds a node with its anchor (`anchor` 0 for none); a collection becomes the open one.

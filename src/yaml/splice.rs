@@ -215,14 +215,28 @@ fn plain_scalar(value: &str) -> Sig {
 fn verify(before: &str, after: &str, edits: &[Edit]) -> Result<(), SpliceError> {
     let old = signatures(before).map_err(SpliceError::Reparse)?;
     let new = signatures(after).map_err(SpliceError::Reparse)?;
+    // Indexed once, so that verifying is linear in the number of edits (a file may hold
+    // 100,000 references).
+    let mut replaced_at: HashMap<usize, &String> = HashMap::new();
+    let mut inserted_in: HashMap<usize, Vec<(&String, &String)>> = HashMap::new();
+    for e in edits {
+        match e {
+            Edit::Replace { span, value, .. } => {
+                replaced_at.entry(span.start).or_insert(value);
+            }
+            Edit::Insert {
+                mapping,
+                key,
+                value,
+                ..
+            } => inserted_in.entry(*mapping).or_default().push((key, value)),
+        }
+    }
     let mut expected: Vec<Sig> = Vec::with_capacity(old.len() + 2 * edits.len());
     for signed in old {
         match &signed.sig {
             Sig::Scalar { anchor, tag, .. } => {
-                let replaced = edits.iter().find_map(|e| match e {
-                    Edit::Replace { span, value, .. } if span.start == signed.start => Some(value),
-                    _ => None,
-                });
+                let replaced = replaced_at.get(&signed.start).copied();
                 match replaced {
                     // The style of an edited scalar may change (plain → quoted).
                     Some(value) => expected.push(Sig::Scalar {
@@ -235,18 +249,9 @@ fn verify(before: &str, after: &str, edits: &[Edit]) -> Result<(), SpliceError> 
                 }
             }
             Sig::MappingEnd => {
-                for e in edits {
-                    if let Edit::Insert {
-                        mapping,
-                        key,
-                        value,
-                        ..
-                    } = e
-                        && *mapping == signed.opened_at
-                    {
-                        expected.push(plain_scalar(key));
-                        expected.push(plain_scalar(value));
-                    }
+                for (key, value) in inserted_in.get(&signed.opened_at).into_iter().flatten() {
+                    expected.push(plain_scalar(key));
+                    expected.push(plain_scalar(value));
                 }
                 expected.push(Sig::MappingEnd);
             }

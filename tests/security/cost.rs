@@ -99,7 +99,7 @@ fn set_image_refuses_a_file_over_the_size_limit_and_names_its_size() {
 #[test]
 fn an_oversized_file_that_cannot_reference_the_image_is_skipped_not_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let unrelated = deployment("ghcr.io/acme/payments:v1", 3000);
+    let unrelated = deployment("ghcr.io/acme/payments:v1", 3000).replace("cart", "payments");
     let small = deployment(&format!("{CART}:v1"), 0);
     write_tree(
         dir.path(),
