@@ -382,7 +382,7 @@ impl Walker<'_, '_, '_> {
                     Reason::SharedAnchor,
                     format!(
                         "the value for {image} is an alias of &{} at line {}, shared with other uses; give this field its own value",
-                        t.anchor.as_deref().unwrap_or("?"),
+                        self.y.anchor(*target).unwrap_or("?"),
                         t.line
                     ),
                 ))
@@ -402,7 +402,7 @@ impl Walker<'_, '_, '_> {
                         Reason::SharedAnchor,
                         format!(
                             "the value for {image} is under the anchor &{} (line {}), which the alias at line {alias_line} reuses; editing it would change every use. Give each use its own value",
-                            s.anchor.as_deref().unwrap_or("?"),
+                            self.y.anchor(shared).unwrap_or("?"),
                             s.line
                         ),
                     ));
@@ -428,7 +428,7 @@ impl Walker<'_, '_, '_> {
                 } else if self.y.source.as_bytes().get(at) == Some(&b':') {
                     // An empty value (`tag:`) sits at its `:` indicator: replace that with `: v2`.
                     (at..at + 1, ": ", String::new())
-                } else if node.anchor.is_some() || node.tag.is_some() {
+                } else if self.y.anchor(id).is_some() || self.y.tag(id).is_some() {
                     // `tag: &t` or `tag: !!str`: the empty value sits right after the property.
                     (at..at, " ", String::new())
                 } else {

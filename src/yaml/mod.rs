@@ -67,10 +67,6 @@ pub struct Node<'a> {
     pub line: usize,
     /// 1-based column (in characters) of the first byte.
     pub column: usize,
-    /// The anchor name (without `&`), when the node defines one.
-    pub anchor: Option<String>,
-    /// The explicit tag as written (`!!str`), if any.
-    pub tag: Option<String>,
     pub parent: Option<NodeId>,
     /// What the node is to its parent.
     pub role: Role,
@@ -111,8 +107,14 @@ pub struct Yaml<'a> {
     pub source: &'a str,
     pub documents: Vec<NodeId>,
     pub nodes: Vec<Node<'a>>,
-    /// For each node, how many aliases reuse it (0 for most).
-    alias_uses: Vec<u32>,
+    /// How many aliases reuse a node, for the few nodes they reuse. Anchors, tags and alias
+    /// counts live beside the nodes, not in them: most nodes have none, and a node is kept
+    /// small (a file of `[a,a,a,…]` has a node per two bytes).
+    alias_uses: HashMap<NodeId, u32>,
+    /// Anchor names (without `&`) of the nodes that define one.
+    anchors: HashMap<NodeId, String>,
+    /// Explicit tags as written (`!!str`) of the nodes that carry one.
+    tags: HashMap<NodeId, String>,
     /// For each reused node, the line of its first alias.
     first_alias_line: HashMap<NodeId, usize>,
     comments: HashMap<usize, String>,
@@ -197,7 +199,7 @@ impl<'a> Yaml<'a> {
         let mut merges = Vec::new();
         for &(k, v) in entries {
             match self.scalar(k) {
-                Some("<<") if self.nodes[k].tag.is_none() => merges.push(v),
+                Some("<<") if self.tag(k).is_none() => merges.push(v),
                 Some(name) if seen.insert(name) => out.push((k, v, via)),
                 _ => {}
             }
@@ -223,7 +225,17 @@ impl<'a> Yaml<'a> {
 
     /// How many aliases reuse `id`.
     pub fn alias_uses(&self, id: NodeId) -> u32 {
-        self.alias_uses[id]
+        self.alias_uses.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The anchor name (without `&`) `id` defines, if any.
+    pub fn anchor(&self, id: NodeId) -> Option<&str> {
+        self.anchors.get(&id).map(String::as_str)
+    }
+
+    /// The explicit tag of `id` as written (`!!str`), if any.
+    pub fn tag(&self, id: NodeId) -> Option<&str> {
+        self.tags.get(&id).map(String::as_str)
     }
 
     /// The nearest node at or above `id` that aliases reuse, with the line of one such alias:
@@ -231,7 +243,7 @@ impl<'a> Yaml<'a> {
     pub fn shared_ancestor(&self, id: NodeId) -> Option<(NodeId, usize)> {
         let mut cur = Some(id);
         while let Some(n) = cur {
-            if self.alias_uses[n] > 0 {
+            if self.alias_uses(n) > 0 {
                 return Some((n, self.first_alias_line.get(&n).copied().unwrap_or(0)));
             }
             cur = self.nodes[n].parent;
@@ -310,10 +322,10 @@ impl<'a> Yaml<'a> {
 /// How a mapping key compares with the others of its mapping: its text, and whether it is
 /// something other than a string (a plain `1`, `true` or `null` is not the string `"1"`).
 /// Merge keys (`<<`) and keys that are collections or aliases do not take part.
-fn key_identity<'k>(node: &'k Node<'_>) -> Option<(&'k str, bool)> {
+fn key_identity<'k>(node: &'k Node<'_>, tagged: bool) -> Option<(&'k str, bool)> {
     match &node.kind {
         Kind::Scalar { value, style } => {
-            let plain = *style == Style::Plain && node.tag.is_none();
+            let plain = *style == Style::Plain && !tagged;
             if plain && value == "<<" {
                 return None;
             }
@@ -393,7 +405,9 @@ struct Builder<'a> {
     source: &'a str,
     nodes: Vec<Node<'a>>,
     documents: Vec<NodeId>,
-    alias_uses: Vec<u32>,
+    alias_uses: HashMap<NodeId, u32>,
+    anchor_names: HashMap<NodeId, String>,
+    tags: HashMap<NodeId, String>,
     first_alias_line: HashMap<NodeId, usize>,
     comments: HashMap<usize, String>,
     duplicates: Vec<(NodeId, NodeId)>,
@@ -407,7 +421,9 @@ impl<'a> Builder<'a> {
             source,
             nodes: Vec::new(),
             documents: Vec::new(),
-            alias_uses: Vec::new(),
+            alias_uses: HashMap::new(),
+            anchor_names: HashMap::new(),
+            tags: HashMap::new(),
             first_alias_line: HashMap::new(),
             comments: HashMap::new(),
             duplicates: Vec::new(),
@@ -441,7 +457,7 @@ impl<'a> Builder<'a> {
                 Event::Comment(..) => {}
                 Event::Anchor(_, name) => {
                     if let Some(id) = last_node {
-                        self.nodes[id].anchor = Some(name.into_owned());
+                        self.anchor_names.insert(id, name.into_owned());
                     }
                 }
                 Event::Alias(anchor) => {
@@ -452,7 +468,7 @@ impl<'a> Builder<'a> {
                             message: "alias to an unknown anchor".into(),
                         });
                     };
-                    self.alias_uses[target] += 1;
+                    *self.alias_uses.entry(target).or_insert(0) += 1;
                     self.first_alias_line.entry(target).or_insert(line);
                     // The alias also reuses everything inside the target.
                     last_node = Some(self.push(Kind::Alias { target }, range, line, column, None));
@@ -509,6 +525,8 @@ impl<'a> Builder<'a> {
             documents: self.documents,
             nodes: self.nodes,
             alias_uses: self.alias_uses,
+            anchors: self.anchor_names,
+            tags: self.tags,
             first_alias_line: self.first_alias_line,
             comments: self.comments,
             duplicates: {
@@ -526,8 +544,8 @@ impl<'a> Builder<'a> {
         let Kind::Mapping { entries, .. } = &self.nodes[map].kind else {
             return;
         };
-        let nodes = &self.nodes;
-        let ident = |k: NodeId| key_identity(&nodes[k]);
+        let (nodes, tags) = (&self.nodes, &self.tags);
+        let ident = |k: NodeId| key_identity(&nodes[k], tags.contains_key(&k));
         if entries.len() <= 16 {
             for (i, &(second, _)) in entries.iter().enumerate() {
                 let Some(id) = ident(second) else { continue };
@@ -629,12 +647,12 @@ impl<'a> Builder<'a> {
             span,
             line,
             column,
-            anchor: None,
-            tag,
             parent,
             role,
         });
-        self.alias_uses.push(0);
+        if let Some(tag) = tag {
+            self.tags.insert(id, tag);
+        }
         id
     }
 }
@@ -654,7 +672,7 @@ mod tests {
         let root = y.documents[0];
         let a = y.get(root, "a").unwrap();
         assert_eq!(&src[y.node(a).span.clone()], "\"v1\"");
-        assert_eq!(y.node(a).anchor.as_deref(), Some("x"));
+        assert_eq!(y.anchor(a), Some("x"));
         assert_eq!(y.alias_uses(a), 1);
         assert_eq!(y.comment_on_line(1), Some(" note"));
         let b = y.get(root, "b").unwrap();
