@@ -68,6 +68,11 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub deadline: u64,
 
+    /// Largest YAML file ferry parses for an edit (bytes, or with KiB/MiB/GiB): a larger file
+    /// that may reference the images is refused with exit 4.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "16MiB", env = "FERRY_MAX_FILE_SIZE", value_parser = crate::plan::parse_size)]
+    pub max_file_size: u64,
+
     #[command(subcommand)]
     pub command: Command,
 }

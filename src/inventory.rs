@@ -94,6 +94,11 @@ impl Inventory {
     }
 
     fn add_file(&mut self, prefix: &str, path: &str, bytes: &[u8]) {
+        // Like an unparsable file, a file over the size limit is not read (status only
+        // reports; bump refuses it).
+        if bytes.len() as u64 > plan::max_file_size() {
+            return;
+        }
         let Ok(text) = std::str::from_utf8(bytes) else {
             return;
         };

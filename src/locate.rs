@@ -118,6 +118,10 @@ pub enum Reason {
     ParseError,
     MultiLine,
     EmptyValue,
+    /// The file is larger than `--max-file-size`.
+    TooLarge,
+    /// A mapping defines a key twice.
+    DuplicateKey,
 }
 
 impl Reason {
@@ -129,6 +133,8 @@ impl Reason {
             Reason::ParseError => "parse-error",
             Reason::MultiLine => "multi-line",
             Reason::EmptyValue => "empty-value",
+            Reason::TooLarge => "too-large",
+            Reason::DuplicateKey => "duplicate-key",
         }
     }
 }
@@ -376,7 +382,7 @@ impl Walker<'_, '_, '_> {
                     Reason::SharedAnchor,
                     format!(
                         "the value for {image} is an alias of &{} at line {}, shared with other uses; give this field its own value",
-                        t.anchor.as_deref().unwrap_or("?"),
+                        self.y.anchor(*target).unwrap_or("?"),
                         t.line
                     ),
                 ))
@@ -396,7 +402,7 @@ impl Walker<'_, '_, '_> {
                         Reason::SharedAnchor,
                         format!(
                             "the value for {image} is under the anchor &{} (line {}), which the alias at line {alias_line} reuses; editing it would change every use. Give each use its own value",
-                            s.anchor.as_deref().unwrap_or("?"),
+                            self.y.anchor(shared).unwrap_or("?"),
                             s.line
                         ),
                     ));
@@ -422,7 +428,7 @@ impl Walker<'_, '_, '_> {
                 } else if self.y.source.as_bytes().get(at) == Some(&b':') {
                     // An empty value (`tag:`) sits at its `:` indicator: replace that with `: v2`.
                     (at..at + 1, ": ", String::new())
-                } else if node.anchor.is_some() || node.tag.is_some() {
+                } else if self.y.anchor(id).is_some() || self.y.tag(id).is_some() {
                     // `tag: &t` or `tag: !!str`: the empty value sits right after the property.
                     (at..at, " ", String::new())
                 } else {
@@ -654,7 +660,13 @@ impl Walker<'_, '_, '_> {
         if params.len() < 2 {
             return;
         }
-        let value = |key: &str| params.iter().find(|(n, _)| *n == key).map(|&(_, v)| v);
+        // The first parameter of each name, indexed: a list may hold thousands.
+        let mut by_name: std::collections::HashMap<&str, NodeId> =
+            std::collections::HashMap::with_capacity(params.len());
+        for &(n, v) in &params {
+            by_name.entry(n).or_insert(v);
+        }
+        let value = |key: &str| by_name.get(key).copied();
         let text = |key: &str| value(key).and_then(|v| y.scalar(v));
         for &(name, tag) in &params {
             let Some(prefix) = name
@@ -738,12 +750,13 @@ impl Walker<'_, '_, '_> {
             }
         }
         if spots.is_empty() {
+            let lines = crate::yaml::LineIndex::new(value);
             for name in names {
                 for m in image::mentions(value, name)
                     .into_iter()
                     .filter(|m| m.tagged)
                 {
-                    let (line, column) = crate::yaml::position(value, m.range.start);
+                    let (line, column) = lines.position(value, m.range.start);
                     spots.push((line, column, name.to_string()));
                 }
             }

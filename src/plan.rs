@@ -5,8 +5,8 @@
 //! Flux setter markers across files, computes every edit and splices it with verification. No
 //! I/O happens here: the same plan serves a local directory and a git tree.
 
-use std::collections::BTreeMap;
-use std::ops::Range;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memchr::memmem::Finder;
 use serde::Serialize;
@@ -17,6 +17,44 @@ use crate::locate::{
 };
 use crate::yaml::splice::{self, Edit, SpliceError};
 use crate::yaml::{Style, Yaml, scalar};
+
+/// The default largest file ferry parses: 16 MiB, far above any hand-written manifest or
+/// values file, and small enough that parsing it costs little memory.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+static MAX_FILE_SIZE: AtomicU64 = AtomicU64::new(DEFAULT_MAX_FILE_SIZE);
+
+/// Sets the largest file (in bytes) the planners of this process parse
+/// (`--max-file-size` / `FERRY_MAX_FILE_SIZE`).
+pub fn set_max_file_size(bytes: u64) {
+    MAX_FILE_SIZE.store(bytes, Ordering::Relaxed);
+}
+
+/// The largest file (in bytes) ferry parses.
+pub fn max_file_size() -> u64 {
+    MAX_FILE_SIZE.load(Ordering::Relaxed)
+}
+
+/// Parses a size: bytes, or a number with a unit `K`/`KiB`, `M`/`MiB`, `G`/`GiB` (powers of
+/// 1024, any letter case, optional space).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("`{text}` is not a size: give bytes, or a number with KiB, MiB or GiB (e.g. 16MiB)")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size: give a positive number of bytes, or a number with KiB, MiB or GiB (e.g. 16MiB)"))
+}
 
 /// Whether a path names a file ferry reads: `*.yaml`, `*.yml` or `Kustomization`.
 pub fn is_yaml_path(path: &str) -> bool {
@@ -115,6 +153,8 @@ pub struct Planner {
     updates: Vec<ImageUpdate>,
     names: Vec<ImageName>,
     needles: Vec<Finder<'static>>,
+    /// Files larger than this that may reference the images are refused, not parsed.
+    max_file_size: u64,
 }
 
 impl Planner {
@@ -135,7 +175,15 @@ impl Planner {
             updates,
             names,
             needles,
+            max_file_size: max_file_size(),
         })
+    }
+
+    /// The same planner with another file size limit (bytes).
+    #[must_use]
+    pub fn with_max_file_size(mut self, bytes: u64) -> Planner {
+        self.max_file_size = bytes;
+        self
     }
 
     pub fn updates(&self) -> &[ImageUpdate] {
@@ -159,13 +207,19 @@ impl Planner {
         if !self.may_reference(bytes) {
             return None;
         }
+        if bytes.len() as u64 > self.max_file_size {
+            return Some(self.too_large(path, bytes.len()));
+        }
         let file_name = path.rsplit('/').next().unwrap_or(path);
         let (text, found) = match std::str::from_utf8(bytes) {
             Ok(text) => match Yaml::parse(text) {
-                Ok(yaml) => (
-                    text,
-                    locate::locate(&yaml, file_name, Want::Names(&self.names)),
-                ),
+                Ok(yaml) => {
+                    let mut found = locate::locate(&yaml, file_name, Want::Names(&self.names));
+                    if has_findings(&found) {
+                        refuse_duplicates(&yaml, &mut found);
+                    }
+                    (text, found)
+                }
                 Err(error) => (
                     text,
                     self.unparsable(
@@ -199,13 +253,7 @@ impl Planner {
         if templated {
             refuse_templated(&mut found);
         }
-        let f = &found;
-        if f.sites.is_empty()
-            && f.refusals.is_empty()
-            && f.warnings.is_empty()
-            && f.policies.is_empty()
-            && f.marked.is_empty()
-        {
+        if !has_findings(&found) {
             return None;
         }
         Some(Scan {
@@ -216,14 +264,36 @@ impl Planner {
         })
     }
 
+    /// A file over the size limit that may reference the images: refused, without parsing it.
+    fn too_large(&self, path: &str, size: usize) -> Scan {
+        let limit = self.max_file_size;
+        let mut found = Found::default();
+        found.refusals.push(locate::Refusal {
+            reason: Reason::TooLarge,
+            line: 1,
+            column: 1,
+            message: format!(
+                "the file is {size} bytes, over the limit of {limit} bytes for a file ferry parses; split it, or raise the limit with --max-file-size or FERRY_MAX_FILE_SIZE (e.g. {}MiB)",
+                (size as u64).div_ceil(1 << 20).max(1)
+            ),
+        });
+        Scan {
+            path: path.to_owned(),
+            text: String::new(),
+            templated: false,
+            found,
+        }
+    }
+
     /// A file that cannot be parsed is refused where it mentions a requested image, and
     /// skipped otherwise.
     fn unparsable(&self, text: &str, why: &str) -> Found {
         let mut found = Found::default();
         let template = text.contains("{{");
+        let lines = crate::yaml::LineIndex::new(text);
         for name in &self.names {
             for m in image::mentions(text, name) {
-                let (line, column) = crate::yaml::position(text, m.range.start);
+                let (line, column) = lines.position(text, m.range.start);
                 let (reason, message) = if template {
                     (
                         Reason::Template,
@@ -321,9 +391,11 @@ impl Planner {
             // whole reference; a setter marker on a Helm tag): the whole reference wins, as it
             // keeps the value's form, and each scalar is edited once.
             sites.sort_by_key(|s| !matches!(s.target, Target::Whole { .. }));
-            let mut held: Vec<Range<usize>> = Vec::new();
+            // A set, not a list: a file may hold 100,000 references.
+            let mut held: HashSet<(usize, usize)> = HashSet::new();
             sites.retain(|site| {
-                let spans: Vec<Range<usize>> = site_slots(site).map(|s| s.span.clone()).collect();
+                let spans: Vec<(usize, usize)> =
+                    site_slots(site).map(|s| (s.span.start, s.span.end)).collect();
                 let fresh = !spans.iter().any(|s| held.contains(s));
                 held.extend(spans);
                 fresh
@@ -338,6 +410,7 @@ impl Planner {
                 let mut out = SiteEdits {
                     file,
                     site,
+                    first: edits.len(),
                     edits: &mut edits,
                     changes: &mut plan.changes,
                     warnings: &mut plan.warnings,
@@ -379,6 +452,40 @@ impl Planner {
             .dedup_by(|a, b| a.file == b.file && a.line == b.line && a.column == b.column);
         Ok(plan)
     }
+}
+
+fn has_findings(f: &Found) -> bool {
+    !(f.sites.is_empty()
+        && f.refusals.is_empty()
+        && f.warnings.is_empty()
+        && f.policies.is_empty()
+        && f.marked.is_empty())
+}
+
+/// A file ferry would edit (or that mentions the images) with a key defined twice in one
+/// mapping is refused at each repeated key: kubectl, kustomize and Argo CD refuse the file,
+/// and which of the two values other readers keep differs. Its references are not edited.
+fn refuse_duplicates(yaml: &Yaml<'_>, found: &mut Found) {
+    if yaml.duplicate_keys().is_empty() {
+        return;
+    }
+    for &(first, second) in yaml.duplicate_keys() {
+        let (a, b) = (yaml.node(first), yaml.node(second));
+        let mut key = crate::ci::one_line(yaml.scalar(second).unwrap_or_default());
+        if key.chars().count() > 60 {
+            key = key.chars().take(59).collect::<String>() + "…";
+        }
+        found.refusals.push(locate::Refusal {
+            reason: Reason::DuplicateKey,
+            line: b.line,
+            column: b.column,
+            message: format!(
+                "the key `{key}` is defined twice in one mapping, at line {} and line {}; kubectl, kustomize and Argo CD refuse such a file. Remove one of them",
+                a.line, b.line
+            ),
+        });
+    }
+    found.refusals.sort_by_key(|r| (r.line, r.column));
 }
 
 /// A file holding `{{ … }}` is a template (a Helm chart template, an ApplicationSet): what it
@@ -429,6 +536,8 @@ fn site_slots(site: &Site) -> impl Iterator<Item = &Slot> {
 struct SiteEdits<'p> {
     file: &'p str,
     site: &'p Site,
+    /// Where this site's edits start in `edits`.
+    first: usize,
     edits: &'p mut Vec<Edit>,
     changes: &'p mut Vec<Change>,
     warnings: &'p mut Vec<Notice>,
@@ -541,8 +650,9 @@ impl SiteEdits<'_> {
 
     fn insert(&mut self, point: &InsertPoint, key: &str, value: &str) {
         // Entries already inserted at this point come first: this one goes after them.
-        let earlier: Vec<&str> = self
-            .edits
+        // Only this site's edits can share its insert point: looking no further keeps a file
+        // of many kustomize entries linear.
+        let earlier: Vec<&str> = self.edits[self.first..]
             .iter()
             .filter_map(|e| match e {
                 Edit::Insert { at, text, .. } if *at == point.at => Some(text.as_str()),
@@ -583,6 +693,9 @@ impl SiteEdits<'_> {
 /// Every image name referenced in a file, under image-like keys and in the structured shapes,
 /// for "did you mean" suggestions.
 pub fn images_in(path: &str, bytes: &[u8]) -> Vec<ImageName> {
+    if bytes.len() as u64 > max_file_size() {
+        return Vec::new();
+    }
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Vec::new();
     };

@@ -5,6 +5,8 @@
 //! are passed in the context, never spliced into template source, and `get_env` is disabled so a
 //! template cannot read the CI's secrets.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use tera::{Context, Tera};
 
@@ -222,46 +224,351 @@ pub fn template_text<T: Serialize>(
     render(name, source, value)
 }
 
+/// How long one template may render: far more than any template that lists images needs.
+pub const RENDER_TIME: Duration = Duration::from_secs(2);
+
+/// The most text one template may produce.
+pub const RENDER_OUTPUT: usize = 1 << 20;
+
+/// The most items `range()` may produce, and the longest array `concat` may build.
+pub const RANGE_MAX: usize = 100_000;
+
+/// How many times a `{% set %}` may multiply the text of the values it reads (`a ~ a` reads
+/// `a` twice): chains of doubling `set`s are refused before rendering.
+pub const SET_GROWTH_MAX: u64 = 64;
+
+/// Renders `source` within the budget: at most [`RENDER_OUTPUT`] bytes of output, `range()` of
+/// at most [`RANGE_MAX`] items, no `set_global` in loops nor `set` chains that multiply text,
+/// and at most [`RENDER_TIME`]: the render runs on its own thread, which is abandoned when
+/// the time is up (the command fails and the process exits soon after).
 fn render<T: Serialize>(name: &str, source: &str, value: &T) -> Result<String, RenderError> {
     let error = |e: &tera::Error| RenderError {
         name: name.to_owned(),
         detail: chain(e),
     };
+    let fail = |detail: String| RenderError {
+        name: name.to_owned(),
+        detail,
+    };
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
-    tera.register_function(
-        "get_env",
-        |_: &std::collections::HashMap<String, tera::Value>| {
-            Err(tera::Error::msg(
-                "get_env is disabled in ferry templates: pass values through the context",
-            ))
-        },
-    );
-    tera.register_filter(
-        "md_code",
-        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
-            let text = match value {
-                tera::Value::String(s) => s.clone(),
-                tera::Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            Ok(tera::Value::String(markdown_code(&text)))
-        },
-    );
-    tera.register_filter(
-        "yaml",
-        |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
-            let text = match value {
-                tera::Value::String(s) => s.clone(),
-                tera::Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            Ok(tera::Value::String(yaml_string(&text)))
-        },
-    );
+    register(&mut tera);
     tera.add_raw_template(name, source).map_err(|e| error(&e))?;
+    let template = tera.get_template(name).map_err(|e| error(&e))?;
+    budget::check(&template.ast).map_err(fail)?;
     let context = Context::from_serialize(value).map_err(|e| error(&e))?;
-    tera.render(name, &context).map_err(|e| error(&e))
+
+    let (done, result) = std::sync::mpsc::channel();
+    let owned = name.to_owned();
+    std::thread::Builder::new()
+        .name("ferry-render".to_owned())
+        .spawn(move || {
+            let mut out = budget::Output::default();
+            let rendered = tera.render_to(&owned, &context, &mut out);
+            let _ = done.send((rendered, out));
+        })
+        .map_err(|e| fail(format!("cannot start the render: {e}")))?;
+    let (rendered, out) = match result.recv_timeout(RENDER_TIME) {
+        Ok(finished) => finished,
+        Err(_) => {
+            return Err(fail(format!(
+                "the template did not finish within its time budget of {} s (a loop that runs too long?); make it do less",
+                RENDER_TIME.as_secs()
+            )));
+        }
+    };
+    if out.exceeded {
+        return Err(fail(format!(
+            "the template wrote more than its output budget of {} KiB (a loop that runs too long?); make it write less",
+            RENDER_OUTPUT >> 10
+        )));
+    }
+    rendered.map_err(|e| error(&e))?;
+    String::from_utf8(out.bytes).map_err(|e| fail(format!("the output is not UTF-8: {e}")))
+}
+
+/// ferry's filters and functions: `yaml`, `md_code`, a bounded `range`, `replace`, `join` and
+/// `concat`, and no `get_env`.
+fn register(tera: &mut Tera) {
+    type Args = std::collections::HashMap<String, tera::Value>;
+    tera.register_function("get_env", |_: &Args| {
+        Err(tera::Error::msg(
+            "get_env is disabled in ferry templates: pass values through the context",
+        ))
+    });
+    tera.register_function("range", budget::range);
+    tera.register_filter("replace", budget::replace);
+    tera.register_filter("join", budget::join);
+    tera.register_filter("concat", budget::concat);
+    tera.register_filter("md_code", |value: &tera::Value, _: &Args| {
+        Ok(tera::Value::String(markdown_code(&text_of(value))))
+    });
+    tera.register_filter("yaml", |value: &tera::Value, _: &Args| {
+        Ok(tera::Value::String(yaml_string(&text_of(value))))
+    });
+}
+
+/// A value as the `yaml` and `md_code` filters see it.
+fn text_of(value: &tera::Value) -> String {
+    match value {
+        tera::Value::String(s) => s.clone(),
+        tera::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The render budget: the output writer, the bounded functions and filters, and the checks of
+/// a template's syntax tree made before it renders.
+mod budget {
+    use std::collections::HashMap;
+    use std::io;
+
+    use tera::ast::{Expr, ExprVal, Node};
+    use tera::{Value, to_value};
+
+    use super::{RANGE_MAX, RENDER_OUTPUT, SET_GROWTH_MAX};
+
+    type Args = HashMap<String, Value>;
+
+    /// Collects output and fails past [`RENDER_OUTPUT`].
+    #[derive(Default)]
+    pub(super) struct Output {
+        pub(super) bytes: Vec<u8>,
+        pub(super) exceeded: bool,
+    }
+
+    impl io::Write for Output {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.bytes.len() + buf.len() > RENDER_OUTPUT {
+                self.exceeded = true;
+                return Err(io::Error::other("over the output budget"));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn number(args: &Args, key: &str, default: Option<usize>) -> tera::Result<usize> {
+        match args.get(key) {
+            Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
+                tera::Error::msg(format!(
+                    "Function `range` received {key}={v} but `{key}` can only be a number"
+                ))
+            }),
+            None => default.ok_or_else(|| {
+                tera::Error::msg(format!("Function `range` was called without a `{key}` argument"))
+            }),
+        }
+    }
+
+    /// tera's `range(end, start=0, step_by=1)`, refusing more than [`RANGE_MAX`] items (tera
+    /// builds the whole array first: `range(end=4000000000)` took 9 GB) and `step_by=0`.
+    pub(super) fn range(args: &Args) -> tera::Result<Value> {
+        let start = number(args, "start", Some(0))?;
+        let step = number(args, "step_by", Some(1))?;
+        let end = number(args, "end", None)?;
+        if start > end {
+            return Err(tera::Error::msg(
+                "Function `range` was called with a `start` argument greater than the `end` one",
+            ));
+        }
+        if step == 0 {
+            return Err(tera::Error::msg("Function `range` needs a `step_by` above 0"));
+        }
+        let count = (end - start).div_ceil(step);
+        if count > RANGE_MAX {
+            return Err(tera::Error::msg(format!(
+                "range() of {count} items is over ferry's limit of {RANGE_MAX}"
+            )));
+        }
+        Ok(to_value((start..end).step_by(step).collect::<Vec<usize>>())?)
+    }
+
+    fn string(value: &Value, filter: &str, what: &str) -> tera::Result<String> {
+        value.as_str().map(str::to_owned).ok_or_else(|| {
+            tera::Error::msg(format!("Filter `{filter}` received an incorrect type for arg `{what}`: got `{value}` but expected a String"))
+        })
+    }
+
+    fn too_long(filter: &str) -> tera::Error {
+        tera::Error::msg(format!(
+            "`{filter}` would make a text longer than ferry's output budget of {} KiB",
+            RENDER_OUTPUT >> 10
+        ))
+    }
+
+    /// tera's `replace(from, to)`, refusing results longer than the output budget (a chain of
+    /// replacements multiplies the length at each step).
+    pub(super) fn replace(value: &Value, args: &Args) -> tera::Result<Value> {
+        let s = string(value, "replace", "value")?;
+        let arg = |key: &str| match args.get(key) {
+            Some(v) => string(v, "replace", key),
+            None => Err(tera::Error::msg(format!(
+                "Filter `replace` expected an arg called `{key}`"
+            ))),
+        };
+        let (from, to) = (arg("from")?, arg("to")?);
+        let count = if from.is_empty() {
+            s.chars().count() + 1
+        } else {
+            s.matches(from.as_str()).count()
+        };
+        let grown = s.len() + count.saturating_mul(to.len());
+        if grown > RENDER_OUTPUT {
+            return Err(too_long("replace"));
+        }
+        Ok(Value::String(s.replace(&from, &to)))
+    }
+
+    fn rendered(value: &Value) -> String {
+        match value {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+
+    /// tera's `join(sep="")`, refusing results longer than the output budget.
+    pub(super) fn join(value: &Value, args: &Args) -> tera::Result<Value> {
+        let items = value.as_array().ok_or_else(|| {
+            tera::Error::msg(format!(
+                "Filter `join` was called on an incorrect value: got `{value}` but expected a Vec<Value>"
+            ))
+        })?;
+        let sep = match args.get("sep") {
+            Some(v) => string(v, "join", "sep")?
+                .replace("\\n", "\n")
+                .replace("\\t", "\t"),
+            None => String::new(),
+        };
+        let mut out = String::new();
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(&sep);
+            }
+            out.push_str(&rendered(item));
+            if out.len() > RENDER_OUTPUT {
+                return Err(too_long("join"));
+            }
+        }
+        Ok(Value::String(out))
+    }
+
+    /// tera's `concat(with)`, refusing arrays longer than [`RANGE_MAX`].
+    pub(super) fn concat(value: &Value, args: &Args) -> tera::Result<Value> {
+        let mut items = value.as_array().cloned().ok_or_else(|| {
+            tera::Error::msg(format!(
+                "Filter `concat` was called on an incorrect value: got `{value}` but expected a Vec<Value>"
+            ))
+        })?;
+        match args.get("with") {
+            Some(Value::Array(more)) => items.extend(more.iter().cloned()),
+            Some(one) => items.push(one.clone()),
+            None => {
+                return Err(tera::Error::msg(
+                    "The `concat` filter has to have a `with` argument",
+                ));
+            }
+        }
+        if items.len() > RANGE_MAX {
+            return Err(tera::Error::msg(format!(
+                "`concat` would make an array of {} items, over ferry's limit of {RANGE_MAX}",
+                items.len()
+            )));
+        }
+        Ok(Value::Array(items))
+    }
+
+    /// Refuses, before rendering, what would grow memory without output: `set_global` inside a
+    /// loop (a value that doubles at each turn), and `set`s whose value reads earlier `set`
+    /// values so often that text is multiplied more than [`SET_GROWTH_MAX`] times.
+    pub(super) fn check(ast: &[Node]) -> Result<(), String> {
+        let mut growth: HashMap<String, u64> = HashMap::new();
+        walk(ast, 0, &mut growth)
+    }
+
+    fn walk(nodes: &[Node], loops: usize, growth: &mut HashMap<String, u64>) -> Result<(), String> {
+        for node in nodes {
+            match node {
+                Node::Set(_, set) => {
+                    if set.global && loops > 0 {
+                        return Err(format!(
+                            "`{{% set_global {} = … %}}` inside a loop is not allowed in ferry templates (a value that grows at each turn has no bound); compute the value without set_global",
+                            set.key
+                        ));
+                    }
+                    let g = weight(&set.value, growth);
+                    if g > SET_GROWTH_MAX {
+                        return Err(format!(
+                            "`{{% set {} = … %}}` multiplies text {g} times through earlier `set`s, over ferry's limit of {SET_GROWTH_MAX}; build the text with fewer steps",
+                            set.key
+                        ));
+                    }
+                    growth.insert(set.key.clone(), g.max(1));
+                }
+                Node::Forloop(_, f, _) => {
+                    walk(&f.body, loops + 1, growth)?;
+                    if let Some(empty) = &f.empty_body {
+                        walk(empty, loops, growth)?;
+                    }
+                }
+                Node::If(i, _) => {
+                    for (_, _, body) in &i.conditions {
+                        walk(body, loops, growth)?;
+                    }
+                    if let Some((_, body)) = &i.otherwise {
+                        walk(body, loops, growth)?;
+                    }
+                }
+                Node::FilterSection(_, f, _) => walk(&f.body, loops, growth)?,
+                Node::Block(_, b, _) => walk(&b.body, loops, growth)?,
+                Node::MacroDefinition(_, m, _) => walk(&m.body, loops, growth)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// How many times `expr` may repeat the text of values set earlier: the sum over what it
+    /// reads (a `set` variable counts its own growth, anything else once).
+    fn weight(expr: &Expr, growth: &HashMap<String, u64>) -> u64 {
+        let mut total = value_weight(&expr.val, growth);
+        for filter in &expr.filters {
+            for arg in filter.args.values() {
+                total = total.saturating_add(weight(arg, growth));
+            }
+        }
+        total
+    }
+
+    fn value_weight(val: &ExprVal, growth: &HashMap<String, u64>) -> u64 {
+        let sum = |exprs: &mut dyn Iterator<Item = &Expr>| {
+            exprs.fold(0u64, |t, e| t.saturating_add(weight(e, growth)))
+        };
+        match val {
+            ExprVal::Ident(name) => {
+                // `a.b` and `a[0]` read from `a`.
+                let root = name.split(['.', '[']).next().unwrap_or(name);
+                growth.get(root).copied().unwrap_or(1)
+            }
+            ExprVal::Math(m) => weight(&m.lhs, growth).saturating_add(weight(&m.rhs, growth)),
+            ExprVal::Logic(l) => weight(&l.lhs, growth).saturating_add(weight(&l.rhs, growth)),
+            ExprVal::In(i) => weight(&i.lhs, growth).saturating_add(weight(&i.rhs, growth)),
+            ExprVal::Test(t) => sum(&mut t.args.iter()),
+            ExprVal::FunctionCall(f) => sum(&mut f.args.values()),
+            ExprVal::MacroCall(m) => sum(&mut m.args.values()),
+            ExprVal::Array(items) => sum(&mut items.iter()),
+            ExprVal::StringConcat(c) => c
+                .values
+                .iter()
+                .fold(0u64, |t, v| t.saturating_add(value_weight(v, growth))),
+            ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => 1,
+        }
+    }
 }
 
 /// tera's error and its causes on one line.

@@ -144,6 +144,7 @@ impl Error {
 
 /// Runs the command the user asked for.
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
+    crate::plan::set_max_file_size(cli.max_file_size);
     match &cli.command {
         Command::SetImage(args) => set_image::run(args, cli.output),
         Command::Bump(args) => bump::run(args, cli.output),

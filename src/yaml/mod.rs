@@ -67,10 +67,6 @@ pub struct Node<'a> {
     pub line: usize,
     /// 1-based column (in characters) of the first byte.
     pub column: usize,
-    /// The anchor name (without `&`), when the node defines one.
-    pub anchor: Option<String>,
-    /// The explicit tag as written (`!!str`), if any.
-    pub tag: Option<String>,
     pub parent: Option<NodeId>,
     /// What the node is to its parent.
     pub role: Role,
@@ -111,11 +107,21 @@ pub struct Yaml<'a> {
     pub source: &'a str,
     pub documents: Vec<NodeId>,
     pub nodes: Vec<Node<'a>>,
-    /// For each node, how many aliases reuse it (0 for most).
-    alias_uses: Vec<u32>,
+    /// How many aliases reuse a node, for the few nodes they reuse. Anchors, tags and alias
+    /// counts live beside the nodes, not in them: most nodes have none, and a node is kept
+    /// small (a file of `[a,a,a,…]` has a node per two bytes).
+    alias_uses: HashMap<NodeId, u32>,
+    /// Anchor names (without `&`) of the nodes that define one.
+    anchors: HashMap<NodeId, String>,
+    /// Explicit tags as written (`!!str`) of the nodes that carry one.
+    tags: HashMap<NodeId, String>,
     /// For each reused node, the line of its first alias.
     first_alias_line: HashMap<NodeId, usize>,
     comments: HashMap<usize, String>,
+    /// Keys defined twice in one mapping: (first key, repeated key), in source order.
+    duplicates: Vec<(NodeId, NodeId)>,
+    /// Built on the first call to [`Yaml::position`].
+    lines: std::sync::OnceLock<LineIndex>,
 }
 
 enum Frame {
@@ -171,15 +177,17 @@ impl<'a> Yaml<'a> {
     /// Each value comes with whether it was reached through a merge (an alias).
     pub fn merged_entries(&self, map: NodeId) -> Vec<(NodeId, NodeId, bool)> {
         let mut out: Vec<(NodeId, NodeId, bool)> = Vec::new();
-        self.collect_merged(map, false, &mut out, 0);
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        self.collect_merged(map, false, &mut out, &mut seen, 0);
         out
     }
 
-    fn collect_merged(
-        &self,
+    fn collect_merged<'s>(
+        &'s self,
         map: NodeId,
         via: bool,
         out: &mut Vec<(NodeId, NodeId, bool)>,
+        seen: &mut std::collections::HashSet<&'s str>,
         depth: usize,
     ) {
         let Kind::Mapping { entries, .. } = &self.nodes[map].kind else {
@@ -191,10 +199,8 @@ impl<'a> Yaml<'a> {
         let mut merges = Vec::new();
         for &(k, v) in entries {
             match self.scalar(k) {
-                Some("<<") if self.nodes[k].tag.is_none() => merges.push(v),
-                Some(name) if !out.iter().any(|&(ok, _, _)| self.scalar(ok) == Some(name)) => {
-                    out.push((k, v, via));
-                }
+                Some("<<") if self.tag(k).is_none() => merges.push(v),
+                Some(name) if seen.insert(name) => out.push((k, v, via)),
                 _ => {}
             }
         }
@@ -203,11 +209,13 @@ impl<'a> Yaml<'a> {
             let target = self.resolve(m);
             let via_alias = via || target != m;
             match &self.nodes[target].kind {
-                Kind::Mapping { .. } => self.collect_merged(target, via_alias, out, depth + 1),
+                Kind::Mapping { .. } => {
+                    self.collect_merged(target, via_alias, out, seen, depth + 1);
+                }
                 Kind::Sequence { items, .. } => {
                     for &item in items {
                         let t = self.resolve(item);
-                        self.collect_merged(t, via_alias || t != item, out, depth + 1);
+                        self.collect_merged(t, via_alias || t != item, out, seen, depth + 1);
                     }
                 }
                 _ => {}
@@ -217,7 +225,17 @@ impl<'a> Yaml<'a> {
 
     /// How many aliases reuse `id`.
     pub fn alias_uses(&self, id: NodeId) -> u32 {
-        self.alias_uses[id]
+        self.alias_uses.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The anchor name (without `&`) `id` defines, if any.
+    pub fn anchor(&self, id: NodeId) -> Option<&str> {
+        self.anchors.get(&id).map(String::as_str)
+    }
+
+    /// The explicit tag of `id` as written (`!!str`), if any.
+    pub fn tag(&self, id: NodeId) -> Option<&str> {
+        self.tags.get(&id).map(String::as_str)
     }
 
     /// The nearest node at or above `id` that aliases reuse, with the line of one such alias:
@@ -225,7 +243,7 @@ impl<'a> Yaml<'a> {
     pub fn shared_ancestor(&self, id: NodeId) -> Option<(NodeId, usize)> {
         let mut cur = Some(id);
         while let Some(n) = cur {
-            if self.alias_uses[n] > 0 {
+            if self.alias_uses(n) > 0 {
                 return Some((n, self.first_alias_line.get(&n).copied().unwrap_or(0)));
             }
             cur = self.nodes[n].parent;
@@ -288,7 +306,32 @@ impl<'a> Yaml<'a> {
 
     /// 1-based line and column of byte `offset`.
     pub fn position(&self, offset: usize) -> (usize, usize) {
-        position(self.source, offset)
+        self.lines
+            .get_or_init(|| LineIndex::new(self.source))
+            .position(self.source, offset)
+    }
+
+    /// Keys defined twice in one mapping, as (first key, repeated key) node pairs in source
+    /// order. YAML forbids them and kubectl, kustomize and Argo CD refuse such files, while
+    /// other readers silently keep one of the values: ferry refuses to edit them.
+    pub fn duplicate_keys(&self) -> &[(NodeId, NodeId)] {
+        &self.duplicates
+    }
+}
+
+/// How a mapping key compares with the others of its mapping: its text, and whether it is
+/// something other than a string (a plain `1`, `true` or `null` is not the string `"1"`).
+/// Merge keys (`<<`) and keys that are collections or aliases do not take part.
+fn key_identity<'k>(node: &'k Node<'_>, tagged: bool) -> Option<(&'k str, bool)> {
+    match &node.kind {
+        Kind::Scalar { value, style } => {
+            let plain = *style == Style::Plain && !tagged;
+            if plain && value == "<<" {
+                return None;
+            }
+            Some((value, plain && !scalar::plain_is_safe(value)))
+        }
+        _ => None,
     }
 }
 
@@ -302,8 +345,43 @@ pub fn line_break(text: &str) -> &'static str {
     }
 }
 
+/// Where the lines of a text start, for finding many positions in it without scanning it from
+/// the start each time (a file may hold 100,000 references). 8 bytes per line.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let bytes = text.as_bytes();
+        let mut starts = vec![0];
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            // A CRLF counts once, at its LF.
+            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                continue;
+            }
+            starts.push(i + 1);
+        }
+        LineIndex { starts }
+    }
+
+    /// 1-based line and column (in characters) of byte `offset` in `text`, the text this index
+    /// was made from: the same answer as [`position`].
+    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let line_start = self.starts[line - 1];
+        let column = 1 + text
+            .get(line_start..offset)
+            .map_or(offset - line_start, |s| s.chars().count());
+        (line, column)
+    }
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`. Line breaks are LF,
-/// CRLF or a lone CR, as in YAML.
+/// CRLF or a lone CR, as in YAML. Scans `text` up to `offset`: for many positions in one text,
+/// use a [`LineIndex`].
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
@@ -327,9 +405,12 @@ struct Builder<'a> {
     source: &'a str,
     nodes: Vec<Node<'a>>,
     documents: Vec<NodeId>,
-    alias_uses: Vec<u32>,
+    alias_uses: HashMap<NodeId, u32>,
+    anchor_names: HashMap<NodeId, String>,
+    tags: HashMap<NodeId, String>,
     first_alias_line: HashMap<NodeId, usize>,
     comments: HashMap<usize, String>,
+    duplicates: Vec<(NodeId, NodeId)>,
     anchors: HashMap<usize, NodeId>,
     stack: Vec<Frame>,
 }
@@ -340,9 +421,12 @@ impl<'a> Builder<'a> {
             source,
             nodes: Vec::new(),
             documents: Vec::new(),
-            alias_uses: Vec::new(),
+            alias_uses: HashMap::new(),
+            anchor_names: HashMap::new(),
+            tags: HashMap::new(),
             first_alias_line: HashMap::new(),
             comments: HashMap::new(),
+            duplicates: Vec::new(),
             anchors: HashMap::new(),
             stack: Vec::new(),
         }
@@ -373,7 +457,7 @@ impl<'a> Builder<'a> {
                 Event::Comment(..) => {}
                 Event::Anchor(_, name) => {
                     if let Some(id) = last_node {
-                        self.nodes[id].anchor = Some(name.into_owned());
+                        self.anchor_names.insert(id, name.into_owned());
                     }
                 }
                 Event::Alias(anchor) => {
@@ -384,7 +468,7 @@ impl<'a> Builder<'a> {
                             message: "alias to an unknown anchor".into(),
                         });
                     };
-                    self.alias_uses[target] += 1;
+                    *self.alias_uses.entry(target).or_insert(0) += 1;
                     self.first_alias_line.entry(target).or_insert(line);
                     // The alias also reuses everything inside the target.
                     last_node = Some(self.push(Kind::Alias { target }, range, line, column, None));
@@ -424,10 +508,12 @@ impl<'a> Builder<'a> {
                     last_node = Some(self.add(kind, anchor, range, line, column, tag));
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
-                    if let Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) =
-                        self.stack.pop()
-                    {
+                    let frame = self.stack.pop();
+                    if let Some(Frame::Mapping { node, .. } | Frame::Sequence { node }) = frame {
                         self.nodes[node].span.end = range.end.max(self.nodes[node].span.start);
+                    }
+                    if let Some(Frame::Mapping { node, .. }) = frame {
+                        self.find_duplicates(node);
                     }
                 }
                 // Events added by later parser versions carry no data ferry needs.
@@ -439,9 +525,53 @@ impl<'a> Builder<'a> {
             documents: self.documents,
             nodes: self.nodes,
             alias_uses: self.alias_uses,
+            anchors: self.anchor_names,
+            tags: self.tags,
             first_alias_line: self.first_alias_line,
             comments: self.comments,
+            duplicates: {
+                let mut d = self.duplicates;
+                d.sort_unstable_by_key(|&(_, second)| second);
+                d
+            },
+            lines: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records the keys of mapping `map` that repeat an earlier key of the same mapping.
+    /// Linear for the usual small mappings, O(n log n) for large ones.
+    fn find_duplicates(&mut self, map: NodeId) {
+        let Kind::Mapping { entries, .. } = &self.nodes[map].kind else {
+            return;
+        };
+        let (nodes, tags) = (&self.nodes, &self.tags);
+        let ident = |k: NodeId| key_identity(&nodes[k], tags.contains_key(&k));
+        if entries.len() <= 16 {
+            for (i, &(second, _)) in entries.iter().enumerate() {
+                let Some(id) = ident(second) else { continue };
+                if let Some(&(first, _)) = entries[..i].iter().find(|&&(k, _)| ident(k) == Some(id))
+                {
+                    self.duplicates.push((first, second));
+                }
+            }
+            return;
+        }
+        let mut keys: Vec<((&str, bool), NodeId)> = entries
+            .iter()
+            .filter_map(|&(k, _)| ident(k).map(|id| (id, k)))
+            .collect();
+        // Stable: among equal keys, source order; each repeat is paired with the first.
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut found = Vec::new();
+        let mut first = 0;
+        for i in 1..keys.len() {
+            if keys[i].0 == keys[first].0 {
+                found.push((keys[first].1, keys[i].1));
+            } else {
+                first = i;
+            }
+        }
+        self.duplicates.extend(found);
     }
 
     /// Adds a node with its anchor (`anchor` 0 for none); a collection becomes the open one.
@@ -517,12 +647,12 @@ impl<'a> Builder<'a> {
             span,
             line,
             column,
-            anchor: None,
-            tag,
             parent,
             role,
         });
-        self.alias_uses.push(0);
+        if let Some(tag) = tag {
+            self.tags.insert(id, tag);
+        }
         id
     }
 }
@@ -542,7 +672,7 @@ mod tests {
         let root = y.documents[0];
         let a = y.get(root, "a").unwrap();
         assert_eq!(&src[y.node(a).span.clone()], "\"v1\"");
-        assert_eq!(y.node(a).anchor.as_deref(), Some("x"));
+        assert_eq!(y.anchor(a), Some("x"));
         assert_eq!(y.alias_uses(a), 1);
         assert_eq!(y.comment_on_line(1), Some(" note"));
         let b = y.get(root, "b").unwrap();

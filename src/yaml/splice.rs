@@ -122,28 +122,70 @@ struct Signed {
     opened_at: usize,
 }
 
-fn signatures(source: &str) -> Result<Vec<Signed>, String> {
-    let options = granit_parser::options! { emit_anchor_events: true };
-    let mut out: Vec<Signed> = Vec::new();
-    let mut names: HashMap<usize, String> = HashMap::new();
-    let mut open: Vec<usize> = Vec::new();
-    for next in Parser::new_from_str_with_options(source, options) {
-        let (event, span) = next.map_err(|e| e.to_string())?;
+/// The signatures of a file's events, one at a time: memory stays proportional to the nesting
+/// depth, not to the file (a whole file of signatures took about 100 bytes per event, twice).
+struct Signatures<'s> {
+    source: &'s str,
+    parser: Parser<'s, granit_parser::StrInput<'s>>,
+    names: HashMap<usize, String>,
+    open: Vec<usize>,
+    /// The last signature read, not handed out yet: an anchor event after it may complete it.
+    held: Option<Signed>,
+    done: bool,
+}
+
+impl<'s> Signatures<'s> {
+    fn new(source: &'s str) -> Self {
+        let options = granit_parser::options! { emit_anchor_events: true };
+        Signatures {
+            source,
+            parser: Parser::new_from_str_with_options(source, options),
+            names: HashMap::new(),
+            open: Vec::new(),
+            held: None,
+            done: false,
+        }
+    }
+
+    /// The next signature, `None` at the end.
+    fn next_sig(&mut self) -> Result<Option<Signed>, String> {
+        loop {
+            if self.done {
+                return Ok(self.held.take());
+            }
+            let Some(next) = self.parser.next() else {
+                self.done = true;
+                continue;
+            };
+            let (event, span) = next.map_err(|e| e.to_string())?;
+            if let Some(signed) = self.read(event, &span) {
+                if let Some(previous) = self.held.replace(signed) {
+                    return Ok(Some(previous));
+                }
+            }
+        }
+    }
+
+    /// The signature of one event (anchors complete the held one and give none).
+    fn read(&mut self, event: Event<'s>, span: &granit_parser::Span) -> Option<Signed> {
+        let source = self.source;
         let start = span.byte_range().map_or(0, |r| r.start);
-        let tag = span
-            .tag_span()
-            .and_then(|t| t.slice(source))
-            .map(str::to_owned);
-        let sig = match event {
+        let tag = || span.tag_span().and_then(|t| t.slice(source)).map(str::to_owned);
+        let signed = |sig| Signed {
+            sig,
+            start,
+            opened_at: 0,
+        };
+        match event {
             Event::StreamStart
             | Event::StreamEnd
             | Event::Comment(..)
-            | Event::UnresolvedAlias(_) => continue,
-            Event::DocumentStart(..) => Sig::DocumentStart,
-            Event::DocumentEnd => Sig::DocumentEnd,
+            | Event::UnresolvedAlias(_) => None,
+            Event::DocumentStart(..) => Some(signed(Sig::DocumentStart)),
+            Event::DocumentEnd => Some(signed(Sig::DocumentEnd)),
             Event::Anchor(id, name) => {
-                names.insert(id, name.to_string());
-                if let Some(last) = out.last_mut() {
+                self.names.insert(id, name.to_string());
+                if let Some(last) = &mut self.held {
                     match &mut last.sig {
                         Sig::Scalar { anchor, .. }
                         | Sig::SequenceStart { anchor, .. }
@@ -153,54 +195,46 @@ fn signatures(source: &str) -> Result<Vec<Signed>, String> {
                         _ => {}
                     }
                 }
-                continue;
+                None
             }
-            Event::Alias(id) => Sig::Alias(names.get(&id).cloned().unwrap_or_default()),
-            Event::Scalar(value, style, _, _) => Sig::Scalar {
+            Event::Alias(id) => Some(signed(Sig::Alias(
+                self.names.get(&id).cloned().unwrap_or_default(),
+            ))),
+            Event::Scalar(value, style, _, _) => Some(signed(Sig::Scalar {
                 value: value.into_owned(),
                 style: Some(style as u8),
                 anchor: None,
-                tag,
-            },
+                tag: tag(),
+            })),
             Event::SequenceStart(style, _, _) => {
-                open.push(start);
-                Sig::SequenceStart {
+                self.open.push(start);
+                Some(signed(Sig::SequenceStart {
                     anchor: None,
-                    tag,
+                    tag: tag(),
                     flow: style == granit_parser::StructureStyle::Flow,
-                }
+                }))
             }
             Event::MappingStart(style, _, _) => {
-                open.push(start);
-                Sig::MappingStart {
+                self.open.push(start);
+                Some(signed(Sig::MappingStart {
                     anchor: None,
-                    tag,
+                    tag: tag(),
                     flow: style == granit_parser::StructureStyle::Flow,
-                }
+                }))
             }
             Event::SequenceEnd => {
-                open.pop();
-                Sig::SequenceEnd
+                self.open.pop();
+                Some(signed(Sig::SequenceEnd))
             }
-            Event::MappingEnd => {
-                let opened_at = open.pop().unwrap_or(0);
-                out.push(Signed {
-                    sig: Sig::MappingEnd,
-                    start,
-                    opened_at,
-                });
-                continue;
-            }
+            Event::MappingEnd => Some(Signed {
+                sig: Sig::MappingEnd,
+                start,
+                opened_at: self.open.pop().unwrap_or(0),
+            }),
             // Events added by later parser versions carry no data ferry compares.
-            _ => continue,
-        };
-        out.push(Signed {
-            sig,
-            start,
-            opened_at: 0,
-        });
+            _ => None,
+        }
     }
-    Ok(out)
 }
 
 fn plain_scalar(value: &str) -> Sig {
@@ -212,67 +246,78 @@ fn plain_scalar(value: &str) -> Sig {
     }
 }
 
+/// Parses `before` and `after` side by side and compares them event by event: `after` must be
+/// `before` with the edits, nothing else. Linear in the files and the edits; memory
+/// proportional to the edits and the nesting depth.
 fn verify(before: &str, after: &str, edits: &[Edit]) -> Result<(), SpliceError> {
-    let old = signatures(before).map_err(SpliceError::Reparse)?;
-    let new = signatures(after).map_err(SpliceError::Reparse)?;
-    let mut expected: Vec<Sig> = Vec::with_capacity(old.len() + 2 * edits.len());
-    for signed in old {
-        match &signed.sig {
-            Sig::Scalar { anchor, tag, .. } => {
-                let replaced = edits.iter().find_map(|e| match e {
-                    Edit::Replace { span, value, .. } if span.start == signed.start => Some(value),
-                    _ => None,
-                });
-                match replaced {
+    // Indexed once, so that verifying is linear in the number of edits (a file may hold
+    // 100,000 references).
+    let mut replaced_at: HashMap<usize, &String> = HashMap::new();
+    let mut inserted_in: HashMap<usize, Vec<(&String, &String)>> = HashMap::new();
+    for e in edits {
+        match e {
+            Edit::Replace { span, value, .. } => {
+                replaced_at.entry(span.start).or_insert(value);
+            }
+            Edit::Insert {
+                mapping,
+                key,
+                value,
+                ..
+            } => inserted_in.entry(*mapping).or_default().push((key, value)),
+        }
+    }
+    let mut old = Signatures::new(before);
+    let mut new = Signatures::new(after);
+    let mut expected: std::collections::VecDeque<Sig> = std::collections::VecDeque::new();
+    let mut index = 0;
+    loop {
+        if expected.is_empty() {
+            let Some(signed) = old.next_sig().map_err(SpliceError::Reparse)? else {
+                break;
+            };
+            match signed.sig {
+                Sig::Scalar { anchor, tag, .. } if replaced_at.contains_key(&signed.start) => {
                     // The style of an edited scalar may change (plain → quoted).
-                    Some(value) => expected.push(Sig::Scalar {
-                        value: value.clone(),
+                    expected.push_back(Sig::Scalar {
+                        value: replaced_at[&signed.start].clone(),
                         style: None,
-                        anchor: anchor.clone(),
-                        tag: tag.clone(),
-                    }),
-                    None => expected.push(signed.sig),
+                        anchor,
+                        tag,
+                    });
                 }
-            }
-            Sig::MappingEnd => {
-                for e in edits {
-                    if let Edit::Insert {
-                        mapping,
-                        key,
-                        value,
-                        ..
-                    } = e
-                        && *mapping == signed.opened_at
-                    {
-                        expected.push(plain_scalar(key));
-                        expected.push(plain_scalar(value));
+                Sig::MappingEnd => {
+                    for (key, value) in inserted_in.get(&signed.opened_at).into_iter().flatten() {
+                        expected.push_back(plain_scalar(key));
+                        expected.push_back(plain_scalar(value));
                     }
+                    expected.push_back(Sig::MappingEnd);
                 }
-                expected.push(Sig::MappingEnd);
+                sig => expected.push_back(sig),
             }
-            _ => expected.push(signed.sig),
         }
-    }
-    let found: Vec<Sig> = new.into_iter().map(|s| s.sig).collect();
-    for (index, pair) in expected.iter().zip(found.iter()).enumerate() {
-        if !same(pair.0, pair.1) {
-            return Err(SpliceError::Mismatch {
-                index,
-                expected: describe(pair.0),
-                found: describe(pair.1),
-            });
+        let Some(want) = expected.pop_front() else {
+            continue;
+        };
+        let found = new.next_sig().map_err(SpliceError::Reparse)?;
+        match found {
+            Some(got) if same(&want, &got.sig) => {}
+            other => {
+                return Err(SpliceError::Mismatch {
+                    index,
+                    expected: describe(&want),
+                    found: other.map_or_else(|| "the end".to_owned(), |g| describe(&g.sig)),
+                });
+            }
         }
+        index += 1;
     }
-    if expected.len() != found.len() {
-        let index = expected.len().min(found.len());
+    // Drain `after`: it must end where `before` did, and parse to its end.
+    if let Some(extra) = new.next_sig().map_err(SpliceError::Reparse)? {
         return Err(SpliceError::Mismatch {
             index,
-            expected: expected
-                .get(index)
-                .map_or_else(|| "the end".to_owned(), describe),
-            found: found
-                .get(index)
-                .map_or_else(|| "the end".to_owned(), describe),
+            expected: "the end".to_owned(),
+            found: describe(&extra.sig),
         });
     }
     Ok(())
@@ -358,6 +403,57 @@ mod tests {
         let src = "a: v1\n";
         let err = apply(src, &[replace(src, "v1", "v2 # x", "v2 # x")]).unwrap_err();
         assert!(matches!(err, SpliceError::Mismatch { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn verifies_anchors_aliases_and_the_end_while_streaming() {
+        let src = "a: &x v1\nb: *x\nc: [&y 1, *y]\n---\nd: e\n";
+        let out = apply(src, &[replace(src, "e", "f", "f")]).unwrap();
+        assert_eq!(out, src.replace("d: e", "d: f"));
+        // An anchor renamed, a document added: both caught.
+        let err = apply(src, &[replace(src, "&x v1", "&z v1", "v1")]).unwrap_err();
+        assert!(matches!(err, SpliceError::Mismatch { .. }), "{err:?}");
+        let err = apply(src, &[replace(src, "e\n", "e\n---\nx: 1\n", "e")]).unwrap_err();
+        assert!(
+            matches!(&err, SpliceError::Mismatch { expected, .. } if expected == "the end"),
+            "{err:?}"
+        );
+    }
+
+    proptest::proptest! {
+        /// Replacing one scalar among many, in block and flow collections, gives exactly the
+        /// text with those bytes replaced, and a replacement that adds a node is refused.
+        #[test]
+        fn one_replacement_among_many_is_exact(
+            words in proptest::collection::vec("[a-z]{1,6}", 1..60),
+            pick in 0usize..60,
+            new_word in "[a-z]{1,6}",
+            flow in proptest::bool::ANY,
+        ) {
+            let i = pick % words.len();
+            let src = if flow {
+                format!("items: [{}]\nafter: x\n", words.join(", "))
+            } else {
+                let lines: Vec<String> = words.iter().map(|w| format!("- {w}\n")).collect();
+                format!("items:\n{}after: x\n", lines.concat())
+            };
+            let mut starts = Vec::new();
+            let mut at = src.find(if flow { '[' } else { '-' }).unwrap();
+            for w in &words {
+                at = at + src[at..].find(w.as_str()).unwrap();
+                starts.push(at);
+                at += w.len();
+            }
+            let span = starts[i]..starts[i] + words[i].len();
+            let edit = Edit::Replace { span: span.clone(), text: new_word.clone(), value: new_word.clone() };
+            let out = apply(&src, &[edit]).unwrap();
+            let mut want = src.clone();
+            want.replace_range(span.clone(), &new_word);
+            proptest::prop_assert_eq!(out, want);
+            let extra = if flow { format!("{new_word}, z") } else { format!("{new_word}\n- z") };
+            let bad = Edit::Replace { span, text: extra, value: new_word.clone() };
+            proptest::prop_assert!(apply(&src, &[bad]).is_err());
+        }
     }
 
     #[test]
