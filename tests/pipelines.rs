@@ -1011,7 +1011,9 @@ previews:
     assert!(job["environment"]["auto_stop_in"].is_string());
     let files = remote::read_branch(&lab.repo, "dynamic-envs");
     assert!(
-        files.keys().any(|f| f.starts_with("apps/preview-feature-login-")),
+        files
+            .keys()
+            .any(|f| f.starts_with("apps/preview-feature-login-")),
         "{:?}",
         files.keys().collect::<Vec<_>>()
     );
@@ -1025,7 +1027,11 @@ previews:
         "{report:?}"
     );
     let files = remote::read_branch(&lab.repo, "dynamic-envs");
-    assert!(!files.keys().any(|f| f.starts_with("apps/preview-feature-login-")));
+    assert!(
+        !files
+            .keys()
+            .any(|f| f.starts_with("apps/preview-feature-login-"))
+    );
     let (_, _, job) = gitlab_job(".ferry-preview-down");
     assert_eq!(job["environment"]["action"], "stop");
 }
