@@ -13,6 +13,8 @@ pub enum Exit {
     NotFound,
     /// A reference was found that ferry will not edit safely (block scalar, shared anchor,
     /// template, unparsable file). Nothing was written; the message says where and why.
+    /// Also: a file or directory to read is a symbolic link leading outside the repository, or
+    /// a YAML file's name holds a control character.
     Refused,
     /// The token is missing, wrong, or may not do what was asked. The message names the
     /// permission.
