@@ -46,7 +46,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("`{text}` is not a size: give bytes, or a number with KiB, MiB or GiB (e.g. 16MiB)")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size: give bytes, or a number with KiB, MiB or GiB (e.g. 16MiB)"
+            ));
+        }
     };
     number
         .parse::<u64>()
@@ -394,8 +398,9 @@ impl Planner {
             // A set, not a list: a file may hold 100,000 references.
             let mut held: HashSet<(usize, usize)> = HashSet::new();
             sites.retain(|site| {
-                let spans: Vec<(usize, usize)> =
-                    site_slots(site).map(|s| (s.span.start, s.span.end)).collect();
+                let spans: Vec<(usize, usize)> = site_slots(site)
+                    .map(|s| (s.span.start, s.span.end))
+                    .collect();
                 let fresh = !spans.iter().any(|s| held.contains(s));
                 held.extend(spans);
                 fresh

@@ -268,14 +268,11 @@ fn render<T: Serialize>(name: &str, source: &str, value: &T) -> Result<String, R
             let _ = done.send((rendered, out));
         })
         .map_err(|e| fail(format!("cannot start the render: {e}")))?;
-    let (rendered, out) = match result.recv_timeout(RENDER_TIME) {
-        Ok(finished) => finished,
-        Err(_) => {
-            return Err(fail(format!(
-                "the template did not finish within its time budget of {} s (a loop that runs too long?); make it do less",
-                RENDER_TIME.as_secs()
-            )));
-        }
+    let Ok((rendered, out)) = result.recv_timeout(RENDER_TIME) else {
+        return Err(fail(format!(
+            "the template did not finish within its time budget of {} s (a loop that runs too long?); make it do less",
+            RENDER_TIME.as_secs()
+        )));
     };
     if out.exceeded {
         return Err(fail(format!(
@@ -354,13 +351,18 @@ mod budget {
 
     fn number(args: &Args, key: &str, default: Option<usize>) -> tera::Result<usize> {
         match args.get(key) {
-            Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
-                tera::Error::msg(format!(
-                    "Function `range` received {key}={v} but `{key}` can only be a number"
-                ))
-            }),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    tera::Error::msg(format!(
+                        "Function `range` received {key}={v} but `{key}` can only be a number"
+                    ))
+                }),
             None => default.ok_or_else(|| {
-                tera::Error::msg(format!("Function `range` was called without a `{key}` argument"))
+                tera::Error::msg(format!(
+                    "Function `range` was called without a `{key}` argument"
+                ))
             }),
         }
     }
@@ -377,7 +379,9 @@ mod budget {
             ));
         }
         if step == 0 {
-            return Err(tera::Error::msg("Function `range` needs a `step_by` above 0"));
+            return Err(tera::Error::msg(
+                "Function `range` needs a `step_by` above 0",
+            ));
         }
         let count = (end - start).div_ceil(step);
         if count > RANGE_MAX {
@@ -385,7 +389,9 @@ mod budget {
                 "range() of {count} items is over ferry's limit of {RANGE_MAX}"
             )));
         }
-        Ok(to_value((start..end).step_by(step).collect::<Vec<usize>>())?)
+        Ok(to_value(
+            (start..end).step_by(step).collect::<Vec<usize>>(),
+        )?)
     }
 
     fn string(value: &Value, filter: &str, what: &str) -> tera::Result<String> {

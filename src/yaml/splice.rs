@@ -158,10 +158,10 @@ impl<'s> Signatures<'s> {
                 continue;
             };
             let (event, span) = next.map_err(|e| e.to_string())?;
-            if let Some(signed) = self.read(event, &span) {
-                if let Some(previous) = self.held.replace(signed) {
-                    return Ok(Some(previous));
-                }
+            if let Some(signed) = self.read(event, &span)
+                && let Some(previous) = self.held.replace(signed)
+            {
+                return Ok(Some(previous));
             }
         }
     }
@@ -170,7 +170,11 @@ impl<'s> Signatures<'s> {
     fn read(&mut self, event: Event<'s>, span: &granit_parser::Span) -> Option<Signed> {
         let source = self.source;
         let start = span.byte_range().map_or(0, |r| r.start);
-        let tag = || span.tag_span().and_then(|t| t.slice(source)).map(str::to_owned);
+        let tag = || {
+            span.tag_span()
+                .and_then(|t| t.slice(source))
+                .map(str::to_owned)
+        };
         let signed = |sig| Signed {
             sig,
             start,

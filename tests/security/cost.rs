@@ -69,7 +69,11 @@ fn set_image_refuses_a_file_over_the_size_limit_and_names_its_size() {
     write_tree(dir.path(), &[("apps/cart.yaml", &big)]);
     let before = read_tree(dir.path());
 
-    let out = set_image(dir.path(), &["--max-file-size", "1KiB"], "ghcr.io/acme/cart=v2");
+    let out = set_image(
+        dir.path(),
+        &["--max-file-size", "1KiB"],
+        "ghcr.io/acme/cart=v2",
+    );
     assert_eq!(code(&out), 4, "{}", text(&out));
     let all = both(&out);
     assert!(all.contains("apps/cart.yaml"), "{all}");
@@ -90,7 +94,11 @@ fn set_image_refuses_a_file_over_the_size_limit_and_names_its_size() {
         .unwrap();
     assert_eq!(code(&out), 4, "{}", text(&out));
     assert!(both(&out).contains("2000 bytes"), "{}", text(&out));
-    let out = set_image(dir.path(), &["--max-file-size", "1MiB"], "ghcr.io/acme/cart=v2");
+    let out = set_image(
+        dir.path(),
+        &["--max-file-size", "1MiB"],
+        "ghcr.io/acme/cart=v2",
+    );
     assert_eq!(code(&out), 0, "{}", text(&out));
     let after = std::fs::read_to_string(dir.path().join("apps/cart.yaml")).unwrap();
     assert_eq!(after, big.replace(":v1", ":v2"));
@@ -103,9 +111,16 @@ fn an_oversized_file_that_cannot_reference_the_image_is_skipped_not_refused() {
     let small = deployment(&format!("{CART}:v1"), 0);
     write_tree(
         dir.path(),
-        &[("apps/payments.yaml", &unrelated), ("apps/cart.yaml", &small)],
+        &[
+            ("apps/payments.yaml", &unrelated),
+            ("apps/cart.yaml", &small),
+        ],
     );
-    let out = set_image(dir.path(), &["--max-file-size", "1KiB"], "ghcr.io/acme/cart=v2");
+    let out = set_image(
+        dir.path(),
+        &["--max-file-size", "1KiB"],
+        "ghcr.io/acme/cart=v2",
+    );
     assert_eq!(code(&out), 0, "{}", text(&out));
     let after = std::fs::read_to_string(dir.path().join("apps/cart.yaml")).unwrap();
     assert!(after.contains("ghcr.io/acme/cart:v2"), "{after}");
@@ -114,8 +129,15 @@ fn an_oversized_file_that_cannot_reference_the_image_is_skipped_not_refused() {
 #[test]
 fn a_malformed_size_limit_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    write_tree(dir.path(), &[("a.yaml", &deployment(&format!("{CART}:v1"), 0))]);
-    let out = set_image(dir.path(), &["--max-file-size", "lots"], "ghcr.io/acme/cart=v2");
+    write_tree(
+        dir.path(),
+        &[("a.yaml", &deployment(&format!("{CART}:v1"), 0))],
+    );
+    let out = set_image(
+        dir.path(),
+        &["--max-file-size", "lots"],
+        "ghcr.io/acme/cart=v2",
+    );
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(both(&out).contains("--max-file-size"), "{}", text(&out));
 }
@@ -124,10 +146,7 @@ fn a_malformed_size_limit_is_a_usage_error() {
 fn bump_refuses_a_file_over_the_size_limit_read_from_git() {
     let big = deployment(&format!("{CART}:v1"), 3000);
     let size = big.len();
-    let lab = Lab::new(
-        Kind::GitHub,
-        &[("envs/staging/cart.yaml", big.as_bytes())],
-    );
+    let lab = Lab::new(Kind::GitHub, &[("envs/staging/cart.yaml", big.as_bytes())]);
     let tip = crate::support::remote::branch_tip(&lab.repo, "main");
     let out = lab
         .command()
