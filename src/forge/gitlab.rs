@@ -1,10 +1,13 @@
-//! GitLab (REST API v4) through the `gitlab` crate's async client.
+//! GitLab (REST API v4) through the `gitlab` crate's async client interface.
 //!
-//! Every request is a raw HTTP call sent through [`Api`] by a `reqwest` client that follows no
-//! redirect: the token travels in `PRIVATE-TOKEN` / `JOB-TOKEN`, which reqwest's redirect
-//! policy (it strips only `Authorization` and cookies) would carry to whatever host a redirect
-//! names. The `gitlab` crate's client, used before, builds its reqwest client with that policy
-//! and no way to change it. A redirect is reported instead, with where it pointed.
+//! Every request is a raw [`gitlab::api::AsyncClient::rest_async`] call sent through
+//! [`Api`]: the crate's endpoint builders turn non-2xx answers into errors and drop the
+//! headers, while ferry's retry policy needs the status, `retry-after` and `ratelimit-*`.
+//! The client behind the interface is [`RedirectFree`], not the crate's own `AsyncGitlab`:
+//! the token travels in `PRIVATE-TOKEN` / `JOB-TOKEN`, which the redirect policy of the
+//! crate's reqwest client (it strips only `Authorization` and cookies, and cannot be changed)
+//! would carry to whatever host a redirect names. A redirect is reported instead, with where it
+//! pointed.
 //! URLs are built here from `--api-url`; the project is addressed by its URL-encoded path
 //! (`group%2Fsub%2Fenv`), so no call is spent looking up its numeric id.
 //!
@@ -19,6 +22,7 @@
 
 use std::collections::HashMap;
 
+use gitlab::api::{ApiError, AsyncClient as _};
 use http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use http::{HeaderName, HeaderValue, Method};
 use secrecy::{ExposeSecret, SecretString};
@@ -94,15 +98,11 @@ impl GitLab {
                 call: "start the HTTP runtime".to_owned(),
                 message: err.to_string(),
             })?;
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|err| {
-                ForgeError::Usage(format!(
-                    "cannot set up a GitLab client for {api_url}: {err}"
-                ))
-            })?;
+        let client = RedirectFree::new(&api_url).map_err(|err| {
+            ForgeError::Usage(format!(
+                "cannot set up a GitLab client for {api_url}: {err}"
+            ))
+        })?;
         let mut api = Api::new(
             KIND,
             GitLabTransport {
@@ -628,29 +628,24 @@ struct Credentials {
     token: SecretString,
 }
 
-/// A reqwest client that follows no redirect, as ferry's [`Transport`].
+/// ferry's [`Transport`] for GitLab: the crate's client interface over [`RedirectFree`].
 struct GitLabTransport {
-    client: reqwest::Client,
+    client: RedirectFree,
     credentials: Credentials,
 }
 
 impl Transport for GitLabTransport {
     async fn send(&self, request: &Request) -> Result<Response, String> {
         let (builder, body) = http_request(request, &self.credentials)?;
-        let http = builder
-            .body(body)
-            .map_err(|err| format!("cannot build the request: {err}"))?;
-        let http = reqwest::Request::try_from(http)
-            .map_err(|err| format!("cannot build the request: {err}"))?;
         let answer = self
             .client
-            .execute(http)
+            .rest_async(builder, body)
             .await
             .map_err(|err| describe(&err))?;
         let status = answer.status().as_u16();
         let headers = answer.headers().clone();
-        let mut body = answer.bytes().await.map_err(|err| describe(&err))?.to_vec();
-        if (300..400).contains(&status) {
+        let mut body = answer.body().to_vec();
+        if status / 100 == 3 {
             let to = headers
                 .get(LOCATION)
                 .map(|l| crate::ci::one_line(&String::from_utf8_lossy(l.as_bytes())))
@@ -667,6 +662,70 @@ impl Transport for GitLabTransport {
             headers,
             body,
         })
+    }
+}
+
+/// A client for the `gitlab` crate's [`gitlab::api::AsyncClient`] interface whose reqwest
+/// client follows no redirect, so that the token headers never leave the API's host.
+struct RedirectFree {
+    http: reqwest::Client,
+    /// `--api-url` with a trailing `/`: where the crate's endpoints are joined.
+    base: url::Url,
+}
+
+/// A failure of [`RedirectFree`]: the request could not be built, or sending it failed.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    #[error("cannot build the request: {0}")]
+    Request(#[from] http::Error),
+    #[error(transparent)]
+    Send(#[from] reqwest::Error),
+}
+
+impl RedirectFree {
+    fn new(api_url: &str) -> Result<RedirectFree, String> {
+        let base = url::Url::parse(&format!("{}/", api_url.trim_end_matches('/')))
+            .map_err(|err| err.to_string())?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| describe(&err))?;
+        Ok(RedirectFree { http, base })
+    }
+}
+
+impl gitlab::api::RestClient for RedirectFree {
+    type Error = ClientError;
+
+    fn rest_endpoint(&self, endpoint: &str) -> Result<url::Url, ApiError<ClientError>> {
+        Ok(self.base.join(endpoint)?)
+    }
+}
+
+#[async_trait::async_trait]
+impl gitlab::api::AsyncClient for RedirectFree {
+    async fn rest_async(
+        &self,
+        request: http::request::Builder,
+        body: Vec<u8>,
+    ) -> Result<http::Response<bytes::Bytes>, ApiError<ClientError>> {
+        let client = |err: ClientError| ApiError::client(err);
+        let request = request.body(body).map_err(|e| client(e.into()))?;
+        let request = reqwest::Request::try_from(request).map_err(|e| client(e.into()))?;
+        let answer = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| client(e.into()))?;
+        let mut response = http::Response::builder()
+            .status(answer.status())
+            .version(answer.version());
+        if let Some(headers) = response.headers_mut() {
+            headers.extend(answer.headers().iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let body = answer.bytes().await.map_err(|e| client(e.into()))?;
+        response.body(body).map_err(|e| client(e.into()))
     }
 }
 
