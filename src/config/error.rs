@@ -73,11 +73,12 @@ impl ConfigError {
 const HINT_SEPARATOR: char = '\u{1f}';
 
 /// User text made safe to print: control characters (newlines, escape sequences, the
-/// hint separator) are escaped, everything else is kept as written.
+/// hint separator) and invisible format characters (bidi overrides, zero-width characters: see
+/// [`crate::ci::is_format`]) are escaped, everything else is kept as written.
 pub(crate) fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if c.is_control() || crate::ci::is_format(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
