@@ -1182,7 +1182,7 @@ fn preview_prefixes_and_the_room_they_leave_are_checked() {
 
 #[test]
 fn user_text_in_config_errors_shows_controls_and_format_characters_escaped() {
-    let shown = error::shown("prod\u{202e}uction\u{1b}[31m\n");
+    let shown = shown("prod\u{202e}uction\u{1b}[31m\n");
     assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}') && !shown.contains('\n'));
     assert!(shown.starts_with("prod\\u{202e}uction"), "{shown}");
 }
