@@ -229,7 +229,15 @@ pub fn check(template: &str, text: &str, context: &PreviewContext) -> Result<(),
     let documents: Vec<serde_json::Value> =
         serde_saphyr::from_multiple(text).map_err(|err| PreviewError::NotYaml {
             template: template.to_owned(),
-            detail: err.to_string(),
+            // The parser's first line (what and where) only: its snippet would quote the
+            // rendered text into the log.
+            detail: err
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
         })?;
     let refuse = |document: usize, problem: String| PreviewError::Refused {
         template: template.to_owned(),

@@ -807,12 +807,11 @@ impl Checker<'_> {
             PreviewError::Render(err) => {
                 return self.render_failed(file, &["previews", "template"], err, sample);
             }
-            // The first line only: the parser's snippet would quote the rendered text.
+            // `detail` is the parser's first line only (see `preview::check`).
             PreviewError::NotYaml { detail, .. } => (
                 format!(
-                    "the preview rendered {} is not valid YAML ({})",
-                    sample.label,
-                    detail.lines().next().unwrap_or_default().trim()
+                    "the preview rendered {} is not valid YAML ({detail})",
+                    sample.label
                 ),
                 "quote every value with the `yaml` filter: `{{ name | yaml }}`".to_owned(),
             ),
