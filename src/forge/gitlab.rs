@@ -3,7 +3,7 @@
 //! Every request is a raw [`gitlab::api::AsyncClient::rest_async`] call sent through
 //! [`Api`]: the crate's endpoint builders turn non-2xx answers into errors and drop the
 //! headers, while ferry's retry policy needs the status, `retry-after` and `ratelimit-*`.
-//! The client behind the interface is [`RedirectFree`], not the crate's own `AsyncGitlab`:
+//! The client behind the interface is `RedirectFree`, not the crate's own `AsyncGitlab`:
 //! the token travels in `PRIVATE-TOKEN` / `JOB-TOKEN`, which the redirect policy of the
 //! crate's reqwest client (it strips only `Authorization` and cookies, and cannot be changed)
 //! would carry to whatever host a redirect names. A redirect is reported instead, with where it
