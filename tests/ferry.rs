@@ -12,5 +12,6 @@ mod pipelines;
 mod previews;
 mod promotion;
 mod properties;
+mod release;
 mod security;
 mod support;

@@ -190,11 +190,14 @@ impl ActionRun {
     }
 }
 
-/// Evaluates the `${{ ... }}` expressions of `text` that a composite action may use here.
+/// Evaluates the `${{ ... }}` expressions of `text` that a composite action may use here:
+/// `inputs.*`, `steps.*.outputs.*`, and `github.*` (from the runner's `GITHUB_*` variables, empty
+/// when unset, as the runner leaves an unknown context value).
 fn evaluate(
     text: &str,
     inputs: &BTreeMap<String, String>,
     steps: &BTreeMap<String, BTreeMap<String, String>>,
+    github: &BTreeMap<String, String>,
 ) -> String {
     let mut out = String::new();
     let mut rest = text;
@@ -216,6 +219,8 @@ fn evaluate(
                 .and_then(|o| o.get(output))
                 .cloned()
                 .unwrap_or_default()
+        } else if let Some(name) = expr.strip_prefix("github.") {
+            github.get(name).cloned().unwrap_or_default()
         } else {
             panic!("action.yml uses an expression this emulation does not know: `{expr}`")
         };
@@ -278,6 +283,13 @@ fn run_action(
         );
         inputs.insert((*name).to_owned(), (*value).to_owned());
     }
+    let github: BTreeMap<String, String> = runner_env
+        .iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix("GITHUB_")?;
+            Some((name.to_ascii_lowercase(), value.clone()))
+        })
+        .collect();
     let temp = tempfile::tempdir().expect("runner temp");
     let mut run = ActionRun::default();
     let mut step_outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -341,7 +353,7 @@ fn run_action(
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                cmd.env(key, evaluate(&raw, &inputs, &step_outputs));
+                cmd.env(key, evaluate(&raw, &inputs, &step_outputs, &github));
             }
         }
         let out = cmd.output().expect("bash runs");
@@ -384,8 +396,10 @@ fn run_action(
     }
     for (name, spec) in action["outputs"].as_object().expect("outputs") {
         let value = spec["value"].as_str().expect("an output value");
-        run.outputs
-            .insert(name.clone(), evaluate(value, &inputs, &step_outputs));
+        run.outputs.insert(
+            name.clone(),
+            evaluate(value, &inputs, &step_outputs, &github),
+        );
     }
     run
 }

@@ -2,10 +2,14 @@
 # The ferry action's install step: puts `ferry` on the job's PATH.
 #
 # - With a version (FERRY_ACTION_VERSION, e.g. v0.3.0): downloads
-#   <FERRY_ACTION_DOWNLOAD_URL>/<version>/ferry-<version>-<target>.tar.gz and checks its SHA-256
+#   <base>/<version>/ferry-<version>-<target>.tar.gz and checks its SHA-256
 #   against FERRY_ACTION_SHA256, else against the checksum recorded for that version and target in
 #   checksums.txt next to this script (so pinning the action's commit pins the binary too).
-#   Nothing is installed when the checksum is unknown or differs.
+#   Nothing is installed when the checksum is unknown or differs. <base> is
+#   FERRY_ACTION_DOWNLOAD_URL when set (a mirror, GitHub Enterprise Server), else the releases
+#   of the repository the action was taken from:
+#   <FERRY_ACTION_SERVER_URL>/<FERRY_ACTION_REPOSITORY>/releases/download, which action.yml sets
+#   from `github.server_url` and `github.action_repository`.
 # - Without: builds ferry from the action's own source with `cargo install --locked`.
 #
 # Inputs arrive as environment variables only; the runner provides RUNNER_OS, RUNNER_ARCH,
@@ -47,7 +51,19 @@ else
     *) fail "no ferry release for runner ${RUNNER_OS:-?}/${RUNNER_ARCH:-?}: leave 'version' empty to build from source" ;;
   esac
   archive="ferry-$version-$target.tar.gz"
-  base="${FERRY_ACTION_DOWNLOAD_URL:-https://github.com/acme/ferry/releases/download}"
+  base="${FERRY_ACTION_DOWNLOAD_URL:-}"
+  if [[ -z "$base" ]]; then
+    # Where this action lives. The runner leaves github.action_repository empty for an action
+    # used from a local path (`uses: ./`) and, in some runner versions, for a composite action
+    # used inside another composite action: then only an explicit download-url can say.
+    repository="${FERRY_ACTION_REPOSITORY:-}"
+    [[ -n "$repository" ]] \
+      || fail "the action's own repository is unknown here (github.action_repository is empty, e.g. for 'uses: ./'): set the 'download-url' input to where ferry's releases are, or leave 'version' empty to build from source"
+    [[ "$repository" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] \
+      || fail "the action's repository '$repository' is not OWNER/NAME: set the 'download-url' input"
+    server="${FERRY_ACTION_SERVER_URL:-${GITHUB_SERVER_URL:-https://github.com}}"
+    base="${server%/}/$repository/releases/download"
+  fi
   url="${base%/}/$version/$archive"
   expected="${FERRY_ACTION_SHA256:-}"
   if [[ -z "$expected" && -f "$here/checksums.txt" ]]; then
