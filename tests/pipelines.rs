@@ -793,10 +793,12 @@ fn gitlab_job(name: &str) -> (Vec<(String, String)>, String, Value) {
             variables.push((key.clone(), value));
         }
     }
-    let script = job["script"]
+    // The runner runs `before_script` and `script` as one shell script.
+    let script = job["before_script"]
         .as_array()
-        .expect("a script")
-        .iter()
+        .into_iter()
+        .flatten()
+        .chain(job["script"].as_array().expect("a script"))
         .map(|line| line.as_str().expect("a script line").to_owned())
         .collect::<Vec<_>>()
         .join("\n");

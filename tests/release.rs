@@ -438,3 +438,32 @@ fn without_the_actions_repository_or_a_download_url_the_install_says_what_to_set
     assert!(!log.contains("Downloading"), "{log}");
     assert!(!install.installed().exists());
 }
+
+#[test]
+fn no_file_names_a_placeholder_owner_for_ferry() {
+    // Where ferry is downloaded from comes from the action's repository or an input; the docs
+    // say OWNER/ferry where a reader puts the repository they use.
+    let out = Command::new("git")
+        .args(["grep", "-n", "-I", "-i", "acme/ferry", "--", "."])
+        .current_dir(root())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    // git grep: 0 found, 1 nothing found, more an error.
+    assert!(
+        out.status.code().is_some_and(|code| code <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hits: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with("tests/release.rs:"))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "placeholder owner in:\n{}",
+        hits.join("\n")
+    );
+}
