@@ -467,3 +467,52 @@ fn no_file_names_a_placeholder_owner_for_ferry() {
         hits.join("\n")
     );
 }
+
+#[test]
+fn the_release_workflow_pins_its_actions_limits_its_permissions_and_packs_with_the_tested_scripts()
+{
+    let text =
+        std::fs::read_to_string(root().join(".github/workflows/release.yml")).expect("release.yml");
+    let workflow: Value = serde_saphyr::from_str(&text).expect("release.yml parses");
+    assert_eq!(
+        workflow["permissions"],
+        Value::Object(Default::default()),
+        "top-level permissions: {{}}"
+    );
+    let mut runs = String::new();
+    for (id, job) in workflow["jobs"].as_object().expect("jobs") {
+        assert!(
+            job["permissions"].is_object(),
+            "job {id} states its permissions"
+        );
+        for step in job["steps"].as_array().expect("steps") {
+            if let Some(script) = step["run"].as_str() {
+                assert!(!script.contains("${{"), "{id}: an expression in `run:`");
+                runs.push_str(script);
+            }
+        }
+    }
+    // Every action by full commit SHA, its release in the comment.
+    let pinned = regex::Regex::new(
+        r"^\s*(?:-\s+)?uses: [A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$",
+    )
+    .expect("regex");
+    let uses: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.trim_start()
+                .trim_start_matches("- ")
+                .starts_with("uses:")
+        })
+        .collect();
+    assert!(!uses.is_empty());
+    for line in uses {
+        assert!(pinned.is_match(line), "not pinned to a commit: {line}");
+    }
+    // The archives and the checksums are made by the scripts the tests above run.
+    assert!(runs.contains("ci/release/package.sh \"$TAG\""), "{runs}");
+    assert!(
+        runs.contains("ci/release/record-checksums.sh \"$TAG\""),
+        "{runs}"
+    );
+}
