@@ -14,3 +14,4 @@ mod promotion;
 mod properties;
 mod security;
 mod support;
+mod try_it;

@@ -1,0 +1,109 @@
+//! The README's try-it command, `examples/try-it.sh`, run as a new user would (with this test's
+//! ferry binary), and what it needs from ferry: an environment repository that is a local bare
+//! repository (a path), with no forge, no token and no network.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The position of `needle` in `haystack`, at or after `from`, or a panic showing both.
+fn find_after(haystack: &str, needle: &str, from: usize) -> usize {
+    haystack[from..]
+        .find(needle)
+        .map(|i| i + from)
+        .unwrap_or_else(|| panic!("`{needle}` not found after byte {from} of:\n{haystack}"))
+}
+
+#[test]
+fn the_try_it_script_runs_ferrys_job_end_to_end() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = Command::new("bash")
+        .arg(root.join("examples/try-it.sh"))
+        .current_dir(tmp.path())
+        .env("FERRY", env!("CARGO_BIN_EXE_ferry"))
+        .env("TMPDIR", tmp.path())
+        // A token in the caller's environment must not reach ferry or the output.
+        .env("FERRY_TOKEN", "try-it-secret-token-8c1f")
+        .env("GITHUB_TOKEN", "try-it-secret-token-8c1f")
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs");
+    let all = text(&out);
+    assert!(out.status.success(), "try-it.sh failed:\n{all}");
+    assert!(!all.contains("try-it-secret-token"), "{all}");
+
+    // Each step, in order, with what it did.
+    let mut at = 0;
+    for expected in [
+        "==> 1. An environment repository",
+        "shop: staging and production environments",
+        "==> 2. ferry bump",
+        "Pushed ghcr.io/acme/cart=9d8c7b6: 2 change(s) in 2 file(s) of staging on `main`",
+        "staging: bump ghcr.io/acme/cart to 9d8c7b6",
+        "Ferry-Source-Commit: 9d8c7b6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c",
+        "==> 3. Two pipelines at once",
+        "-- cart (exit 0):",
+        "Pushed ghcr.io/acme/cart=a1b2c3d",
+        "-- cart-worker (exit 0):",
+        "Pushed ghcr.io/acme/cart-worker=a1b2c3d",
+        "==> 4. ferry preview up / list / down",
+        "Preview `preview-feature-one-click-checkout-",
+        "created (apps/preview-feature-one-click-checkout-",
+        "kind: Application",
+        "- \"ghcr.io/acme/cart:f00dbab\"",
+        "$ ferry preview list",
+        "feature/one-click-checkout",
+        "$ ferry preview down",
+        "Removed preview `preview-feature-one-click-checkout-",
+        "$ ferry preview list",
+        "No previews on `dynamic-envs`.",
+        "==> 5. ferry promote",
+        "Promotion staging → production",
+        "ghcr.io/acme/cart: 1a2b3c4 → a1b2c3d",
+        "of production on `main`",
+        "==> 6. ferry status",
+        "ghcr.io/acme/cart         a1b2c3d",
+        "Nothing pending promotion.",
+        "==> 7. ferry history",
+        "production: promote from staging",
+        "==> 8. ferry rollback",
+        "Rollback of ghcr.io/acme/cart in `production`: a1b2c3d → 1a2b3c4",
+        "production: roll back cart to 1a2b3c4 (was a1b2c3d)",
+        "Ferry-Rollback: ghcr.io/acme/cart a1b2c3d -> 1a2b3c4",
+        "==> 9. The environment repository now",
+    ] {
+        at = find_after(&all, expected, at) + expected.len();
+    }
+
+    // The final log holds every commit, the two concurrent bumps' included, on main; and the
+    // previews branch with the preview's two commits.
+    let log = &all[at..];
+    for subject in [
+        "production: roll back cart to 1a2b3c4 (was a1b2c3d)",
+        "production: promote from staging",
+        "staging: bump ghcr.io/acme/cart-worker to a1b2c3d",
+        "staging: bump ghcr.io/acme/cart to a1b2c3d",
+        "staging: bump ghcr.io/acme/cart to 9d8c7b6",
+        "shop: staging and production environments",
+        "preview: create preview-feature-one-click-checkout-",
+        "preview: remove preview-feature-one-click-checkout-",
+    ] {
+        assert!(log.contains(subject), "`{subject}` not in the final log:\n{log}");
+    }
+    assert!(log.contains("Done: 9 steps in"), "{log}");
+
+    // Nothing is left behind: the script's temporary directory is gone.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("readable")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
