@@ -183,3 +183,71 @@ fn concurrent_bumps_of_a_local_repository_lose_no_update() {
         );
     }
 }
+
+/// A bare repository made with `git init --bare` where `init.defaultBranch` is unset has its HEAD
+/// at `master` while the pushed branch is `main`: ferry says so and what to pass, instead of
+/// libgit2's "no error".
+#[test]
+fn a_local_repository_whose_head_names_no_branch_is_explained() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let repo = local_env(tmp.path(), 1);
+    remote::git(&repo, &["symbolic-ref", "HEAD", "refs/heads/master"]);
+    let out = support::ferry()
+        .args(["bump", "--env", "staging", "--repo"])
+        .arg(&repo)
+        .arg("ghcr.io/acme/app0=1.1.0")
+        .output()
+        .expect("ferry runs");
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(!all.contains("no error"), "{all}");
+    assert!(all.contains("HEAD"), "{all}");
+    assert!(all.contains("--branch"), "{all}");
+    // With the branch named, the same bump lands.
+    let out = support::ferry()
+        .args([
+            "bump",
+            "--path",
+            "envs/staging",
+            "--branch",
+            "main",
+            "--repo",
+        ])
+        .arg(&repo)
+        .arg("ghcr.io/acme/app0=1.1.0")
+        .output()
+        .expect("ferry runs");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// A mistyped path is not a network failure worth eight attempts: ferry says at once that there
+/// is no repository there (exit 2).
+#[test]
+fn a_local_repository_that_does_not_exist_is_reported_at_once() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let missing = tmp.path().join("nope.git");
+    let not_a_repo = tmp.path().join("plain");
+    std::fs::create_dir(&not_a_repo).expect("mkdir");
+    for (repo, says) in [
+        (missing.display().to_string(), "does not exist"),
+        (format!("file://{}", missing.display()), "does not exist"),
+        (not_a_repo.display().to_string(), "is not a git repository"),
+    ] {
+        let out = support::ferry()
+            .args([
+                "bump",
+                "--env",
+                "staging",
+                "--repo",
+                &repo,
+                "ghcr.io/acme/app0=1.1.0",
+            ])
+            .output()
+            .expect("ferry runs");
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{repo}: {all}");
+        assert!(all.contains(says), "{repo}: {all}");
+        assert!(!all.contains("retrying"), "{repo}: {all}");
+        assert!(!all.contains("network failure"), "{repo}: {all}");
+    }
+}

@@ -466,6 +466,24 @@ impl Remote {
                 secs: limits().deadline.as_secs(),
             };
         }
+        // libgit2 calls a path with no repository an "unsupported URL protocol": not a network
+        // failure to retry, a --repo to correct.
+        if let Some(path) = self.url.local_path() {
+            let detail = if !path.exists() {
+                Some("the directory does not exist".to_owned())
+            } else {
+                Repository::open(&path)
+                    .err()
+                    .map(|e| format!("it is not a git repository ({})", e.message()))
+            };
+            if let Some(detail) = detail {
+                return GitError::NotFound {
+                    repo,
+                    detail,
+                    hint: "Check --repo: the path or file:// URL of the environment repository, a bare repository (git init --bare)".to_owned(),
+                };
+            }
+        }
         if e.code() == ErrorCode::Timeout || lower.contains("timed out") {
             let limits = limits();
             let (secs, flag) = if lower.contains("connect") {
@@ -577,10 +595,20 @@ impl Remote {
     }
 
     fn default_branch(&self) -> Result<String, GitError> {
-        let head = self.connected("reading the default branch", |c| {
-            c.default_branch()
-                .map(|b| b.as_str().unwrap_or_default().to_owned())
+        // A HEAD naming a branch that does not exist (an empty repository, or `git init --bare`
+        // left at `master` while `main` was pushed) is "not found", with no message.
+        let head = self.connected("reading the default branch", |c| match c.default_branch() {
+            Ok(b) => Ok(Some(b.as_str().unwrap_or_default().to_owned())),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
         })?;
+        let Some(head) = head else {
+            return Err(GitError::NotFound {
+                repo: self.url.to_string(),
+                detail: "its HEAD names no branch that exists (an empty repository, or HEAD at a branch never pushed), so ferry cannot tell the default branch".to_owned(),
+                hint: "Name the branch with --branch (--config-branch for preview, promote, status, history, rollback and wait), or point HEAD at it: git symbolic-ref HEAD refs/heads/main".to_owned(),
+            });
+        };
         head.strip_prefix("refs/heads/")
             .map(str::to_owned)
             .ok_or_else(|| GitError::Local {
