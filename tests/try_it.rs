@@ -251,3 +251,61 @@ fn a_local_repository_that_does_not_exist_is_reported_at_once() {
         assert!(!all.contains("network failure"), "{repo}: {all}");
     }
 }
+
+/// An environment updated through pull requests (`update: pull-request`, as shop-env's
+/// production) cannot be written in a local repository, which has no forge: ferry says so and
+/// how to push instead, before it pushes anything (before: the change request's branch was
+/// pushed, then the forge was looked for).
+#[test]
+fn a_pull_request_environment_of_a_local_repository_is_refused_before_any_push() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop-env");
+    let mut files = Vec::new();
+    for (path, bytes) in support::read_tree(&root) {
+        files.push((path, bytes));
+    }
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let repo = remote::bare_repo(tmp.path(), "env.git", "main", &files);
+    let ferry = |args: &[&str]| {
+        support::ferry()
+            .args(args)
+            .arg("--repo")
+            .arg(&repo)
+            .output()
+            .expect("ferry runs")
+    };
+    let bumped = ferry(&["bump", "--env", "staging", "ghcr.io/acme/cart=2.0.0"]);
+    assert!(bumped.status.success(), "{}", text(&bumped));
+    let branches = || {
+        remote::git(
+            &repo,
+            &["for-each-ref", "--format=%(refname)", "refs/heads"],
+        )
+    };
+    let before = branches();
+    for args in [
+        &["bump", "--env", "production", "ghcr.io/acme/cart=2.0.0"][..],
+        &["promote", "--to", "production"][..],
+        &[
+            "rollback",
+            "--env",
+            "staging",
+            "--image",
+            "ghcr.io/acme/cart",
+            "--via",
+            "pull-request",
+        ][..],
+    ] {
+        let out = ferry(args);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+        assert!(all.contains("--via push"), "{args:?}: {all}");
+        assert_eq!(branches(), before, "{args:?} pushed a branch");
+    }
+    // The way out it names works.
+    let out = ferry(&["promote", "--to", "production", "--via", "push"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
