@@ -13,7 +13,8 @@
 # run with an empty environment (no token, no CI variables, no global or system git config,
 # HOME and TMPDIR inside the temporary directory), so nothing outside that directory is read
 # or written, and it is removed on exit. Any failing step stops the script with its exit code.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "try-it: step ${step:-0} failed (exit $?)" >&2' ERR
 
 keep=false
 case "${1:-}" in
