@@ -85,6 +85,23 @@ fn the_try_it_script_runs_ferrys_job_end_to_end() {
         at = find_after(&all, expected, at) + expected.len();
     }
 
+    // `preview list` is a table whose columns line up, however long the slug.
+    let header = all
+        .lines()
+        .find(|l| l.starts_with("SLUG"))
+        .expect("a header");
+    let row = all
+        .lines()
+        .find(|l| l.starts_with("preview-feature-one-click-checkout-"))
+        .expect("a row");
+    for column in ["MR", "UPDATED", "EXPIRES", "NAME"] {
+        let at = header.find(column).expect("a column");
+        assert!(
+            row[..at].ends_with(' ') && !row[at..].starts_with(' '),
+            "`{column}` does not line up:\n{header}\n{row}"
+        );
+    }
+
     // The final log holds every commit, the two concurrent bumps' included, on main; and the
     // previews branch with the preview's two commits.
     let log = &all[at..];
