@@ -15,3 +15,4 @@ mod properties;
 mod release;
 mod security;
 mod support;
+mod try_it;

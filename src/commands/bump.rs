@@ -24,7 +24,7 @@ use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, Forge};
 use crate::git::sign::{self, KeySource};
-use crate::git::{Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip};
+use crate::git::{Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip, Transport};
 use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
@@ -299,6 +299,9 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
         args.connection.ssh_key.clone(),
     );
     let api_token = credentials.api_token();
+    if args.via == Some(Update::PullRequest) {
+        no_forge_in(&url, "--via pull-request")?;
+    }
     // When --via pull-request says a forge is needed, find it before any network call.
     let mut settings = match (&forge, args.via) {
         (None, Some(Update::PullRequest)) => Some(forge::resolve_settings(
@@ -707,6 +710,21 @@ fn resolve(
             .as_ref()
             .and_then(|c| c.change_requests.body.as_ref()),
     )?;
+    let update = args
+        .via
+        .or(env.as_ref().map(|e| e.update))
+        .unwrap_or(Update::Push);
+    if update == Update::PullRequest && !args.dry_run {
+        // Found in ferry.yaml: said before the change request's branch is pushed.
+        no_forge_in(
+            store.url(),
+            &format!(
+                "environment `{}` has `update: pull-request` in {}",
+                env.as_ref().map_or("", |e| e.name.as_str()),
+                config::FILE_NAME
+            ),
+        )?;
+    }
     *target = Some(Target {
         label: env
             .as_ref()
@@ -730,10 +748,7 @@ fn resolve(
         title_template,
         body_template,
         config_on_branch,
-        update: args
-            .via
-            .or(env.as_ref().map(|e| e.update))
-            .unwrap_or(Update::Push),
+        update,
         labels: env.as_ref().map(|e| e.labels.clone()).unwrap_or_default(),
         reviewers: env
             .as_ref()
@@ -745,6 +760,16 @@ fn resolve(
             .unwrap_or_default(),
     });
     Ok(tip)
+}
+
+/// A change request needs a forge, which a local repository (a path, `file://`) does not have.
+fn no_forge_in(url: &RepoUrl, what: &str) -> Result<(), Error> {
+    if url.transport() != Transport::Local {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{what}: the change goes through a pull/merge request, and {url} is a local repository, with no forge to open one on: pass --via push to push to the branch directly, or give --repo as the repository's URL on GitHub or GitLab"
+    )))
 }
 
 /// ferry.yaml with the target environment put on hold (`ferry rollback --hold`).

@@ -1110,16 +1110,23 @@ fn list(args: &PreviewListArgs, output: Output) -> Result<Exit, Error> {
             let _ = writeln!(text, "No previews on `{branch}`.");
         }
         Some(_) => {
+            // Slugs are DNS labels, up to 63 characters.
+            let width = previews
+                .iter()
+                .map(|p| p.live.slug.len())
+                .max()
+                .unwrap_or_default()
+                .max(40);
             let _ = writeln!(
                 text,
-                "{:<40} {:<6} {:<21} {:<21} NAME",
+                "{:<width$} {:<6} {:<21} {:<21} NAME",
                 "SLUG", "MR", "UPDATED", "EXPIRES"
             );
             for p in &previews {
                 let time = |t: Option<Time>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
                 let _ = writeln!(
                     text,
-                    "{:<40} {:<6} {:<21} {:<21} {}{}",
+                    "{:<width$} {:<6} {:<21} {:<21} {}{}",
                     p.live.slug,
                     p.live
                         .meta

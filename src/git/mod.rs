@@ -8,7 +8,9 @@
 //! for are read; the new tree rewrites only the trees on the changed paths.
 //!
 //! How it stays safe: the push names the fetched tip as the expected remote value (checked in
-//! libgit2's push negotiation, and again by the server's ref update), so a concurrent writer makes
+//! libgit2's push negotiation, and again by the server's ref update; over the local transport,
+//! whose push would set the branch unconditionally, ferry moves the branch itself under the
+//! reference's lock), so a concurrent writer makes
 //! it fail with [`GitError::Conflict`] instead of being overwritten; a server that declines the
 //! update (hook, protected branch) is reported as [`GitError::Rejected`] with its own words —
 //! libgit2 reports those only through the push-update callback. The token is handed to libgit2
@@ -355,6 +357,9 @@ impl Drop for Temp {
 const TIP_REFS: &str = "refs/ferry/tips/";
 const PUSH_REFS: &str = "refs/ferry/push/";
 const HAVE_REFS: &str = "refs/ferry/have/";
+/// Where a push over the local transport puts its objects before the branch moves (removed
+/// right after).
+const INCOMING_REFS: &str = "refs/ferry/incoming/";
 
 impl Remote {
     /// Prepares a bare repository for `url`: in a new temporary directory, or in `cache_dir`
@@ -460,6 +465,24 @@ impl Remote {
                 when: "while",
                 secs: limits().deadline.as_secs(),
             };
+        }
+        // libgit2 calls a path with no repository an "unsupported URL protocol": not a network
+        // failure to retry, a --repo to correct.
+        if let Some(path) = self.url.local_path() {
+            let detail = if !path.exists() {
+                Some("the directory does not exist".to_owned())
+            } else {
+                Repository::open(&path)
+                    .err()
+                    .map(|e| format!("it is not a git repository ({})", e.message()))
+            };
+            if let Some(detail) = detail {
+                return GitError::NotFound {
+                    repo,
+                    detail,
+                    hint: "Check --repo: the path or file:// URL of the environment repository, a bare repository (git init --bare)".to_owned(),
+                };
+            }
         }
         if e.code() == ErrorCode::Timeout || lower.contains("timed out") {
             let limits = limits();
@@ -572,10 +595,20 @@ impl Remote {
     }
 
     fn default_branch(&self) -> Result<String, GitError> {
-        let head = self.connected("reading the default branch", |c| {
-            c.default_branch()
-                .map(|b| b.as_str().unwrap_or_default().to_owned())
+        // A HEAD naming a branch that does not exist (an empty repository, or `git init --bare`
+        // left at `master` while `main` was pushed) is "not found", with no message.
+        let head = self.connected("reading the default branch", |c| match c.default_branch() {
+            Ok(b) => Ok(Some(b.as_str().unwrap_or_default().to_owned())),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
         })?;
+        let Some(head) = head else {
+            return Err(GitError::NotFound {
+                repo: self.url.to_string(),
+                detail: "its HEAD names no branch that exists (an empty repository, or HEAD at a branch never pushed), so ferry cannot tell the default branch".to_owned(),
+                hint: "Name the branch with --branch (--config-branch for preview, promote, status, history, rollback and wait), or point HEAD at it: git symbolic-ref HEAD refs/heads/main".to_owned(),
+            });
+        };
         head.strip_prefix("refs/heads/")
             .map(str::to_owned)
             .ok_or_else(|| GitError::Local {
@@ -1213,6 +1246,14 @@ impl Remote {
             .reference(&local, oid, true, "ferry push")
             .map_err(|e| GitError::local("preparing the push", &e))?;
         let target = format!("refs/heads/{branch}");
+        // The local transport sets the branch whatever it points at by then (libgit2 compares
+        // with the value it listed when it connected): there the objects go to a scratch
+        // reference, and the branch is moved below, under its lock, only if it is at `lease`.
+        let local_path = self.url.local_path();
+        let destination = match &local_path {
+            Some(_) => scratch_ref(),
+            None => target.clone(),
+        };
         let refused = Rc::new(Cell::new(false));
         let moved: RefCell<Option<Oid>> = RefCell::new(None);
         let status: RefCell<Option<String>> = RefCell::new(None);
@@ -1247,7 +1288,8 @@ impl Remote {
                 .repo
                 .remote_anonymous(self.url.as_str())
                 .map_err(|e| GitError::local("preparing the remote", &e))?;
-            let refspec = format!("{}{local}:{target}", if force { "+" } else { "" });
+            let force = force || local_path.is_some();
+            let refspec = format!("{}{local}:{destination}", if force { "+" } else { "" });
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         limits::doing(None);
@@ -1276,8 +1318,66 @@ impl Remote {
                 remote,
             });
         }
+        if let Some(path) = local_path {
+            update_local_branch(&path, &target, &destination, oid, lease.map(|_| expected))
+                .map_err(|e| match e {
+                    LocalUpdate::Moved(found) => conflict(found),
+                    LocalUpdate::Failed(e) => GitError::Local {
+                        op: format!("updating `{branch}` of {repo}"),
+                        detail: e.message().to_owned(),
+                    },
+                })?;
+        }
         tracing::debug!(branch = branch, commit, "pushed");
         Ok(())
+    }
+}
+
+/// A reference name no other push uses, for the objects of a push over the local transport.
+fn scratch_ref() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{INCOMING_REFS}{}-{nanos:09}", std::process::id())
+}
+
+/// Why a branch of a local repository was not moved.
+enum LocalUpdate {
+    /// It is not at the expected commit (or is being updated right now): this commit, if any.
+    Moved(Option<Oid>),
+    Failed(git2::Error),
+}
+
+/// The compare-and-swap of a push over the local transport: in the repository at `path`, moves
+/// `target` to `oid` if it is at `expected` (if it is absent when `None`), under the reference's
+/// lock file as git itself does, then removes the `scratch` reference that brought the objects.
+fn update_local_branch(
+    path: &Path,
+    target: &str,
+    scratch: &str,
+    oid: Oid,
+    expected: Option<Oid>,
+) -> Result<(), LocalUpdate> {
+    let repo = Repository::open(path).map_err(LocalUpdate::Failed)?;
+    let updated = match expected {
+        Some(expected) => repo.reference_matching(target, oid, true, expected, "ferry push"),
+        None => repo.reference(target, oid, false, "ferry push"),
+    };
+    if let Err(e) = repo.find_reference(scratch).and_then(|mut r| r.delete()) {
+        tracing::debug!(
+            scratch,
+            "could not remove the scratch reference: {}",
+            e.message()
+        );
+    }
+    match updated {
+        Ok(_) => Ok(()),
+        Err(e) => match e.code() {
+            ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked | ErrorCode::NotFound => {
+                Err(LocalUpdate::Moved(repo.refname_to_id(target).ok()))
+            }
+            _ => Err(LocalUpdate::Failed(e)),
+        },
     }
 }
 
@@ -1313,6 +1413,41 @@ mod tests {
         ] {
             assert!(!is_conflict_status(s), "{s}");
         }
+    }
+
+    #[test]
+    fn a_local_branch_moves_only_from_the_expected_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(empty).unwrap();
+        let who = Signature::now("t", "t@example.invalid").unwrap();
+        let commit = |message: &str| repo.commit(None, &who, &who, message, &tree, &[]).unwrap();
+        let (a, b, c) = (commit("a"), commit("b"), commit("c"));
+        let main = "refs/heads/main";
+        let scratch = "refs/ferry/incoming/1-000000001";
+        repo.reference(main, a, false, "").unwrap();
+        let at = |name: &str| repo.refname_to_id(name).ok();
+
+        // Someone else moved main to b: the update from a is refused and says where main is.
+        repo.reference(main, b, true, "").unwrap();
+        repo.reference(scratch, c, true, "").unwrap();
+        match update_local_branch(dir.path(), main, scratch, c, Some(a)) {
+            Err(LocalUpdate::Moved(found)) => assert_eq!(found, Some(b)),
+            _ => panic!("moved from a commit it was not at"),
+        }
+        assert_eq!(at(main), Some(b));
+        assert_eq!(at(scratch), None, "the scratch reference is removed");
+
+        // From the commit it is at, it moves; a branch expected absent is not overwritten.
+        assert!(update_local_branch(dir.path(), main, scratch, c, Some(b)).is_ok());
+        assert_eq!(at(main), Some(c));
+        assert!(matches!(
+            update_local_branch(dir.path(), main, scratch, a, None),
+            Err(LocalUpdate::Moved(Some(found))) if found == c
+        ));
+        assert!(update_local_branch(dir.path(), "refs/heads/new", scratch, a, None).is_ok());
+        assert_eq!(at("refs/heads/new"), Some(a));
     }
 
     #[test]

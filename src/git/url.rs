@@ -212,6 +212,49 @@ impl RepoUrl {
         }
     }
 
+    /// The repository's directory, for the local transport: a path as given, or a `file://`
+    /// URL read as libgit2 reads it (`file:///dir` or `file://localhost/dir`, `%XX` escapes
+    /// decoded). `None` for other transports and for a `file://` URL naming another host.
+    #[must_use]
+    pub fn local_path(&self) -> Option<std::path::PathBuf> {
+        use std::os::unix::ffi::OsStringExt as _;
+        if self.transport != Transport::Local {
+            return None;
+        }
+        let Some(rest) = self
+            .url
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("file://"))
+            .map(|_| &self.url[7..])
+        else {
+            return Some(self.url.clone().into());
+        };
+        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+        if !rest.starts_with('/') {
+            return None;
+        }
+        let bytes = rest.as_bytes();
+        let mut path = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'%', Some(byte)) => {
+                    path.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    path.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        Some(std::ffi::OsString::from_vec(path).into())
+    }
+
     /// The port connections go to: the one written, else the scheme's default.
     #[must_use]
     pub fn effective_port(&self) -> Option<u16> {
@@ -343,6 +386,24 @@ mod tests {
         assert_eq!(url.host(), "github.com");
         assert_eq!(url.as_str(), "https://github.com/acme/env.git");
         assert!(url.can_fetch_shallow());
+    }
+
+    #[test]
+    fn local_paths_are_read_from_paths_and_file_urls() {
+        let path = |spec: &str| parse(spec).local_path();
+        assert_eq!(path("/srv/env.git"), Some("/srv/env.git".into()));
+        assert_eq!(path("file:///srv/env.git"), Some("/srv/env.git".into()));
+        assert_eq!(
+            path("FILE://localhost/srv/env.git"),
+            Some("/srv/env.git".into())
+        );
+        assert_eq!(
+            path("file:///srv/my%20env.git"),
+            Some("/srv/my env.git".into())
+        );
+        assert_eq!(path("file:///srv/100%.git"), Some("/srv/100%.git".into()));
+        assert_eq!(path("file://otherhost/srv/env.git"), None);
+        assert_eq!(path("https://github.com/acme/env.git"), None);
     }
 
     #[test]
