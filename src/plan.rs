@@ -471,26 +471,46 @@ fn has_findings(f: &Found) -> bool {
 /// mapping is refused at each repeated key: kubectl, kustomize and Argo CD refuse the file,
 /// and which of the two values other readers keep differs. Its references are not edited.
 fn refuse_duplicates(yaml: &Yaml<'_>, found: &mut Found) {
-    if yaml.duplicate_keys().is_empty() {
+    if yaml.duplicate_count() == 0 {
         return;
     }
-    for &(first, second) in yaml.duplicate_keys() {
-        let (a, b) = (yaml.node(first), yaml.node(second));
-        let mut key = crate::ci::one_line(yaml.scalar(second).unwrap_or_default());
-        if key.chars().count() > 60 {
-            key = key.chars().take(59).collect::<String>() + "…";
-        }
-        found.refusals.push(locate::Refusal {
-            reason: Reason::DuplicateKey,
-            line: b.line,
-            column: b.column,
-            message: format!(
-                "the key `{key}` is defined twice in one mapping, at line {} and line {}; kubectl, kustomize and Argo CD refuse such a file. Remove one of them",
-                a.line, b.line
-            ),
-        });
-    }
+    found.refusals.extend(duplicate_keys(yaml));
     found.refusals.sort_by_key(|r| (r.line, r.column));
+}
+
+/// A refusal at each key of `yaml` defined twice in its mapping, naming both lines (`ferry
+/// check` reports them too). Only the first [`crate::yaml::MAX_DUPLICATES`] are kept (a file of
+/// `{a,a,a,…}` has one every two bytes): the last one counts the others.
+pub fn duplicate_keys(yaml: &Yaml<'_>) -> Vec<locate::Refusal> {
+    let mut refusals: Vec<locate::Refusal> = yaml
+        .duplicate_keys()
+        .map(|(first, second)| {
+            let (a, b) = (yaml.node(first), yaml.node(second));
+            let mut key = crate::ci::one_line(yaml.scalar(second).unwrap_or_default());
+            if key.chars().count() > 60 {
+                key = key.chars().take(59).collect::<String>() + "…";
+            }
+            locate::Refusal {
+                reason: Reason::DuplicateKey,
+                line: b.line(),
+                column: b.column(),
+                message: format!(
+                    "the key `{key}` is defined twice in one mapping, at line {} and line {}; kubectl, kustomize and Argo CD refuse such a file. Remove one of them",
+                    a.line(),
+                    b.line()
+                ),
+            }
+        })
+        .collect();
+    let more = yaml.duplicate_count() - refusals.len();
+    if more > 0
+        && let Some(last) = refusals.last_mut()
+    {
+        last.message.push_str(&format!(
+            " ({more} more keys of this file are defined twice)"
+        ));
+    }
+    refusals
 }
 
 /// A file holding `{{ … }}` is a template (a Helm chart template, an ApplicationSet): what it

@@ -254,6 +254,25 @@ fn bump_refuses_a_duplicate_key_naming_both_lines() {
     assert_eq!(crate::support::remote::branch_tip(&lab.repo, "main"), tip);
 }
 
+#[test]
+fn a_file_of_repeated_keys_gets_a_bounded_report() {
+    // `{a,a,a,…}` repeats a key every two bytes: each repeat used to be a refusal of its own
+    // (a message each, about 200 bytes of memory and output for 2 bytes of input).
+    let dir = tempfile::tempdir().unwrap();
+    let keys = vec!["a"; 5000].join(",");
+    let text_ = format!("image: ghcr.io/acme/cart:v1\nx: {{{keys}}}\n");
+    write_tree(dir.path(), &[("apps/cart.yaml", &text_)]);
+    let out = set_image(dir.path(), &[], "ghcr.io/acme/cart=v2");
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    let all = both(&out);
+    let reported = all.matches("is defined twice").count();
+    assert!((1..=100).contains(&reported), "{reported} refusals");
+    assert!(
+        all.contains("4899 more keys of this file are defined twice"),
+        "{all}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Template budget
 
