@@ -8,7 +8,8 @@
 //! exists.
 //!
 //! Each finding names a file relative to the working tree's root, with a line and a hint; in
-//! GitHub Actions it is also an annotation on that line. Errors exit 2, warnings do not fail.
+//! GitHub Actions it is also an annotation on that line. Errors exit 2 (4 when a file is one
+//! that ferry and the agents refuse: a key defined twice), warnings do not fail.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,6 +27,7 @@ use crate::exit::Exit;
 use crate::image::ImageName;
 use crate::inventory::Inventory;
 use crate::locate::{self, Want};
+use crate::plan;
 use crate::preview::{
     self, PreviewChangeRequest, PreviewContext, PreviewDeploy, PreviewError, PreviewImage,
     PreviewSource, Template,
@@ -114,6 +116,8 @@ pub struct Report {
     pub not_checked: usize,
     /// Templates rendered (built-in ones included).
     pub templates: usize,
+    /// Errors that are files the agents and ferry refuse (a key defined twice): exit 4.
+    pub refused: usize,
 }
 
 impl Report {
@@ -171,6 +175,8 @@ pub fn run(args: &CheckArgs, output: Output) -> Result<Exit, Error> {
     report::emit(output, &report.findings, &report.text())?;
     Ok(if report.passed() {
         Exit::Done
+    } else if report.refused > 0 {
+        Exit::Refused
     } else {
         Exit::Usage
     })
@@ -493,6 +499,18 @@ impl Checker<'_> {
                 return;
             }
         };
+        // kubectl, kustomize and Argo CD refuse a file with a key defined twice; so do
+        // set-image and bump (exit 4): the check fails with exit 4 too.
+        for refusal in plan::duplicate_keys(&yaml) {
+            self.push(
+                Severity::Error,
+                file,
+                Some((refusal.line, refusal.column)),
+                refusal.message,
+                "ferry set-image and ferry bump refuse to edit this file (exit 4)".to_owned(),
+            );
+            self.report.refused += 1;
+        }
         let file_name = file.rsplit('/').next().unwrap_or(file);
         let found = locate::locate(&yaml, file_name, Want::Any);
         if templated && let Some(site) = found.sites.first() {
@@ -1314,6 +1332,7 @@ mod tests {
             environments: 3,
             not_checked: 1,
             templates: 1,
+            refused: 0,
         };
         assert!(!report.passed());
         assert_eq!(

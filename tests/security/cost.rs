@@ -255,6 +255,41 @@ fn bump_refuses_a_duplicate_key_naming_both_lines() {
 }
 
 #[test]
+fn check_reports_a_duplicate_key_with_both_lines_and_exits_4() {
+    let dir = repository_with_commit_template("deploy {{ environment }}");
+    let other = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n";
+    write_tree(
+        dir.path(),
+        &[
+            ("envs/staging/deployment.yaml", DUPLICATE_IMAGE),
+            ("envs/staging/config.yaml", other),
+        ],
+    );
+    let out = check(dir.path());
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    let all = both(&out);
+    // Both files: the one with an image and the one without (the agents refuse either).
+    assert!(all.contains("envs/staging/deployment.yaml:12"), "{all}");
+    assert!(all.contains("line 10"), "{all}");
+    assert!(all.contains("envs/staging/config.yaml:5"), "{all}");
+    assert!(all.contains("line 4"), "{all}");
+
+    // Without the duplicates the same repository passes.
+    write_tree(
+        dir.path(),
+        &[
+            ("envs/staging/deployment.yaml", &deployment(CART, 0)),
+            (
+                "envs/staging/config.yaml",
+                "apiVersion: v1\nkind: ConfigMap\n",
+            ),
+        ],
+    );
+    let out = check(dir.path());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}
+
+#[test]
 fn a_file_of_repeated_keys_gets_a_bounded_report() {
     // `{a,a,a,…}` repeats a key every two bytes: each repeat used to be a refusal of its own
     // (a message each, about 200 bytes of memory and output for 2 bytes of input).
