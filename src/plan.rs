@@ -268,6 +268,48 @@ impl Planner {
         })
     }
 
+    /// [`Planner::scan`] for a file read from disk by [`crate::tree::scan`]: a file over the
+    /// size limit is looked at in bounded memory, a chunk at a time, and refused (not parsed)
+    /// when it may reference the images.
+    pub fn scan_content(&self, path: &str, content: crate::tree::Content<'_>) -> Option<Scan> {
+        match content {
+            crate::tree::Content::Bytes(bytes) => self.scan(path, bytes),
+            crate::tree::Content::TooLarge { size, reader } => self
+                .may_reference_read(reader)
+                .then(|| self.too_large(path, usize::try_from(size).unwrap_or(usize::MAX))),
+        }
+    }
+
+    /// [`Planner::may_reference`] over a reader, 1 MiB at a time: each chunk is looked at with
+    /// the end of the one before, so a name across two chunks is seen. A read error counts as
+    /// a possible reference (the file is then refused, not skipped).
+    fn may_reference_read(&self, reader: &mut dyn std::io::Read) -> bool {
+        const CHUNK: usize = 1 << 20;
+        let overlap = self
+            .needles
+            .iter()
+            .map(|n| n.needle().len())
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let mut window: Vec<u8> = Vec::with_capacity(CHUNK + overlap);
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let read = match reader.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return true,
+            };
+            let keep = window.len().min(overlap);
+            window.drain(..window.len() - keep);
+            window.extend_from_slice(&chunk[..read]);
+            if self.may_reference(&window) {
+                return true;
+            }
+        }
+    }
+
     /// A file over the size limit that may reference the images: refused, without parsing it.
     fn too_large(&self, path: &str, size: usize) -> Scan {
         let limit = self.max_file_size;

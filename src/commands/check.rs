@@ -436,11 +436,23 @@ impl Checker<'_> {
             return Ok(None);
         }
         let files = tree::yaml_files(self.dir, &root)?;
-        let read = tree::scan(&root, &files, |file, bytes| {
-            Some((file.to_owned(), bytes.to_vec()))
-        })?;
-        for (file, bytes) in &read {
-            self.references(&format!("{path}/{file}"), bytes);
+        let mut read = Vec::new();
+        for (file, content) in tree::scan(&root, &files, |file, content| {
+            Some((
+                file.to_owned(),
+                match content {
+                    tree::Content::Bytes(bytes) => Ok(bytes.to_vec()),
+                    tree::Content::TooLarge { size, .. } => Err(size),
+                },
+            ))
+        })? {
+            match content {
+                Ok(bytes) => {
+                    self.references(&format!("{path}/{file}"), &bytes);
+                    read.push((file, bytes));
+                }
+                Err(size) => self.too_large(&format!("{path}/{file}"), size),
+            }
         }
         let inventory = Inventory::of_files(
             path,
@@ -464,6 +476,24 @@ impl Checker<'_> {
             );
         }
         Ok(Some(inventory))
+    }
+
+    /// A YAML file of an environment over the size limit: not read (its size is its
+    /// metadata's); `ferry bump` refuses to change an image it mentions.
+    fn too_large(&mut self, file: &str, size: u64) {
+        let limit = plan::max_file_size();
+        self.push(
+            Severity::Warning,
+            file,
+            None,
+            format!(
+                "is {size} bytes, over the limit of {limit} bytes for a file ferry parses: ferry did not read it, and ferry bump refuses to change an image it mentions"
+            ),
+            format!(
+                "split the file, or raise the limit with --max-file-size or FERRY_MAX_FILE_SIZE (e.g. {}MiB)",
+                size.div_ceil(1 << 20).max(1)
+            ),
+        );
     }
 
     /// Warnings for one YAML file of an environment: it does not parse, or holds references
@@ -873,8 +903,10 @@ impl Checker<'_> {
             let root = tree::inside(self.dir, path)?;
             if root.is_dir() {
                 let files = tree::yaml_files(self.dir, &root)?;
-                let read = tree::scan(&root, &files, |file, bytes| {
-                    Some((file.to_owned(), bytes.to_vec()))
+                // A file over the size limit is reported by the environment's check.
+                let read = tree::scan(&root, &files, |file, content| match content {
+                    tree::Content::Bytes(bytes) => Some((file.to_owned(), bytes.to_vec())),
+                    tree::Content::TooLarge { .. } => None,
                 })?;
                 let inventory = Inventory::of_files(
                     path,
