@@ -383,8 +383,9 @@ mod tests {
                 "c/d/e.yaml"
             ]
         );
-        let lens = scan(root, &files, |rel, bytes| {
-            (rel != "a.yaml").then_some(bytes.len())
+        let lens = scan(root, &files, |rel, content| match content {
+            Content::Bytes(bytes) => (rel != "a.yaml").then_some(bytes.len()),
+            Content::TooLarge { .. } => None,
         })
         .unwrap();
         assert_eq!(lens, [23, 13, 7, 10]);

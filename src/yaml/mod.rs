@@ -612,7 +612,8 @@ pub fn line_break(text: &str) -> &'static str {
 }
 
 /// Where the lines of a text start, for finding many positions in it without scanning it from
-/// the start each time (a file may hold 100,000 references). 8 bytes per line.
+/// the start each time (a file may hold 100,000 references). 8 bytes per line, allocated once
+/// (a text of line breaks has a line per byte).
 #[derive(Debug, Clone)]
 pub struct LineIndex {
     starts: Vec<usize>,
@@ -621,14 +622,14 @@ pub struct LineIndex {
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
         let bytes = text.as_bytes();
-        let mut starts = vec![0];
-        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
-            // A CRLF counts once, at its LF.
-            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                continue;
-            }
-            starts.push(i + 1);
-        }
+        let breaks = || {
+            memchr::memchr2_iter(b'\n', b'\r', bytes)
+                // A CRLF counts once, at its LF.
+                .filter(|&i| !(bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n')))
+        };
+        let mut starts = Vec::with_capacity(breaks().count() + 1);
+        starts.push(0);
+        starts.extend(breaks().map(|i| i + 1));
         LineIndex { starts }
     }
 
@@ -1026,6 +1027,20 @@ mod tests {
     }
 
     #[test]
+    fn the_line_index_agrees_with_position() {
+        let src = "a\r\nb\rc\n\né: x\r\n\r\r\n";
+        let index = LineIndex::new(src);
+        assert_eq!(index.starts.capacity(), index.starts.len(), "sized once");
+        for offset in (0..=src.len()).filter(|&o| src.is_char_boundary(o)) {
+            assert_eq!(
+                index.position(src, offset),
+                position(src, offset),
+                "at {offset}"
+            );
+        }
+    }
+
+    #[test]
     fn parse_errors_carry_line_and_column() {
         let err = Yaml::parse("k: v\n  bad: [\n").unwrap_err();
         assert_eq!(err.line, 2);
@@ -1043,7 +1058,7 @@ mod tests {
 
     #[test]
     fn a_node_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 24);
+        assert_eq!(size_of::<Node>(), 24);
     }
 
     #[test]
