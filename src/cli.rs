@@ -151,7 +151,8 @@ pub enum Command {
 
     /// Check an environment repository's working tree, for its own CI: ferry.yaml is valid,
     /// every template renders with sample values, and every environment's path exists and
-    /// holds image references. Errors name file:line with a hint.
+    /// holds image references. Errors name file:line with a hint; they exit 2, or 4 when a
+    /// file is one the agents and ferry refuse (a key defined twice).
     #[command(after_long_help = EXIT_CODES)]
     Check(Box<CheckArgs>),
 

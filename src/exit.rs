@@ -14,7 +14,8 @@ pub enum Exit {
     /// A reference was found that ferry will not edit safely (block scalar, shared anchor,
     /// template, unparsable file). Nothing was written; the message says where and why.
     /// Also: a file or directory to read is a symbolic link leading outside the repository, or
-    /// a YAML file's name holds a control character.
+    /// a YAML file's name holds a control character; and `ferry check` found a key defined
+    /// twice in one mapping.
     Refused,
     /// The token is missing, wrong, or may not do what was asked. The message names the
     /// permission.

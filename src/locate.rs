@@ -238,22 +238,23 @@ struct Walker<'y, 'a, 'w> {
 
 impl Walker<'_, '_, '_> {
     fn visit(&mut self, id: NodeId) {
-        match &self.y.node(id).kind {
+        let y = self.y;
+        match y.node(id).kind() {
             Kind::Alias { .. } => {}
             Kind::Scalar { .. } => {
-                if !self.y.is_key(id) {
+                if !y.is_key(id) {
                     self.scalar(id);
                 }
             }
-            Kind::Mapping { entries, .. } => {
+            Kind::Mapping { .. } => {
                 self.mapping(id);
-                for &(_, value) in entries {
+                for (_, value) in y.entries(id) {
                     self.visit(value);
                 }
             }
-            Kind::Sequence { items, .. } => {
-                self.parameters(items);
-                for &item in items {
+            Kind::Sequence { .. } => {
+                self.parameters(id);
+                for item in y.items(id) {
                     self.visit(item);
                 }
             }
@@ -271,8 +272,8 @@ impl Walker<'_, '_, '_> {
 
     /// The key of the sequence holding `id`, when `id` is an item of a sequence under a key.
     fn list_key(&self, id: NodeId) -> Option<&str> {
-        let parent = self.y.node(id).parent?;
-        match self.y.node(parent).kind {
+        let parent = self.y.node(id).parent()?;
+        match self.y.node(parent).kind() {
             Kind::Sequence { .. } => self.y.key_of(parent),
             _ => None,
         }
@@ -281,8 +282,9 @@ impl Walker<'_, '_, '_> {
     /// A scalar value: a whole reference, a kustomize override, or text to check for hidden
     /// references.
     fn scalar(&mut self, id: NodeId) {
-        let node = self.y.node(id);
-        let Kind::Scalar { value, style } = &node.kind else {
+        let y = self.y;
+        let node = y.node(id);
+        let (Kind::Scalar { style }, Some(value)) = (node.kind(), y.scalar(id)) else {
             return;
         };
         self.setter_marker(id);
@@ -295,9 +297,8 @@ impl Walker<'_, '_, '_> {
         {
             return;
         }
-        let key = self.y.key_of(id);
+        let key = y.key_of(id);
         let in_images_list = self.list_key(id) == Some("images");
-        let value: &str = value;
         if in_images_list
             && let Some((old, new)) = value.split_once('=')
             && let Ok(reference) = Reference::parse(new)
@@ -330,14 +331,14 @@ impl Walker<'_, '_, '_> {
                 if value.contains("{{") {
                     self.refuse(
                         Reason::Template,
-                        node.line,
-                        node.column,
+                        node.line(),
+                        node.column(),
                         format!("{name} is referenced inside a template expression; ferry edits literal values only. Set the tag in the values the template reads"),
                     );
                 } else if mentions.iter().any(|m| m.tagged) {
                     self.found.warnings.push(Warning {
-                        line: node.line,
-                        column: node.column,
+                        line: node.line(),
+                        column: node.column(),
                         message: format!("{name} appears inside a longer string, which ferry does not edit; make the reference a value of its own"),
                     });
                 }
@@ -371,23 +372,24 @@ impl Walker<'_, '_, '_> {
         let node = self.y.node(id);
         let refusal = |reason, message: String| Refusal {
             reason,
-            line: node.line,
-            column: node.column,
+            line: node.line(),
+            column: node.column(),
             message,
         };
-        match &node.kind {
+        match node.kind() {
             Kind::Alias { target } => {
-                let t = self.y.node(*target);
+                let t = self.y.node(target);
                 Err(refusal(
                     Reason::SharedAnchor,
                     format!(
                         "the value for {image} is an alias of &{} at line {}, shared with other uses; give this field its own value",
-                        self.y.anchor(*target).unwrap_or("?"),
-                        t.line
+                        self.y.anchor(target).unwrap_or("?"),
+                        t.line()
                     ),
                 ))
             }
-            Kind::Scalar { value, style } => {
+            Kind::Scalar { style } => {
+                let value = self.y.scalar(id).unwrap_or_default();
                 if style.is_block() {
                     return Err(refusal(
                         Reason::BlockScalar,
@@ -403,7 +405,7 @@ impl Walker<'_, '_, '_> {
                         format!(
                             "the value for {image} is under the anchor &{} (line {}), which the alias at line {alias_line} reuses; editing it would change every use. Give each use its own value",
                             self.y.anchor(shared).unwrap_or("?"),
-                            s.line
+                            s.line()
                         ),
                     ));
                 }
@@ -415,16 +417,16 @@ impl Walker<'_, '_, '_> {
                         ),
                     ));
                 }
-                let raw = &self.y.source[node.span.clone()];
+                let raw = &self.y.source[node.span()];
                 if raw.contains(['\n', '\r']) {
                     return Err(refusal(
                         Reason::MultiLine,
                         format!("the value for {image} spans several lines; write it on one line"),
                     ));
                 }
-                let at = node.span.start;
-                let (span, prefix, value) = if !node.span.is_empty() {
-                    (node.span.clone(), "", value.to_string())
+                let at = node.span().start;
+                let (span, prefix, value) = if !node.span().is_empty() {
+                    (node.span(), "", value.to_string())
                 } else if self.y.source.as_bytes().get(at) == Some(&b':') {
                     // An empty value (`tag:`) sits at its `:` indicator: replace that with `: v2`.
                     (at..at + 1, ": ", String::new())
@@ -443,9 +445,9 @@ impl Walker<'_, '_, '_> {
                     span,
                     prefix,
                     value,
-                    style: *style,
-                    line: node.line,
-                    column: node.column,
+                    style,
+                    line: node.line(),
+                    column: node.column(),
                 }))
             }
             _ => Ok(None),
@@ -491,8 +493,8 @@ impl Walker<'_, '_, '_> {
             let node = y.node(id);
             return self.refused(Refusal {
                 reason: Reason::BlockScalar,
-                line: node.line,
-                column: node.column,
+                line: node.line(),
+                column: node.column(),
                 message: format!(
                     "the entry for {image} has no `newTag`, and one cannot be added after its last value, a block scalar that keeps its trailing lines (`|+`); add `newTag:` above it"
                 ),
@@ -519,19 +521,19 @@ impl Walker<'_, '_, '_> {
     fn insert_point(&self, id: NodeId) -> Option<InsertPoint> {
         let y = self.y;
         let node = y.node(id);
-        let Kind::Mapping { entries, flow } = &node.kind else {
+        let Kind::Mapping { flow } = node.kind() else {
             return None;
         };
-        let (first_key, last_value) = (entries.first()?.0, entries.last()?.1);
+        let (first_key, last_value) = (y.entries(id).next()?.0, y.last_child(id)?);
         let src = y.source;
         if keeps_trailing_lines(y, last_value) {
             return None;
         }
         let end = y.content_end(last_value);
-        if *flow {
+        if flow {
             let (line, column) = y.position(end);
             return Some(InsertPoint {
-                mapping: node.span.start,
+                mapping: node.span().start,
                 at: end,
                 lead: ", ".into(),
                 line,
@@ -547,10 +549,10 @@ impl Walker<'_, '_, '_> {
             [_, ..] => "\n",
             [] => crate::yaml::line_break(src),
         };
-        let indent = key_indent(src, y.node(first_key).span.start);
+        let indent = key_indent(src, y.node(first_key).span().start);
         let (line, _) = y.position(at);
         Some(InsertPoint {
-            mapping: node.span.start,
+            mapping: node.span().start,
             at,
             lead: format!("{eol}{}", " ".repeat(indent)),
             line: line + 1,
@@ -562,22 +564,13 @@ impl Walker<'_, '_, '_> {
     fn helm_values(&mut self, id: NodeId) {
         let y = self.y;
         // Most mappings have neither a `tag` nor a merge: skip resolving merges for them.
-        let Kind::Mapping { entries: own, .. } = &y.node(id).kind else {
-            return;
-        };
-        if !own
-            .iter()
-            .any(|&(k, _)| matches!(y.scalar(k), Some("tag" | "<<")))
+        if !y
+            .entries(id)
+            .any(|(k, _)| matches!(y.scalar(k), Some("tag" | "<<")))
         {
             return;
         }
-        let entries = y.merged_entries(id);
-        let get = |key: &str| {
-            entries
-                .iter()
-                .find(|(k, _, _)| y.scalar(*k) == Some(key))
-                .map(|&(_, v, via)| (v, via))
-        };
+        let get = |key: &str| y.merged_get(id, key);
         let Some((tag, tag_via_merge)) = get("tag") else {
             return;
         };
@@ -608,8 +601,8 @@ impl Walker<'_, '_, '_> {
             let node = y.node(tag);
             let r = Refusal {
                 reason: Reason::SharedAnchor,
-                line: node.line,
-                column: node.column,
+                line: node.line(),
+                column: node.column(),
                 message: format!(
                     "the tag for {image} comes from a `<<` merge of an anchored mapping shared with other uses; set `tag` in this mapping itself"
                 ),
@@ -648,11 +641,11 @@ impl Walker<'_, '_, '_> {
 
     /// `{name, value}` parameter lists: `<prefix>.tag` beside `<prefix>.repository` or
     /// `<prefix>.name`.
-    fn parameters(&mut self, items: &[NodeId]) {
+    fn parameters(&mut self, list: NodeId) {
         let y = self.y;
-        let params: Vec<(&str, NodeId)> = items
-            .iter()
-            .filter_map(|&item| {
+        let params: Vec<(&str, NodeId)> = y
+            .items(list)
+            .filter_map(|item| {
                 let name = y.get(item, "name").and_then(|n| y.scalar(n))?;
                 Some((name, y.get(item, "value")?))
             })
@@ -731,13 +724,13 @@ impl Walker<'_, '_, '_> {
             return;
         };
         let node = self.y.node(id);
-        let Kind::Scalar { value, .. } = &node.kind else {
+        let Some(value) = self.y.scalar(id) else {
             return;
         };
         if !names.iter().any(|n| value.contains(n.last_component())) {
             return;
         }
-        let indent = node.column - 1;
+        let indent = node.column() - 1;
         let mut spots: Vec<(usize, usize, String)> = Vec::new();
         if let Ok(inner) = Yaml::parse(value) {
             let found = locate(&inner, "", self.want);
@@ -764,7 +757,7 @@ impl Walker<'_, '_, '_> {
         for (line, column, image) in spots {
             self.refuse(
                 Reason::BlockScalar,
-                node.line + line - 1,
+                node.line() + line - 1,
                 column + indent,
                 format!("{image} is referenced inside a block scalar (a `|` or `>` text), which ferry does not edit; move these values to structured YAML (for Argo CD, `helm.valuesObject` instead of `helm.values`)"),
             );
@@ -775,11 +768,11 @@ impl Walker<'_, '_, '_> {
     fn setter_marker(&mut self, id: NodeId) {
         let y = self.y;
         let node = y.node(id);
-        let Some(comment) = y.comment_on_line(node.line) else {
+        let Some(comment) = y.comment_on_line(node.line()) else {
             return;
         };
         // The marker belongs to the last scalar on its line.
-        let rest = &y.source[node.span.end..];
+        let rest = &y.source[node.span().end..];
         if !rest.trim_start_matches([' ', '\t']).starts_with('#') {
             return;
         }
@@ -813,8 +806,8 @@ impl Walker<'_, '_, '_> {
                 self.found.marked.push(Marked {
                     policy: policy.to_owned(),
                     field,
-                    line: node.line,
-                    column: node.column,
+                    line: node.line(),
+                    column: node.column(),
                     slot,
                 });
             }
@@ -827,10 +820,10 @@ impl Walker<'_, '_, '_> {
 /// part of its value, so nothing can be inserted after its content.
 fn keeps_trailing_lines(y: &Yaml<'_>, id: NodeId) -> bool {
     let node = y.node(id);
-    if !matches!(&node.kind, Kind::Scalar { style, .. } if style.is_block()) {
+    if !matches!(node.kind(), Kind::Scalar { style } if style.is_block()) {
         return false;
     }
-    let before = y.source[..node.span.start].trim_end_matches([' ', '\t', '\n', '\r']);
+    let before = y.source[..node.span().start].trim_end_matches([' ', '\t', '\n', '\r']);
     let header_line = &before[before.rfind(['\n', '\r']).map_or(0, |i| i + 1)..];
     let header_line = header_line.split(" #").next().unwrap_or_default();
     header_line

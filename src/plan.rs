@@ -268,6 +268,48 @@ impl Planner {
         })
     }
 
+    /// [`Planner::scan`] for a file read from disk by [`crate::tree::scan`]: a file over the
+    /// size limit is looked at in bounded memory, a chunk at a time, and refused (not parsed)
+    /// when it may reference the images.
+    pub fn scan_content(&self, path: &str, content: crate::tree::Content<'_>) -> Option<Scan> {
+        match content {
+            crate::tree::Content::Bytes(bytes) => self.scan(path, bytes),
+            crate::tree::Content::TooLarge { size, reader } => self
+                .may_reference_read(reader)
+                .then(|| self.too_large(path, usize::try_from(size).unwrap_or(usize::MAX))),
+        }
+    }
+
+    /// [`Planner::may_reference`] over a reader, 1 MiB at a time: each chunk is looked at with
+    /// the end of the one before, so a name across two chunks is seen. A read error counts as
+    /// a possible reference (the file is then refused, not skipped).
+    fn may_reference_read(&self, reader: &mut dyn std::io::Read) -> bool {
+        const CHUNK: usize = 1 << 20;
+        let overlap = self
+            .needles
+            .iter()
+            .map(|n| n.needle().len())
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let mut window: Vec<u8> = Vec::with_capacity(CHUNK + overlap);
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let read = match reader.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return true,
+            };
+            let keep = window.len().min(overlap);
+            window.drain(..window.len() - keep);
+            window.extend_from_slice(&chunk[..read]);
+            if self.may_reference(&window) {
+                return true;
+            }
+        }
+    }
+
     /// A file over the size limit that may reference the images: refused, without parsing it.
     fn too_large(&self, path: &str, size: usize) -> Scan {
         let limit = self.max_file_size;
@@ -471,26 +513,46 @@ fn has_findings(f: &Found) -> bool {
 /// mapping is refused at each repeated key: kubectl, kustomize and Argo CD refuse the file,
 /// and which of the two values other readers keep differs. Its references are not edited.
 fn refuse_duplicates(yaml: &Yaml<'_>, found: &mut Found) {
-    if yaml.duplicate_keys().is_empty() {
+    if yaml.duplicate_count() == 0 {
         return;
     }
-    for &(first, second) in yaml.duplicate_keys() {
-        let (a, b) = (yaml.node(first), yaml.node(second));
-        let mut key = crate::ci::one_line(yaml.scalar(second).unwrap_or_default());
-        if key.chars().count() > 60 {
-            key = key.chars().take(59).collect::<String>() + "…";
-        }
-        found.refusals.push(locate::Refusal {
-            reason: Reason::DuplicateKey,
-            line: b.line,
-            column: b.column,
-            message: format!(
-                "the key `{key}` is defined twice in one mapping, at line {} and line {}; kubectl, kustomize and Argo CD refuse such a file. Remove one of them",
-                a.line, b.line
-            ),
-        });
-    }
+    found.refusals.extend(duplicate_keys(yaml));
     found.refusals.sort_by_key(|r| (r.line, r.column));
+}
+
+/// A refusal at each key of `yaml` defined twice in its mapping, naming both lines (`ferry
+/// check` reports them too). Only the first [`crate::yaml::MAX_DUPLICATES`] are kept (a file of
+/// `{a,a,a,…}` has one every two bytes): the last one counts the others.
+pub fn duplicate_keys(yaml: &Yaml<'_>) -> Vec<locate::Refusal> {
+    let mut refusals: Vec<locate::Refusal> = yaml
+        .duplicate_keys()
+        .map(|(first, second)| {
+            let (a, b) = (yaml.node(first), yaml.node(second));
+            let mut key = crate::ci::one_line(yaml.scalar(second).unwrap_or_default());
+            if key.chars().count() > 60 {
+                key = key.chars().take(59).collect::<String>() + "…";
+            }
+            locate::Refusal {
+                reason: Reason::DuplicateKey,
+                line: b.line(),
+                column: b.column(),
+                message: format!(
+                    "the key `{key}` is defined twice in one mapping, at line {} and line {}; kubectl, kustomize and Argo CD refuse such a file. Remove one of them",
+                    a.line(),
+                    b.line()
+                ),
+            }
+        })
+        .collect();
+    let more = yaml.duplicate_count() - refusals.len();
+    if more > 0
+        && let Some(last) = refusals.last_mut()
+    {
+        last.message.push_str(&format!(
+            " ({more} more keys of this file are defined twice)"
+        ));
+    }
+    refusals
 }
 
 /// A file holding `{{ … }}` is a template (a Helm chart template, an ApplicationSet): what it

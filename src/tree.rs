@@ -219,13 +219,25 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// One file as [`scan`] hands it over.
+pub enum Content<'b> {
+    /// The whole file.
+    Bytes(&'b [u8]),
+    /// A file over [`crate::plan::max_file_size`], as its size from the file's metadata said
+    /// before anything was read (or that grew past the limit while being read): not loaded
+    /// into memory. `reader` reads it from the start, for a look in bounded memory.
+    TooLarge { size: u64, reader: &'b mut dyn Read },
+}
+
 /// Reads each of `files` (relative to `root`) and maps it with `f`, on all cores; results keep
-/// the order of `files`.
+/// the order of `files`. A file over the size limit is never loaded: `f` gets
+/// [`Content::TooLarge`].
 pub fn scan<T, F>(root: &Path, files: &[String], f: F) -> Result<Vec<T>, TreeError>
 where
     T: Send,
-    F: Fn(&str, &[u8]) -> Option<T> + Sync,
+    F: Fn(&str, Content<'_>) -> Option<T> + Sync,
 {
+    let limit = crate::plan::max_file_size();
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len().max(1));
@@ -244,10 +256,42 @@ where
                         };
                         let path = root.join(rel);
                         bytes.clear();
-                        open_no_follow(&path)
-                            .and_then(|mut file| file.read_to_end(&mut bytes))
-                            .map_err(|source| TreeError::Io { path, source })?;
-                        if let Some(t) = f(rel, &bytes) {
+                        let failed = |source| TreeError::Io {
+                            path: path.clone(),
+                            source,
+                        };
+                        let mut file = open_no_follow(&path).map_err(failed)?;
+                        // The size from the open file's metadata, before reading: a file over
+                        // the limit is never loaded (nor one that grows past it meanwhile).
+                        let size = file.metadata().map_err(failed)?.len();
+                        let found = if size > limit {
+                            f(
+                                rel,
+                                Content::TooLarge {
+                                    size,
+                                    reader: &mut file,
+                                },
+                            )
+                        } else {
+                            (&mut file)
+                                .take(limit.saturating_add(1))
+                                .read_to_end(&mut bytes)
+                                .map_err(failed)?;
+                            if bytes.len() as u64 > limit {
+                                let size = file.metadata().map_err(failed)?.len();
+                                let mut reader = bytes.as_slice().chain(&mut file);
+                                f(
+                                    rel,
+                                    Content::TooLarge {
+                                        size,
+                                        reader: &mut reader,
+                                    },
+                                )
+                            } else {
+                                f(rel, Content::Bytes(&bytes))
+                            }
+                        };
+                        if let Some(t) = found {
                             out.push((i, t));
                         }
                     }
@@ -339,8 +383,9 @@ mod tests {
                 "c/d/e.yaml"
             ]
         );
-        let lens = scan(root, &files, |rel, bytes| {
-            (rel != "a.yaml").then_some(bytes.len())
+        let lens = scan(root, &files, |rel, content| match content {
+            Content::Bytes(bytes) => (rel != "a.yaml").then_some(bytes.len()),
+            Content::TooLarge { .. } => None,
         })
         .unwrap();
         assert_eq!(lens, [23, 13, 7, 10]);

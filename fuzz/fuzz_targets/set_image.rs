@@ -60,8 +60,11 @@ fn locate_any(file: &str, bytes: &[u8]) {
         return;
     };
     if let Ok(yaml) = Yaml::parse(text) {
-        for node in &yaml.nodes {
-            check_range(text, node.span.start, node.span.end, "node span");
+        for id in 0..yaml.len() {
+            let span = yaml.node(id).span();
+            check_range(text, span.start, span.end, "node span");
+            // A value is its span, its span without quotes, or decoded text: never a panic.
+            let _ = yaml.scalar(id);
         }
         let found = locate::locate(&yaml, file, Want::Any);
         check_found(text, &found);

@@ -8,7 +8,8 @@
 //! exists.
 //!
 //! Each finding names a file relative to the working tree's root, with a line and a hint; in
-//! GitHub Actions it is also an annotation on that line. Errors exit 2, warnings do not fail.
+//! GitHub Actions it is also an annotation on that line. Errors exit 2 (4 when a file is one
+//! that ferry and the agents refuse: a key defined twice), warnings do not fail.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,6 +27,7 @@ use crate::exit::Exit;
 use crate::image::ImageName;
 use crate::inventory::Inventory;
 use crate::locate::{self, Want};
+use crate::plan;
 use crate::preview::{
     self, PreviewChangeRequest, PreviewContext, PreviewDeploy, PreviewError, PreviewImage,
     PreviewSource, Template,
@@ -114,6 +116,8 @@ pub struct Report {
     pub not_checked: usize,
     /// Templates rendered (built-in ones included).
     pub templates: usize,
+    /// Errors that are files the agents and ferry refuse (a key defined twice): exit 4.
+    pub refused: usize,
 }
 
 impl Report {
@@ -171,6 +175,8 @@ pub fn run(args: &CheckArgs, output: Output) -> Result<Exit, Error> {
     report::emit(output, &report.findings, &report.text())?;
     Ok(if report.passed() {
         Exit::Done
+    } else if report.refused > 0 {
+        Exit::Refused
     } else {
         Exit::Usage
     })
@@ -430,11 +436,23 @@ impl Checker<'_> {
             return Ok(None);
         }
         let files = tree::yaml_files(self.dir, &root)?;
-        let read = tree::scan(&root, &files, |file, bytes| {
-            Some((file.to_owned(), bytes.to_vec()))
-        })?;
-        for (file, bytes) in &read {
-            self.references(&format!("{path}/{file}"), bytes);
+        let mut read = Vec::new();
+        for (file, content) in tree::scan(&root, &files, |file, content| {
+            Some((
+                file.to_owned(),
+                match content {
+                    tree::Content::Bytes(bytes) => Ok(bytes.to_vec()),
+                    tree::Content::TooLarge { size, .. } => Err(size),
+                },
+            ))
+        })? {
+            match content {
+                Ok(bytes) => {
+                    self.references(&format!("{path}/{file}"), &bytes);
+                    read.push((file, bytes));
+                }
+                Err(size) => self.too_large(&format!("{path}/{file}"), size),
+            }
         }
         let inventory = Inventory::of_files(
             path,
@@ -458,6 +476,24 @@ impl Checker<'_> {
             );
         }
         Ok(Some(inventory))
+    }
+
+    /// A YAML file of an environment over the size limit: not read (its size is its
+    /// metadata's); `ferry bump` refuses to change an image it mentions.
+    fn too_large(&mut self, file: &str, size: u64) {
+        let limit = plan::max_file_size();
+        self.push(
+            Severity::Warning,
+            file,
+            None,
+            format!(
+                "is {size} bytes, over the limit of {limit} bytes for a file ferry parses: ferry did not read it, and ferry bump refuses to change an image it mentions"
+            ),
+            format!(
+                "split the file, or raise the limit with --max-file-size or FERRY_MAX_FILE_SIZE (e.g. {}MiB)",
+                size.div_ceil(1 << 20).max(1)
+            ),
+        );
     }
 
     /// Warnings for one YAML file of an environment: it does not parse, or holds references
@@ -493,6 +529,18 @@ impl Checker<'_> {
                 return;
             }
         };
+        // kubectl, kustomize and Argo CD refuse a file with a key defined twice; so do
+        // set-image and bump (exit 4): the check fails with exit 4 too.
+        for refusal in plan::duplicate_keys(&yaml) {
+            self.push(
+                Severity::Error,
+                file,
+                Some((refusal.line, refusal.column)),
+                refusal.message,
+                "ferry set-image and ferry bump refuse to edit this file (exit 4)".to_owned(),
+            );
+            self.report.refused += 1;
+        }
         let file_name = file.rsplit('/').next().unwrap_or(file);
         let found = locate::locate(&yaml, file_name, Want::Any);
         if templated && let Some(site) = found.sites.first() {
@@ -855,8 +903,10 @@ impl Checker<'_> {
             let root = tree::inside(self.dir, path)?;
             if root.is_dir() {
                 let files = tree::yaml_files(self.dir, &root)?;
-                let read = tree::scan(&root, &files, |file, bytes| {
-                    Some((file.to_owned(), bytes.to_vec()))
+                // A file over the size limit is reported by the environment's check.
+                let read = tree::scan(&root, &files, |file, content| match content {
+                    tree::Content::Bytes(bytes) => Some((file.to_owned(), bytes.to_vec())),
+                    tree::Content::TooLarge { .. } => None,
                 })?;
                 let inventory = Inventory::of_files(
                     path,
@@ -1314,6 +1364,7 @@ mod tests {
             environments: 3,
             not_checked: 1,
             templates: 1,
+            refused: 0,
         };
         assert!(!report.passed());
         assert_eq!(

@@ -57,7 +57,9 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     let started = Instant::now();
     let scanned = dir.join(&env_path);
     let files = tree::yaml_files(&tree, &scanned)?;
-    let scans = tree::scan(&scanned, &files, |path, bytes| planner.scan(path, bytes))?;
+    let scans = tree::scan(&scanned, &files, |path, content| {
+        planner.scan_content(path, content)
+    })?;
     let relevant = scans.len();
     let mut plan = planner.plan(scans)?;
     plan.relocate(&env_path);
@@ -183,11 +185,14 @@ pub(super) fn suggestions(
     files: &[String],
     missing: &[ImageName],
 ) -> Result<Vec<Missing>, Error> {
-    let found: BTreeSet<ImageName> =
-        tree::scan(dir, files, |path, bytes| Some(plan::images_in(path, bytes)))?
-            .into_iter()
-            .flatten()
-            .collect();
+    let found: BTreeSet<ImageName> = tree::scan(dir, files, |path, content| match content {
+        tree::Content::Bytes(bytes) => Some(plan::images_in(path, bytes)),
+        // Too large to parse: no suggestions from it.
+        tree::Content::TooLarge { .. } => None,
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
     Ok(closest_to(missing, &found))
 }
 

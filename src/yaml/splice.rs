@@ -127,7 +127,10 @@ struct Signed {
 struct Signatures<'s> {
     source: &'s str,
     parser: Parser<'s, granit_parser::StrInput<'s>>,
-    names: HashMap<usize, String>,
+    /// By anchor id (they count up from 1), where the anchor's name is in `source`: 8 bytes an
+    /// anchor, where a map of strings took about 70 (a file of `[&a a,&a a,…]` has an anchor
+    /// every five bytes, and two files are read side by side).
+    names: Vec<(u32, u32)>,
     open: Vec<usize>,
     /// The last signature read, not handed out yet: an anchor event after it may complete it.
     held: Option<Signed>,
@@ -140,7 +143,7 @@ impl<'s> Signatures<'s> {
         Signatures {
             source,
             parser: Parser::new_from_str_with_options(source, options),
-            names: HashMap::new(),
+            names: Vec::new(),
             open: Vec::new(),
             held: None,
             done: false,
@@ -188,7 +191,18 @@ impl<'s> Signatures<'s> {
             Event::DocumentStart(..) => Some(signed(Sig::DocumentStart)),
             Event::DocumentEnd => Some(signed(Sig::DocumentEnd)),
             Event::Anchor(id, name) => {
-                self.names.insert(id, name.to_string());
+                let at = span
+                    .byte_range()
+                    .map(|r| r.start + 1..r.end)
+                    .filter(|r| self.source.get(r.clone()) == Some(name.as_ref()));
+                if let Some(at) = at
+                    && let (Ok(start), Ok(end)) = (u32::try_from(at.start), u32::try_from(at.end))
+                {
+                    if self.names.len() <= id {
+                        self.names.resize(id + 1, (0, 0));
+                    }
+                    self.names[id] = (start, end);
+                }
                 if let Some(last) = &mut self.held {
                     match &mut last.sig {
                         Sig::Scalar { anchor, .. }
@@ -202,7 +216,11 @@ impl<'s> Signatures<'s> {
                 None
             }
             Event::Alias(id) => Some(signed(Sig::Alias(
-                self.names.get(&id).cloned().unwrap_or_default(),
+                self.names
+                    .get(id)
+                    .and_then(|&(start, end)| self.source.get(start as usize..end as usize))
+                    .unwrap_or_default()
+                    .to_owned(),
             ))),
             Event::Scalar(value, style, _, _) => Some(signed(Sig::Scalar {
                 value: value.into_owned(),

@@ -126,6 +126,51 @@ fn an_oversized_file_that_cannot_reference_the_image_is_skipped_not_refused() {
     assert!(after.contains("ghcr.io/acme/cart:v2"), "{after}");
 }
 
+/// A sparse file of 64 GiB whose first line references the image: its size is in its
+/// metadata, its bytes are almost all holes.
+fn sparse_file(path: &Path) -> u64 {
+    let size = 64u64 << 30;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    std::io::Write::write_all(&mut &file, b"image: ghcr.io/acme/cart:v1\n").unwrap();
+    file.set_len(size).unwrap();
+    size
+}
+
+#[test]
+fn a_file_over_the_limit_is_refused_by_its_size_without_being_loaded() {
+    // Loading the file first (as before) needs 64 GiB of memory; its size from the metadata
+    // and a look at its first megabyte are enough to refuse it.
+    let dir = tempfile::tempdir().unwrap();
+    let size = sparse_file(&dir.path().join("apps/huge.yaml"));
+    write_tree(
+        dir.path(),
+        &[("apps/cart.yaml", &deployment(&format!("{CART}:v1"), 0))],
+    );
+    let out = set_image(
+        dir.path(),
+        &["--max-file-size", "1KiB"],
+        "ghcr.io/acme/cart=v2",
+    );
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    let all = both(&out);
+    assert!(all.contains("apps/huge.yaml"), "{all}");
+    assert!(all.contains(&format!("{size} bytes")), "{all}");
+    assert!(all.contains("1024 bytes"), "{all}");
+
+    // `ferry check` does not read it either: a warning with its size.
+    let repo = repository_with_commit_template("deploy {{ environment }}");
+    sparse_file(&repo.path().join("envs/staging/huge.yaml"));
+    let out = check_command(repo.path())
+        .env("FERRY_MAX_FILE_SIZE", "1KiB")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let all = both(&out);
+    assert!(all.contains("envs/staging/huge.yaml"), "{all}");
+    assert!(all.contains(&format!("is {size} bytes")), "{all}");
+}
+
 #[test]
 fn a_malformed_size_limit_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,6 +299,60 @@ fn bump_refuses_a_duplicate_key_naming_both_lines() {
     assert_eq!(crate::support::remote::branch_tip(&lab.repo, "main"), tip);
 }
 
+#[test]
+fn check_reports_a_duplicate_key_with_both_lines_and_exits_4() {
+    let dir = repository_with_commit_template("deploy {{ environment }}");
+    let other = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n";
+    write_tree(
+        dir.path(),
+        &[
+            ("envs/staging/deployment.yaml", DUPLICATE_IMAGE),
+            ("envs/staging/config.yaml", other),
+        ],
+    );
+    let out = check(dir.path());
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    let all = both(&out);
+    // Both files: the one with an image and the one without (the agents refuse either).
+    assert!(all.contains("envs/staging/deployment.yaml:12"), "{all}");
+    assert!(all.contains("line 10"), "{all}");
+    assert!(all.contains("envs/staging/config.yaml:5"), "{all}");
+    assert!(all.contains("line 4"), "{all}");
+
+    // Without the duplicates the same repository passes.
+    write_tree(
+        dir.path(),
+        &[
+            ("envs/staging/deployment.yaml", &deployment(CART, 0)),
+            (
+                "envs/staging/config.yaml",
+                "apiVersion: v1\nkind: ConfigMap\n",
+            ),
+        ],
+    );
+    let out = check(dir.path());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}
+
+#[test]
+fn a_file_of_repeated_keys_gets_a_bounded_report() {
+    // `{a,a,a,…}` repeats a key every two bytes: each repeat used to be a refusal of its own
+    // (a message each, about 200 bytes of memory and output for 2 bytes of input).
+    let dir = tempfile::tempdir().unwrap();
+    let keys = vec!["a"; 5000].join(",");
+    let text_ = format!("image: ghcr.io/acme/cart:v1\nx: {{{keys}}}\n");
+    write_tree(dir.path(), &[("apps/cart.yaml", &text_)]);
+    let out = set_image(dir.path(), &[], "ghcr.io/acme/cart=v2");
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    let all = both(&out);
+    let reported = all.matches("is defined twice").count();
+    assert!((1..=100).contains(&reported), "{reported} refusals");
+    assert!(
+        all.contains("4899 more keys of this file are defined twice"),
+        "{all}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Template budget
 
@@ -281,14 +380,21 @@ fn repository_with_commit_template(template: &str) -> tempfile::TempDir {
     dir
 }
 
-fn check(dir: &Path) -> Output {
+/// `ferry check --dir dir`, outside any CI.
+fn check_command(dir: &Path) -> std::process::Command {
     let mut cmd = ferry();
     for (key, _) in std::env::vars() {
         if key.starts_with("GITHUB_") || key.starts_with("GITLAB_") || key.starts_with("CI") {
             cmd.env_remove(key);
         }
     }
-    cmd.arg("check").arg("--dir").arg(dir).output().unwrap()
+    cmd.env_remove("FERRY_MAX_FILE_SIZE");
+    cmd.arg("check").arg("--dir").arg(dir);
+    cmd
+}
+
+fn check(dir: &Path) -> Output {
+    check_command(dir).output().unwrap()
 }
 
 /// `ferry check` stops `template` with exit 2, naming the template file and `what`.
