@@ -1251,11 +1251,14 @@ impl Remote {
             let result = self.push_local(&path, &target, oid, lease.map(|_| expected));
             limits::doing(None);
             return result.map_err(|e| match e {
+                // Still at the lease: another writer held the branch's lock, mid-update.
                 LocalUpdate::Moved(found) => GitError::Conflict {
                     repo,
                     branch: branch.to_owned(),
                     expected: lease.unwrap_or("(absent)").to_owned(),
-                    found: found.map(|o| o.to_string()),
+                    found: found
+                        .filter(|f| lease.is_none() || *f != expected)
+                        .map(|o| o.to_string()),
                 },
                 LocalUpdate::Failed(e) => GitError::Local {
                     op: format!("pushing to `{branch}` of {repo}"),
