@@ -153,7 +153,12 @@ run rollback --repo "$repo" --env production --image ghcr.io/acme/cart --via pus
 git -C "$repo" log -1 --format='%h %an: %s%n%b' main
 
 section "The environment repository now: git log of its branches"
-git -C "$repo" log --graph --format='%h %s' --branches
+# One log per branch: dynamic-envs has a history of its own, which one graph would draw as if
+# it continued main's.
+for branch in $(git -C "$repo" for-each-ref --format='%(refname:short)' refs/heads); do
+  echo "-- $branch:"
+  git -C "$repo" log --graph --format='%h %an: %s' "$branch"
+done
 
 printf '\nDone: %d steps in %d s' "$step" $((SECONDS - started_steps))
 if ((started_steps > started)); then

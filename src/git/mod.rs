@@ -357,9 +357,6 @@ impl Drop for Temp {
 const TIP_REFS: &str = "refs/ferry/tips/";
 const PUSH_REFS: &str = "refs/ferry/push/";
 const HAVE_REFS: &str = "refs/ferry/have/";
-/// Where a push over the local transport puts its objects before the branch moves (removed
-/// right after).
-const INCOMING_REFS: &str = "refs/ferry/incoming/";
 
 impl Remote {
     /// Prepares a bare repository for `url`: in a new temporary directory, or in `cache_dir`
@@ -1246,14 +1243,29 @@ impl Remote {
             .reference(&local, oid, true, "ferry push")
             .map_err(|e| GitError::local("preparing the push", &e))?;
         let target = format!("refs/heads/{branch}");
-        // The local transport sets the branch whatever it points at by then (libgit2 compares
-        // with the value it listed when it connected): there the objects go to a scratch
-        // reference, and the branch is moved below, under its lock, only if it is at `lease`.
-        let local_path = self.url.local_path();
-        let destination = match &local_path {
-            Some(_) => scratch_ref(),
-            None => target.clone(),
-        };
+        // libgit2's local transport sets the branch whatever it points at by then (it compares
+        // with the value it listed when it connected): there ferry writes the objects into the
+        // repository and moves the branch itself, under its lock, only if it is at `lease`.
+        if let Some(path) = self.url.local_path() {
+            let repo = self.url.to_string();
+            let result = self.push_local(&path, &target, oid, lease.map(|_| expected));
+            limits::doing(None);
+            return result.map_err(|e| match e {
+                // Still at the lease: another writer held the branch's lock, mid-update.
+                LocalUpdate::Moved(found) => GitError::Conflict {
+                    repo,
+                    branch: branch.to_owned(),
+                    expected: lease.unwrap_or("(absent)").to_owned(),
+                    found: found
+                        .filter(|f| lease.is_none() || *f != expected)
+                        .map(|o| o.to_string()),
+                },
+                LocalUpdate::Failed(e) => GitError::Local {
+                    op: format!("pushing to `{branch}` of {repo}"),
+                    detail: e.message().to_owned(),
+                },
+            });
+        }
         let refused = Rc::new(Cell::new(false));
         let moved: RefCell<Option<Oid>> = RefCell::new(None);
         let status: RefCell<Option<String>> = RefCell::new(None);
@@ -1288,8 +1300,7 @@ impl Remote {
                 .repo
                 .remote_anonymous(self.url.as_str())
                 .map_err(|e| GitError::local("preparing the remote", &e))?;
-            let force = force || local_path.is_some();
-            let refspec = format!("{}{local}:{destination}", if force { "+" } else { "" });
+            let refspec = format!("{}{local}:{target}", if force { "+" } else { "" });
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         limits::doing(None);
@@ -1318,27 +1329,9 @@ impl Remote {
                 remote,
             });
         }
-        if let Some(path) = local_path {
-            update_local_branch(&path, &target, &destination, oid, lease.map(|_| expected))
-                .map_err(|e| match e {
-                    LocalUpdate::Moved(found) => conflict(found),
-                    LocalUpdate::Failed(e) => GitError::Local {
-                        op: format!("updating `{branch}` of {repo}"),
-                        detail: e.message().to_owned(),
-                    },
-                })?;
-        }
         tracing::debug!(branch = branch, commit, "pushed");
         Ok(())
     }
-}
-
-/// A reference name no other push uses, for the objects of a push over the local transport.
-fn scratch_ref() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{INCOMING_REFS}{}-{nanos:09}", std::process::id())
 }
 
 /// Why a branch of a local repository was not moved.
@@ -1348,13 +1341,51 @@ enum LocalUpdate {
     Failed(git2::Error),
 }
 
+impl Remote {
+    /// A push over the local transport: writes the objects of commit `oid` that the repository
+    /// at `path` lacks into it as one pack (no reference of its own, which other processes'
+    /// listings could trip over), then moves the branch.
+    fn push_local(
+        &self,
+        path: &Path,
+        target: &str,
+        oid: Oid,
+        expected: Option<Oid>,
+    ) -> Result<(), LocalUpdate> {
+        let remote = Repository::open(path).map_err(LocalUpdate::Failed)?;
+        let odb = remote.odb().map_err(LocalUpdate::Failed)?;
+        let pack = || -> Result<(), git2::Error> {
+            let commit = self.repo.find_commit(oid)?;
+            let mut walk = self.repo.revwalk()?;
+            walk.push(oid)?;
+            for parent in commit.parent_ids() {
+                if odb.exists(parent) {
+                    walk.hide(parent)?;
+                }
+            }
+            let mut builder = self.repo.packbuilder()?;
+            builder.insert_walk(&mut walk)?;
+            let mut writer = odb.packwriter()?;
+            let mut written = Ok(());
+            builder.foreach(|bytes| {
+                written = std::io::Write::write_all(&mut writer, bytes);
+                written.is_ok() && !limits::expired()
+            })?;
+            written.map_err(|e| git2::Error::from_str(&e.to_string()))?;
+            writer.commit()?;
+            Ok(())
+        };
+        pack().map_err(LocalUpdate::Failed)?;
+        update_local_branch(path, target, oid, expected)
+    }
+}
+
 /// The compare-and-swap of a push over the local transport: in the repository at `path`, moves
 /// `target` to `oid` if it is at `expected` (if it is absent when `None`), under the reference's
-/// lock file as git itself does, then removes the `scratch` reference that brought the objects.
+/// lock file as git itself does.
 fn update_local_branch(
     path: &Path,
     target: &str,
-    scratch: &str,
     oid: Oid,
     expected: Option<Oid>,
 ) -> Result<(), LocalUpdate> {
@@ -1363,13 +1394,6 @@ fn update_local_branch(
         Some(expected) => repo.reference_matching(target, oid, true, expected, "ferry push"),
         None => repo.reference(target, oid, false, "ferry push"),
     };
-    if let Err(e) = repo.find_reference(scratch).and_then(|mut r| r.delete()) {
-        tracing::debug!(
-            scratch,
-            "could not remove the scratch reference: {}",
-            e.message()
-        );
-    }
     match updated {
         Ok(_) => Ok(()),
         Err(e) => match e.code() {
@@ -1425,28 +1449,25 @@ mod tests {
         let commit = |message: &str| repo.commit(None, &who, &who, message, &tree, &[]).unwrap();
         let (a, b, c) = (commit("a"), commit("b"), commit("c"));
         let main = "refs/heads/main";
-        let scratch = "refs/ferry/incoming/1-000000001";
         repo.reference(main, a, false, "").unwrap();
         let at = |name: &str| repo.refname_to_id(name).ok();
 
         // Someone else moved main to b: the update from a is refused and says where main is.
         repo.reference(main, b, true, "").unwrap();
-        repo.reference(scratch, c, true, "").unwrap();
-        match update_local_branch(dir.path(), main, scratch, c, Some(a)) {
+        match update_local_branch(dir.path(), main, c, Some(a)) {
             Err(LocalUpdate::Moved(found)) => assert_eq!(found, Some(b)),
             _ => panic!("moved from a commit it was not at"),
         }
         assert_eq!(at(main), Some(b));
-        assert_eq!(at(scratch), None, "the scratch reference is removed");
 
         // From the commit it is at, it moves; a branch expected absent is not overwritten.
-        assert!(update_local_branch(dir.path(), main, scratch, c, Some(b)).is_ok());
+        assert!(update_local_branch(dir.path(), main, c, Some(b)).is_ok());
         assert_eq!(at(main), Some(c));
         assert!(matches!(
-            update_local_branch(dir.path(), main, scratch, a, None),
+            update_local_branch(dir.path(), main, a, None),
             Err(LocalUpdate::Moved(Some(found))) if found == c
         ));
-        assert!(update_local_branch(dir.path(), "refs/heads/new", scratch, a, None).is_ok());
+        assert!(update_local_branch(dir.path(), "refs/heads/new", a, None).is_ok());
         assert_eq!(at("refs/heads/new"), Some(a));
     }
 
