@@ -32,9 +32,27 @@ Exit codes:
  14  timeout: `ferry wait` ran out of time with the status pending or absent
  15  stalled: a git server stopped answering (--git-timeout), or the command's --deadline passed";
 
+/// `ferry --version`: the package version and the commit it was built from (build.rs says how it
+/// finds it).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FERRY_COMMIT"),
+    ")"
+);
+
+const COMPLETIONS_INSTALL: &str = "\
+Install (then start a new shell):
+  bash        mkdir -p ~/.local/share/bash-completion/completions
+              ferry completions bash > ~/.local/share/bash-completion/completions/ferry
+  zsh         mkdir -p ~/.zfunc && ferry completions zsh > ~/.zfunc/_ferry
+              (and in ~/.zshrc, before compinit: fpath+=(~/.zfunc))
+  fish        ferry completions fish > ~/.config/fish/completions/ferry.fish
+  powershell  ferry completions powershell >> $PROFILE";
+
 /// ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, propagate_version = true, after_long_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "ferry", version = VERSION, propagate_version = true, after_long_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
     /// More log detail on stderr (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -158,6 +176,29 @@ pub enum Command {
 
     /// Print the JSON schema of ferry.yaml, for editor completion and validation.
     Schema,
+
+    /// Print the completion script of a shell on stdout.
+    #[command(after_long_help = COMPLETIONS_INSTALL)]
+    Completions(CompletionsArgs),
+
+    /// Print ferry's manual page (roff) on stdout, or write a page per command into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete ferry's commands and flags in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `ferry.1` and a page per command (`ferry-bump.1`, `ferry-preview-up.1`, ...) into
+    /// this directory instead (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

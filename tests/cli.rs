@@ -312,3 +312,176 @@ fn schema_command_prints_the_committed_schema() {
     let schema: Value = serde_json::from_str(&committed).expect("schema is JSON");
     assert!(schema["properties"]["environments"].is_object(), "{schema}");
 }
+
+/// The commit `ferry --version` must name: FERRY_BUILD_COMMIT when the build was given one, else
+/// HEAD when this package is the top of a git checkout, else none (it says "unknown").
+fn expected_commit() -> Option<String> {
+    if let Ok(given) = std::env::var("FERRY_BUILD_COMMIT")
+        && given.len() >= 7
+        && given.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Some(given.to_ascii_lowercase());
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(manifest)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    (std::fs::canonicalize(top).ok()? == std::fs::canonicalize(manifest).ok()?)
+        .then(|| git(&["rev-parse", "HEAD"]))
+        .flatten()
+}
+
+#[test]
+fn version_names_the_version_and_the_commit() {
+    for flag in ["--version", "-V"] {
+        let out = run(&[flag]);
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        let text = stdout(&out);
+        let prefix = format!("ferry {} (commit ", env!("CARGO_PKG_VERSION"));
+        let commit = text
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(")\n"))
+            .unwrap_or_else(|| panic!("{flag} is not `{prefix}…)`: {text:?}"));
+        match expected_commit() {
+            Some(full) => assert!(
+                commit.len() >= 7 && full.starts_with(commit),
+                "{flag} names commit {commit:?}, expected a prefix of {full}"
+            ),
+            None => assert!(commit.starts_with("unknown"), "{flag}: {text:?}"),
+        }
+    }
+}
+
+#[test]
+fn completions_name_ferry_and_its_commands_in_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        for needle in ["ferry", "set-image", "promote", "preview", "dry-run"] {
+            assert!(
+                script.contains(needle),
+                "{shell} completion lacks {needle:?}:\n{script}"
+            );
+        }
+    }
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        assert!(stderr(&out).contains(shell), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn bash_completion_parses_and_completes_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("ferry.bash");
+    let out = run(&["completions", "bash"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&script, &out.stdout).expect("write the completion");
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    assert!(syntax.status.success(), "bash -n: {}", stderr(&syntax));
+    // What bash's programmable completion does on TAB: the function the script registered, with
+    // the words typed so far.
+    let complete = |words: &[&str]| {
+        let line = words.join(" ");
+        let program = format!(
+            "source {script:?}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE={line:?}; \
+             COMP_POINT={point}; fn=$(complete -p ferry | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p'); \
+             \"$fn\" ferry {last:?} {prev:?}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words = words
+                .iter()
+                .map(|w| format!("{w:?}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            cword = words.len() - 1,
+            point = line.len(),
+            last = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{program}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let offered = complete(&["ferry", "pro"]);
+    assert_eq!(offered.trim(), "promote", "ferry pro<TAB>: {offered:?}");
+    let offered = complete(&["ferry", "preview", ""]);
+    for sub in ["up", "down", "list", "gc"] {
+        assert!(
+            offered.lines().any(|l| l == sub),
+            "ferry preview <TAB> lacks {sub}: {offered:?}"
+        );
+    }
+}
+
+/// The names a man page gives, with roff's escaped hyphens as plain ones.
+fn roff_text(roff: &str) -> String {
+    roff.replace("\\-", "-")
+}
+
+#[test]
+fn man_page_describes_every_command() {
+    let out = run(&["man"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.starts_with(".ie") || page.starts_with(".TH"), "{page}");
+    assert!(page.contains(".TH ferry 1"), "{page}");
+    let text = roff_text(&page);
+    for command in [
+        "set-image",
+        "bump",
+        "merge",
+        "preview",
+        "promote",
+        "rollback",
+        "status",
+        "history",
+        "wait",
+        "check",
+        "schema",
+        "completions",
+    ] {
+        assert!(
+            text.contains(&format!("ferry-{command}(1)")),
+            "the man page lacks {command}:\n{text}"
+        );
+    }
+    assert!(text.contains("Exit codes:"), "{text}");
+
+    // One page per command, as the release archive ships them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pages = dir.path().join("man1");
+    let out = run(&["man", "--out-dir", pages.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (file, needle) in [
+        ("ferry.1", "ferry-bump(1)"),
+        ("ferry-bump.1", "--attempts"),
+        ("ferry-preview-up.1", "ferry-preview-up"),
+        ("ferry-completions.1", "powershell"),
+    ] {
+        let page =
+            std::fs::read_to_string(pages.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(page.contains(".TH "), "{file}: {page}");
+        assert!(
+            roff_text(&page).contains(needle),
+            "{file} lacks {needle}:\n{page}"
+        );
+    }
+    assert!(!pages.join("ferry-man.1").exists(), "`ferry man` is hidden");
+}

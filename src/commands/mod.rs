@@ -10,6 +10,7 @@ pub mod promote;
 pub mod rollback;
 pub mod schema;
 pub mod set_image;
+pub mod shell;
 mod site;
 pub mod status;
 mod text;
@@ -157,6 +158,8 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::Wait(args) => wait::run(args, cli.output),
         Command::Check(args) => check::run(args, cli.output),
         Command::Schema => schema::run(),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man(args) => shell::man(args),
     }
 }
 
