@@ -26,15 +26,17 @@ ARG FERRY_BINARY=build
 
 FROM rust:${RUST_VERSION}-alpine${ALPINE_VERSION} AS build
 
-# The C parts are built from source with the C compiler (no cmake) and linked statically:
+# The C parts are built from source and linked statically:
 # - libgit2 and libssh2 (git2's `https` and `ssh` features; vendored, since Alpine's -dev
-#   packages are not installed), linked against OpenSSL: openssl-dev and its static archives;
-# - zlib-ng (`zlib-ng-compat`) and aws-lc (rustls and the GitHub App's JWT).
-RUN apk add --no-cache build-base perl pkgconf linux-headers openssl-dev openssl-libs-static
+#   packages are not installed), linked against Alpine's OpenSSL: openssl-dev and its static
+#   archives (OPENSSL_NO_VENDOR below);
+# - zlib-ng (the `zlib-ng` feature, built with cmake: it inflates fetched packs faster than
+#   zlib, README "zlib or zlib-ng") and aws-lc (rustls and the GitHub App's JWT; no cmake).
+RUN apk add --no-cache build-base perl pkgconf linux-headers openssl-dev openssl-libs-static cmake
 
 # openssl-sys: link libssl.a and libcrypto.a, never a shared OpenSSL; pkg-config answers with
 # static flags. The musl target links the C runtime statically by default (crt-static).
-ARG REVISION=unknown
+ARG REVISION=
 ENV OPENSSL_STATIC=1 \
     OPENSSL_NO_VENDOR=1 \
     PKG_CONFIG_ALL_STATIC=1 \
@@ -45,7 +47,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin ferry \
+    cargo build --release --locked --features zlib-ng --bin ferry \
  && install -D -m 0755 target/release/ferry /out/ferry
 
 # Refuse a binary that needs a dynamic loader or shared libraries: the image below has neither
