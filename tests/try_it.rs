@@ -326,3 +326,27 @@ fn a_pull_request_environment_of_a_local_repository_is_refused_before_any_push()
     let out = ferry(&["promote", "--to", "production", "--via", "push"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// The README's first screen shows two commands, in this order: the try-it script this module
+/// runs, and the test command. If either changes, this test and the README change together.
+#[test]
+fn the_readme_first_screen_shows_the_try_it_and_the_test_command() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let first_section = readme.find("\n## ").expect("a second-level heading");
+    let first_screen = &readme[..first_section];
+    let commands: Vec<&str> = first_screen
+        .split("```sh\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap_or_default().trim())
+        .collect();
+    assert_eq!(
+        commands,
+        ["bash examples/try-it.sh", "cargo test"],
+        "{first_screen}"
+    );
+    assert!(
+        first_screen.contains("```mermaid\nflowchart"),
+        "a Mermaid picture of the flow: {first_screen}"
+    );
+}
