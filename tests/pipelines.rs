@@ -562,6 +562,9 @@ fn the_action_installs_a_verified_release_and_bumps_with_outputs_and_a_summary()
 fn the_action_builds_ferry_from_its_own_source_without_a_version() {
     // A runner with a Rust toolchain (its cargo and rustup homes); the build goes to a target
     // directory of its own below this one's, so a rerun on the same machine is incremental.
+    // The runner's cargo settings make the release profile unoptimized: what this test checks
+    // is that the action builds and runs ferry from its source, not the optimizer, and a cold
+    // optimized build would be a third of the suite's time on a 2-core machine.
     let site = Site::new();
     let home = std::env::var("HOME").unwrap_or_default();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -578,6 +581,9 @@ fn the_action_builds_ferry_from_its_own_source_without_a_version() {
             "CARGO_TARGET_DIR",
             manifest.join("target/action-install").display().to_string(),
         ),
+        ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0".to_owned()),
+        ("CARGO_PROFILE_RELEASE_DEBUG", "false".to_owned()),
+        ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256".to_owned()),
     ];
     let run = site.run_on(
         manifest,
