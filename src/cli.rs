@@ -721,6 +721,12 @@ pub struct BumpArgs {
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
+    /// All or nothing: refuse when any mention of an image would be left alone and reported
+    /// (a placeholder, a block scalar, a template, a bare name); also `strict: true` per
+    /// environment in ferry.yaml.
+    #[arg(long)]
+    pub strict: bool,
+
     /// Skip the stale-write guard: deploy even if a newer run of the same branch already did.
     #[arg(long)]
     pub force: bool,
@@ -807,6 +813,12 @@ pub struct SetImageArgs {
     /// Print the changes as a unified diff; write nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+
+    /// All or nothing: refuse when any mention of an image would be left alone and reported
+    /// (a placeholder, a block scalar, a template, a bare name); also `strict: true` per
+    /// environment in ferry.yaml.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 //! (references it must not edit), warnings, and the Flux setter markers it saw. It decides
 //! nothing about new values; [`crate::plan`] does.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::image::{self, ImageName, Reference};
+use crate::image::{ImageName, Reference};
 use crate::yaml::{Kind, NodeId, Style, Yaml};
 
 /// The recognised shapes, as reported to users.
@@ -108,13 +109,15 @@ impl Site {
     }
 }
 
-/// Why a reference is not edited.
+/// Why a reference is not edited. The first group refuses the whole edit; the second
+/// ([`Reason::is_report`]) is reported as a warning and blocks nothing (unless `--strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
-    BlockScalar,
+    /// A scalar shared (by alias or merge) with a different image or a non-image value.
     SharedAnchor,
-    Template,
+    /// One scalar claimed by two images (a Flux setter marker on another image's tag).
+    TwoImages,
     ParseError,
     MultiLine,
     EmptyValue,
@@ -122,20 +125,56 @@ pub enum Reason {
     TooLarge,
     /// A mapping defines a key twice.
     DuplicateKey,
+    /// Inside a literal or folded block scalar (text, not a field).
+    BlockScalar,
+    /// Inside a `{{ … }}` template expression.
+    Template,
+    /// A placeholder where the tag goes (`{TAG}`, `${TAG}`, `$(TAG)`).
+    Placeholder,
+    /// The image's name followed by a tag or digest that is not valid.
+    InvalidReference,
+    /// A reference inside a longer string.
+    LongerString,
+    /// The image named without a tag where ferry does not add one.
+    Untagged,
+    /// The edit needs a field the reference does not have (a digest for a digest-only pin).
+    NoField,
 }
 
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Reason::BlockScalar => "block-scalar",
             Reason::SharedAnchor => "shared-anchor",
-            Reason::Template => "template",
+            Reason::TwoImages => "two-images",
             Reason::ParseError => "parse-error",
             Reason::MultiLine => "multi-line",
             Reason::EmptyValue => "empty-value",
             Reason::TooLarge => "too-large",
             Reason::DuplicateKey => "duplicate-key",
+            Reason::BlockScalar => "block-scalar",
+            Reason::Template => "template",
+            Reason::Placeholder => "placeholder",
+            Reason::InvalidReference => "invalid-reference",
+            Reason::LongerString => "longer-string",
+            Reason::Untagged => "untagged",
+            Reason::NoField => "no-field",
         }
+    }
+
+    /// Whether a mention for this reason is reported and left alone (the other references are
+    /// still edited) rather than refused: text, templates and values ferry does not edit.
+    /// `--strict` refuses them too.
+    pub fn is_report(self) -> bool {
+        matches!(
+            self,
+            Reason::BlockScalar
+                | Reason::Template
+                | Reason::Placeholder
+                | Reason::InvalidReference
+                | Reason::LongerString
+                | Reason::Untagged
+                | Reason::NoField
+        )
     }
 }
 
@@ -148,11 +187,13 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Something worth telling that does not stop the edit.
+/// Something worth telling that does not stop the edit: a mention of an image ferry leaves
+/// alone (with its reason), or a note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     pub line: usize,
     pub column: usize,
+    pub reason: Option<Reason>,
     pub message: String,
 }
 
@@ -196,11 +237,17 @@ impl Want<'_> {
 pub struct Found {
     pub sites: Vec<Site>,
     pub refusals: Vec<Refusal>,
+    /// Mentions of a wanted image that are left alone, with why and the fix.
     pub warnings: Vec<Warning>,
+    /// Places that name a wanted image and need nothing (a Flux `ImageRepository`).
+    pub notes: Vec<Warning>,
     /// Setter policies and the image each names (`NS:POLICY` or `NS:POLICY:name` markers).
     pub policies: Vec<(String, ImageName)>,
     /// Scalars marked as a policy's tag or digest.
     pub marked: Vec<Marked>,
+    /// Scalars carrying a setter marker that a structured shape also reads as an image's tag,
+    /// digest or reference (of any image): one scalar cannot belong to two images.
+    pub owned: Vec<(Range<usize>, ImageName)>,
 }
 
 /// Whether a file name is a kustomization, where `images:` entries with only `name` count.
@@ -211,6 +258,10 @@ pub fn is_kustomization_file(file_name: &str) -> bool {
     )
 }
 
+/// The lists whose items are containers: an untagged `image:` there gets the tag, as
+/// kustomize's image transformer does.
+const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+
 /// Finds the references to the wanted images in every document of `yaml`.
 pub fn locate(yaml: &Yaml<'_>, file_name: &str, want: Want<'_>) -> Found {
     let mut walker = Walker {
@@ -218,15 +269,84 @@ pub fn locate(yaml: &Yaml<'_>, file_name: &str, want: Want<'_>) -> Found {
         want,
         found: Found::default(),
         kustomization: false,
+        kind: None,
+        depth: 0,
+        use_line: None,
+        expanding: Vec::new(),
+        budget: yaml.len().saturating_mul(4).clamp(10_000, 4_000_000),
+        overflow: false,
+        reach: HashMap::new(),
+        claims: BTreeMap::new(),
     };
     for &root in &yaml.documents {
-        walker.kustomization = is_kustomization_file(file_name)
-            || yaml.get(root, "kind").and_then(|k| yaml.scalar(k)) == Some("Kustomization");
-        walker.visit(root);
+        walker.kind = yaml
+            .get(root, "kind")
+            .and_then(|k| yaml.scalar(yaml.resolve(k)));
+        walker.kustomization =
+            is_kustomization_file(file_name) || walker.kind == Some("Kustomization");
+        walker.visit(root, &Ctx::default());
     }
-    walker.found.refusals.sort_by_key(|r| (r.line, r.column));
-    walker.found.refusals.dedup_by_key(|r| (r.line, r.column));
+    walker.settle_shared();
+    let found = &mut walker.found;
+    found.refusals.sort_by_key(|r| (r.line, r.column));
+    found.refusals.dedup_by_key(|r| (r.line, r.column));
+    found.warnings.sort_by_key(|w| (w.line, w.column));
+    found.warnings.dedup_by_key(|w| (w.line, w.column));
+    found.notes.sort_by_key(|w| (w.line, w.column));
+    found.notes.dedup_by_key(|w| (w.line, w.column));
     walker.found
+}
+
+/// Where a node sits as the document means it: through an alias, a node sits where the alias
+/// is, not where its anchor is written.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ctx<'c> {
+    /// The key this node is the value of.
+    key: Option<&'c str>,
+    /// When the node is an item of a sequence: that sequence's key.
+    list: Option<&'c str>,
+    /// The enclosing collection's context.
+    up: Option<&'c Ctx<'c>>,
+}
+
+impl Ctx<'_> {
+    /// Whether this is the `image` of a container (an item of `containers`, …).
+    fn container_image(&self) -> bool {
+        self.key == Some("image")
+            && self
+                .up
+                .and_then(|m| m.list)
+                .is_some_and(|l| CONTAINER_LISTS.contains(&l))
+    }
+
+    /// Whether this is an image volume's `reference` (`volumes[].image.reference`).
+    fn volume_image(&self) -> bool {
+        self.key == Some("reference")
+            && self.up.is_some_and(|m| {
+                m.key == Some("image") && m.up.and_then(|v| v.list) == Some("volumes")
+            })
+    }
+}
+
+/// How a walk reached a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Where it is written.
+    Written,
+    /// Through an alias (`*a`).
+    Alias,
+    /// Through a `<<: *a` merge key.
+    Merge,
+}
+
+/// A shape's claim on a scalar that aliases or merges may reach more than once.
+#[derive(Debug)]
+struct Claim {
+    /// Which use of the scalar (its n-th visit) the claim was made in.
+    index: usize,
+    image: ImageName,
+    /// What the claim means for a wanted image; `None` for other images.
+    outcome: Option<Result<Option<Site>, Refusal>>,
 }
 
 struct Walker<'y, 'a, 'w> {
@@ -234,35 +354,190 @@ struct Walker<'y, 'a, 'w> {
     want: Want<'w>,
     found: Found,
     kustomization: bool,
+    /// The current document's `kind`.
+    kind: Option<&'y str>,
+    /// How many aliases deep the walk is (0: the nodes where they are written).
+    depth: usize,
+    /// The line of the alias (or merge key) that brought the walk here, and how.
+    use_line: Option<(usize, Use)>,
+    /// Alias targets being walked (an alias inside its own anchor is not followed).
+    expanding: Vec<NodeId>,
+    /// How many more nodes may be walked through aliases.
+    budget: usize,
+    overflow: bool,
+    /// Each visit of a scalar under an aliased anchor: the line of that use, and how.
+    reach: HashMap<NodeId, Vec<(usize, Use)>>,
+    /// The claims on such scalars.
+    claims: BTreeMap<NodeId, Vec<Claim>>,
 }
 
-impl Walker<'_, '_, '_> {
-    fn visit(&mut self, id: NodeId) {
+impl<'y> Walker<'y, '_, '_> {
+    fn visit(&mut self, id: NodeId, ctx: &Ctx<'_>) {
         let y = self.y;
+        if self.depth > 0 {
+            if self.budget == 0 {
+                self.overflow = true;
+                return;
+            }
+            self.budget -= 1;
+        }
         match y.node(id).kind() {
-            Kind::Alias { .. } => {}
+            Kind::Alias { target } => {
+                if self.expanding.contains(&target) {
+                    return;
+                }
+                let line = y.node(id).line();
+                self.through(target, (line, Use::Alias), |w| w.visit(target, ctx));
+            }
             Kind::Scalar { .. } => {
-                if !y.is_key(id) {
-                    self.scalar(id);
+                if y.is_key(id) {
+                    return;
+                }
+                self.scalar(id, ctx);
+                if self.tracked(id) {
+                    let at = self.use_line.unwrap_or((y.node(id).line(), Use::Written));
+                    self.reach.entry(id).or_default().push(at);
                 }
             }
             Kind::Mapping { .. } => {
-                self.mapping(id);
-                for (_, value) in y.entries(id) {
-                    self.visit(value);
+                self.mapping(id, ctx);
+                let merge = |k: NodeId| y.scalar(k) == Some("<<") && y.tag(k).is_none();
+                for (key, value) in y.entries(id) {
+                    if merge(key) && y.resolve(value) != value {
+                        continue;
+                    }
+                    if merge(key) && matches!(y.node(value).kind(), Kind::Sequence { .. }) {
+                        continue;
+                    }
+                    let child = Ctx {
+                        key: y.scalar(key),
+                        list: None,
+                        up: Some(ctx),
+                    };
+                    self.visit(value, &child);
+                }
+                // Entries merged in from aliased mappings are part of this mapping too.
+                for (key, value, line) in self.merged_entries(id) {
+                    let child = Ctx {
+                        key: Some(key),
+                        list: None,
+                        up: Some(ctx),
+                    };
+                    self.through(value, (line, Use::Merge), |w| w.visit(value, &child));
                 }
             }
             Kind::Sequence { .. } => {
-                self.parameters(id);
+                self.parameters(id, ctx);
+                let child = Ctx {
+                    key: None,
+                    list: ctx.key,
+                    up: Some(ctx),
+                };
                 for item in y.items(id) {
-                    self.visit(item);
+                    self.visit(item, &child);
                 }
             }
         }
     }
 
+    /// Walks `f` as a use of `target` reached through an alias or merge key at `line`.
+    fn through(&mut self, target: NodeId, at: (usize, Use), f: impl FnOnce(&mut Self)) {
+        let saved = self.use_line.replace(at);
+        self.expanding.push(target);
+        self.depth += 1;
+        f(self);
+        self.depth -= 1;
+        self.expanding.pop();
+        self.use_line = saved;
+    }
+
+    /// The entries a mapping gets from `<<` merge keys naming aliased mappings (inline merged
+    /// mappings are walked where they are written), minus its own keys: earlier sources win.
+    fn merged_entries(&self, map: NodeId) -> Vec<(&'y str, NodeId, usize)> {
+        let y = self.y;
+        let merge = |k: NodeId| y.scalar(k) == Some("<<") && y.tag(k).is_none();
+        if !y.entries(map).any(|(k, _)| merge(k)) {
+            return Vec::new();
+        }
+        let mut taken: Vec<&str> = y
+            .entries(map)
+            .filter(|&(k, _)| !merge(k))
+            .filter_map(|(k, _)| y.scalar(k))
+            .collect();
+        let mut out = Vec::new();
+        let mut sources: Vec<(NodeId, usize)> = Vec::new();
+        for (k, v) in y.entries(map).filter(|&(k, _)| merge(k)) {
+            let line = y.node(k).line();
+            match y.node(v).kind() {
+                Kind::Alias { target } => sources.push((target, line)),
+                Kind::Sequence { .. } => {
+                    for item in y.items(v) {
+                        if let Kind::Alias { target } = y.node(item).kind() {
+                            sources.push((target, line));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.collect_merged(&sources, &mut taken, &mut out, 0);
+        out
+    }
+
+    fn collect_merged(
+        &self,
+        sources: &[(NodeId, usize)],
+        taken: &mut Vec<&'y str>,
+        out: &mut Vec<(&'y str, NodeId, usize)>,
+        depth: usize,
+    ) {
+        let y = self.y;
+        if depth > 16 {
+            return;
+        }
+        let merge = |k: NodeId| y.scalar(k) == Some("<<") && y.tag(k).is_none();
+        for &(source, line) in sources {
+            if !matches!(y.node(source).kind(), Kind::Mapping { .. }) {
+                continue;
+            }
+            for (k, v) in y.entries(source) {
+                if merge(k) {
+                    continue;
+                }
+                if let Some(key) = y.scalar(k)
+                    && !taken.contains(&key)
+                {
+                    taken.push(key);
+                    out.push((key, v, line));
+                }
+            }
+            let nested: Vec<(NodeId, usize)> = y
+                .entries(source)
+                .filter(|&(k, _)| merge(k))
+                .flat_map(|(_, v)| match y.node(v).kind() {
+                    Kind::Alias { target } => vec![(target, line)],
+                    Kind::Sequence { .. } => y
+                        .items(v)
+                        .filter_map(|i| match y.node(i).kind() {
+                            Kind::Alias { target } => Some((target, line)),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            self.collect_merged(&nested, taken, out, depth + 1);
+        }
+    }
+
+    /// Whether a scalar sits under an anchor that aliases reuse: its uses are counted, and an
+    /// edit is made only when every use means the same image.
+    fn tracked(&self, id: NodeId) -> bool {
+        self.y.shared_ancestor(id).is_some()
+    }
+
     fn refuse(&mut self, reason: Reason, line: usize, column: usize, message: String) {
-        self.found.refusals.push(Refusal {
+        self.reject(Refusal {
             reason,
             line,
             column,
@@ -270,26 +545,157 @@ impl Walker<'_, '_, '_> {
         });
     }
 
-    /// The key of the sequence holding `id`, when `id` is an item of a sequence under a key.
-    fn list_key(&self, id: NodeId) -> Option<&str> {
-        let parent = self.y.node(id).parent()?;
-        match self.y.node(parent).kind() {
-            Kind::Sequence { .. } => self.y.key_of(parent),
-            _ => None,
+    /// Records why a reference is not edited: a report (warning) for text, templates and
+    /// placeholders, a refusal otherwise.
+    fn reject(&mut self, r: Refusal) {
+        if r.reason.is_report() {
+            if self.depth == 0 {
+                self.found.warnings.push(Warning {
+                    line: r.line,
+                    column: r.column,
+                    reason: Some(r.reason),
+                    message: r.message,
+                });
+            }
+        } else {
+            self.found.refusals.push(r);
         }
     }
 
-    /// A scalar value: a whole reference, a kustomize override, or text to check for hidden
-    /// references.
-    fn scalar(&mut self, id: NodeId) {
+    fn note(&mut self, line: usize, column: usize, message: String) {
+        if self.depth == 0 {
+            self.found.notes.push(Warning {
+                line,
+                column,
+                reason: None,
+                message,
+            });
+        }
+    }
+
+    /// A shape's claim that the scalar `primary` (resolved through aliases) is `image`'s tag,
+    /// digest or reference, with what it means when `image` is wanted.
+    fn offer(
+        &mut self,
+        primary: Option<NodeId>,
+        image: ImageName,
+        outcome: impl FnOnce(&Self) -> Result<Option<Site>, Refusal>,
+    ) {
+        let wanted = self.want.wants(&image);
+        if let Some(p) = primary {
+            let node = self.y.node(p);
+            if self.depth == 0
+                && matches!(node.kind(), Kind::Scalar { .. })
+                && self
+                    .y
+                    .comment_on_line(node.line())
+                    .is_some_and(|c| c.contains("$imagepolicy"))
+            {
+                self.found.owned.push((node.span(), image.clone()));
+            }
+            if self.tracked(p) {
+                let index = self.reach.get(&p).map_or(0, Vec::len);
+                let outcome = wanted.then(|| outcome(self));
+                self.claims.entry(p).or_default().push(Claim {
+                    index,
+                    image,
+                    outcome,
+                });
+                return;
+            }
+        }
+        if !wanted {
+            return;
+        }
+        match outcome(self) {
+            Ok(Some(site)) => self.found.sites.push(site),
+            Ok(None) => {}
+            Err(r) => self.reject(r),
+        }
+    }
+
+    /// Decides the scalars under aliased anchors: edited once when every use of the scalar
+    /// means the same image, refused when a use means another image or no image at all.
+    fn settle_shared(&mut self) {
+        let y = self.y;
+        for (id, claims) in std::mem::take(&mut self.claims) {
+            let Some(first) = claims.iter().find(|c| c.outcome.is_some()) else {
+                continue;
+            };
+            let image = first.image.clone();
+            let node = y.node(id);
+            let uses = self.reach.get(&id).cloned().unwrap_or_default();
+            let (anchor, anchor_line) = match y.shared_ancestor(id) {
+                Some((a, _)) => (y.anchor(a).unwrap_or("?").to_owned(), y.node(a).line()),
+                None => ("?".to_owned(), node.line()),
+            };
+            let refusal = |message: String| Refusal {
+                reason: Reason::SharedAnchor,
+                line: node.line(),
+                column: node.column(),
+                message,
+            };
+            if self.overflow {
+                self.reject(refusal(format!(
+                    "the value for {image} is under the anchor &{anchor} (line {anchor_line}), and the file reuses anchors more often than ferry follows; give this field its own value"
+                )));
+                continue;
+            }
+            if let Some(other) = claims.iter().find(|c| c.image != image) {
+                let at = uses.get(other.index).map_or(anchor_line, |u| u.0);
+                self.reject(refusal(format!(
+                    "the value for {image} is under the anchor &{anchor} (line {anchor_line}), which is also {}'s value (the use at line {at}); editing it would change both. Give each image its own value",
+                    other.image
+                )));
+                continue;
+            }
+            // A block of defaults that only `<<` merges reuse is not itself a use: where it is
+            // written it need not name the image.
+            let defaults = uses.iter().all(|u| u.1 != Use::Alias);
+            let unclaimed = (0..uses.len()).find(|&u| {
+                let claimed = claims.iter().any(|c| c.index == u);
+                !(claimed || defaults && uses[u].1 == Use::Written)
+            });
+            if let Some(u) = unclaimed {
+                self.reject(refusal(format!(
+                    "the value for {image} is under the anchor &{anchor} (line {anchor_line}), which the use at line {} reuses for something other than {image}; editing it would change that too. Give this field its own value",
+                    uses[u].0
+                )));
+                continue;
+            }
+            let mut refused = false;
+            for claim in claims {
+                match claim.outcome {
+                    Some(Ok(Some(site))) if !self.found.sites.contains(&site) => {
+                        self.found.sites.push(site);
+                    }
+                    Some(Err(r)) if !refused => {
+                        refused = true;
+                        let depth = std::mem::replace(&mut self.depth, 0);
+                        self.reject(r);
+                        self.depth = depth;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A scalar value: a whole reference, a kustomize override, or text to check for mentions
+    /// ferry does not edit.
+    fn scalar(&mut self, id: NodeId, ctx: &Ctx<'_>) {
         let y = self.y;
         let node = y.node(id);
         let (Kind::Scalar { style }, Some(value)) = (node.kind(), y.scalar(id)) else {
             return;
         };
-        self.setter_marker(id);
+        if self.depth == 0 {
+            self.setter_marker(id);
+        }
         if style.is_block() {
-            self.block_scalar(id);
+            if self.depth == 0 {
+                self.block_scalar(id);
+            }
             return;
         }
         if let Want::Names(names) = self.want
@@ -297,8 +703,8 @@ impl Walker<'_, '_, '_> {
         {
             return;
         }
-        let key = y.key_of(id);
-        let in_images_list = self.list_key(id) == Some("images");
+        let key = ctx.key;
+        let in_images_list = ctx.list == Some("images");
         if in_images_list
             && let Some((old, new)) = value.split_once('=')
             && let Ok(reference) = Reference::parse(new)
@@ -308,67 +714,108 @@ impl Walker<'_, '_, '_> {
         }
         if let Ok(reference) = Reference::parse(value) {
             let tagged = reference.tag.is_some() || reference.digest.is_some();
-            let image_key = key == Some("image");
+            let runs = ctx.container_image() || ctx.volume_image();
+            if self.kind == Some("ImageRepository") && key == Some("image") {
+                if self.want.wants(&reference.name) {
+                    self.note(node.line(), node.column(), format!(
+                        "{} is the repository a Flux ImageRepository scans for tags, not a deployed image; ferry leaves it as it is",
+                        reference.name
+                    ));
+                }
+                return;
+            }
             let counts = match self.want {
-                Want::Names(_) => tagged || image_key,
+                Want::Names(_) => tagged || runs,
                 Want::Any => {
-                    (tagged || image_key)
+                    runs || (tagged
                         && (in_images_list
-                            || key.is_some_and(|k| k.to_ascii_lowercase().contains("image")))
+                            || key.is_some_and(|k| k.to_ascii_lowercase().contains("image"))))
                 }
             };
             if counts {
                 self.whole(id, reference, 0, Shape::Reference);
                 return;
             }
+            if key == Some("image") && self.want.wants(&reference.name) {
+                self.refuse(
+                    Reason::Untagged,
+                    node.line(),
+                    node.column(),
+                    format!(
+                        "{} is named without a tag outside a container's `image:`, so ferry does not know it runs there and adds no tag; if it is a deployed image, write its tag (`{value}:TAG`)",
+                        reference.name
+                    ),
+                );
+                return;
+            }
+            if !tagged {
+                return;
+            }
         }
-        if let Want::Names(names) = self.want {
-            for name in names {
-                let mentions = image::mentions(value, name);
-                if mentions.is_empty() {
-                    continue;
-                }
-                if value.contains("{{") {
-                    self.refuse(
+        let Want::Names(names) = self.want else {
+            return;
+        };
+        for name in names {
+            // One report per image and value: the first place it is named.
+            if let Some((range, pin)) = pins(value, name).into_iter().next() {
+                let whole = range == (0..value.len());
+                let (reason, message) = if value.contains("{{") {
+                    (
                         Reason::Template,
-                        node.line(),
-                        node.column(),
-                        format!("{name} is referenced inside a template expression; ferry edits literal values only. Set the tag in the values the template reads"),
-                    );
-                } else if mentions.iter().any(|m| m.tagged) {
-                    self.found.warnings.push(Warning {
-                        line: node.line(),
-                        column: node.column(),
-                        message: format!("{name} appears inside a longer string, which ferry does not edit; make the reference a value of its own"),
-                    });
-                }
+                        format!(
+                            "{name} is named inside a template expression (`{}`), which ferry does not edit; set the tag in the values the template reads",
+                            crate::ci::one_line(&value[range])
+                        ),
+                    )
+                } else {
+                    match pin {
+                        Pin::Placeholder => (
+                            Reason::Placeholder,
+                            format!(
+                                "`{}` holds a placeholder where {name}'s tag goes, filled in by another tool; ferry does not edit it. If the file is deployed as written, replace the placeholder with a tag",
+                                crate::ci::one_line(&value[range])
+                            ),
+                        ),
+                        Pin::Invalid if whole => (
+                            Reason::InvalidReference,
+                            format!(
+                                "`{}` names {name} with a tag or digest that is not valid (a tag is up to 128 of [A-Za-z0-9_.-]; a digest is an algorithm, `:` and at least 32 hex digits), so ferry does not edit it; fix the value",
+                                crate::ci::one_line(&value[range])
+                            ),
+                        ),
+                        Pin::Invalid | Pin::Valid => (
+                            Reason::LongerString,
+                            format!(
+                                "{name} is named inside a longer string (`{}`), which ferry does not edit; make the reference a value of its own",
+                                crate::ci::one_line(&value[range])
+                            ),
+                        ),
+                    }
+                };
+                self.refuse(reason, node.line(), node.column(), message);
             }
         }
     }
 
     fn whole(&mut self, id: NodeId, reference: Reference, prefix_len: usize, shape: Shape) {
-        if !self.want.wants(&reference.name) {
-            return;
-        }
         let image = reference.name.clone();
-        match self.slot(id, &image) {
-            Ok(Some(slot)) => self.found.sites.push(Site {
-                image,
+        self.offer(Some(id), image.clone(), |w| {
+            Ok(w.slot(id, &image)?.map(|slot| Site {
+                image: image.clone(),
                 shape,
                 target: Target::Whole {
                     slot,
                     prefix_len,
                     reference,
                 },
-            }),
-            Ok(None) => {}
-            Err(refusal) => self.found.refusals.push(refusal),
-        }
+            }))
+        });
     }
 
-    /// The rewritable scalar at `id`, a refusal saying why it is not rewritable, or None when
-    /// `id` is not a scalar at all.
+    /// The rewritable scalar at `id` (through aliases, the anchored scalar), a refusal saying
+    /// why it is not rewritable, or None when `id` is not a scalar at all.
     fn slot(&self, id: NodeId, image: &dyn std::fmt::Display) -> Result<Option<Slot>, Refusal> {
+        let id = self.y.resolve(id);
         let node = self.y.node(id);
         let refusal = |reason, message: String| Refusal {
             reason,
@@ -377,35 +824,13 @@ impl Walker<'_, '_, '_> {
             message,
         };
         match node.kind() {
-            Kind::Alias { target } => {
-                let t = self.y.node(target);
-                Err(refusal(
-                    Reason::SharedAnchor,
-                    format!(
-                        "the value for {image} is an alias of &{} at line {}, shared with other uses; give this field its own value",
-                        self.y.anchor(target).unwrap_or("?"),
-                        t.line()
-                    ),
-                ))
-            }
             Kind::Scalar { style } => {
                 let value = self.y.scalar(id).unwrap_or_default();
                 if style.is_block() {
                     return Err(refusal(
                         Reason::BlockScalar,
                         format!(
-                            "the value for {image} is a block scalar; write it as a single-line value"
-                        ),
-                    ));
-                }
-                if let Some((shared, alias_line)) = self.y.shared_ancestor(id) {
-                    let s = self.y.node(shared);
-                    return Err(refusal(
-                        Reason::SharedAnchor,
-                        format!(
-                            "the value for {image} is under the anchor &{} (line {}), which the alias at line {alias_line} reuses; editing it would change every use. Give each use its own value",
-                            self.y.anchor(shared).unwrap_or("?"),
-                            s.line()
+                            "the value for {image} is a block scalar (`|` or `>`), which ferry does not edit; write it as a single-line value"
                         ),
                     ));
                 }
@@ -413,7 +838,16 @@ impl Walker<'_, '_, '_> {
                     return Err(refusal(
                         Reason::Template,
                         format!(
-                            "the value for {image} is a template expression; set the tag in the values the template reads"
+                            "the value for {image} is a template expression, which ferry does not edit; set the tag in the values the template reads"
+                        ),
+                    ));
+                }
+                if let Some(p) = placeholder_in(value) {
+                    return Err(refusal(
+                        Reason::Placeholder,
+                        format!(
+                            "the value for {image} holds a placeholder (`{}`), filled in by another tool; ferry does not edit it. If the file is deployed as written, replace the placeholder with a tag",
+                            crate::ci::one_line(p)
                         ),
                     ));
                 }
@@ -454,17 +888,24 @@ impl Walker<'_, '_, '_> {
         }
     }
 
-    fn mapping(&mut self, id: NodeId) {
-        if self.list_key(id) == Some("images") && self.kustomize_entry(id) {
+    fn mapping(&mut self, id: NodeId, ctx: &Ctx<'_>) {
+        if ctx.list == Some("images") && self.kustomize_entry(id) {
             return;
         }
         self.helm_values(id);
     }
 
+    /// The scalar text of `key` in mapping `id` (own entries, through aliases).
+    fn text_of(&self, id: NodeId, key: &str) -> Option<&'y str> {
+        self.y
+            .get(id, key)
+            .and_then(|n| self.y.scalar(self.y.resolve(n)))
+    }
+
     /// A kustomize `images:` entry (`name`, `newName`, `newTag`, `digest`).
     fn kustomize_entry(&mut self, id: NodeId) -> bool {
         let y = self.y;
-        let Some(name) = y.get(id, "name").and_then(|n| y.scalar(n)) else {
+        let Some(name) = self.text_of(id, "name") else {
             return false;
         };
         let new_name = y.get(id, "newName");
@@ -473,47 +914,36 @@ impl Walker<'_, '_, '_> {
         if new_name.is_none() && new_tag.is_none() && digest.is_none() && !self.kustomization {
             return false;
         }
-        let effective = new_name.and_then(|n| y.scalar(n)).unwrap_or(name);
+        let effective = self.text_of(id, "newName").unwrap_or(name);
         let Ok(image) = ImageName::parse(effective) else {
             return true;
         };
-        if !self.want.wants(&image) {
-            return true;
-        }
-        let tag = match new_tag.map(|t| self.slot(t, &image)).transpose() {
-            Ok(t) => t.flatten(),
-            Err(r) => return self.refused(r),
-        };
-        let digest = match digest.map(|d| self.slot(d, &image)).transpose() {
-            Ok(d) => d.flatten(),
-            Err(r) => return self.refused(r),
-        };
-        let insert = self.insert_point(id);
-        if tag.is_none() && insert.is_none() {
-            let node = y.node(id);
-            return self.refused(Refusal {
-                reason: Reason::BlockScalar,
-                line: node.line(),
-                column: node.column(),
-                message: format!(
-                    "the entry for {image} has no `newTag`, and one cannot be added after its last value, a block scalar that keeps its trailing lines (`|+`); add `newTag:` above it"
-                ),
-            });
-        }
-        self.found.sites.push(Site {
-            image,
-            shape: Shape::KustomizeImages,
-            target: Target::Fields {
-                tag,
-                digest,
-                insert,
-            },
+        let node = y.node(id);
+        let primary = new_tag.or(digest).map(|n| y.resolve(n));
+        self.offer(primary, image.clone(), |w| {
+            let tag = new_tag.map(|t| w.slot(t, &image)).transpose()?.flatten();
+            let digest = digest.map(|d| w.slot(d, &image)).transpose()?.flatten();
+            let insert = w.insert_point(id);
+            if tag.is_none() && insert.is_none() {
+                return Err(Refusal {
+                    reason: Reason::EmptyValue,
+                    line: node.line(),
+                    column: node.column(),
+                    message: format!(
+                        "the entry for {image} has no `newTag`, and one cannot be added after its last value, a block scalar that keeps its trailing lines (`|+`); add `newTag:` above it"
+                    ),
+                });
+            }
+            Ok(Some(Site {
+                image: image.clone(),
+                shape: Shape::KustomizeImages,
+                target: Target::Fields {
+                    tag,
+                    digest,
+                    insert,
+                },
+            }))
         });
-        true
-    }
-
-    fn refused(&mut self, refusal: Refusal) -> bool {
-        self.found.refusals.push(refusal);
         true
     }
 
@@ -563,17 +993,14 @@ impl Walker<'_, '_, '_> {
     /// Helm-style values: `tag` beside `repository` (with optional `registry`) or `name`.
     fn helm_values(&mut self, id: NodeId) {
         let y = self.y;
-        // Most mappings have neither a `tag` nor a merge: skip resolving merges for them.
+        // Most mappings have none of these keys: skip resolving merges for them.
         if !y
             .entries(id)
-            .any(|(k, _)| matches!(y.scalar(k), Some("tag" | "<<")))
+            .any(|(k, _)| matches!(y.scalar(k), Some("tag" | "<<" | "repository")))
         {
             return;
         }
         let get = |key: &str| y.merged_get(id, key);
-        let Some((tag, tag_via_merge)) = get("tag") else {
-            return;
-        };
         let text = |v: NodeId| y.scalar(y.resolve(v));
         let name = match (get("repository"), get("name")) {
             (Some((repo, _)), _) => {
@@ -594,59 +1021,55 @@ impl Walker<'_, '_, '_> {
         let Ok(image) = ImageName::parse(&name) else {
             return;
         };
-        if !self.want.wants(&image) {
-            return;
-        }
-        if tag_via_merge {
-            let node = y.node(tag);
-            let r = Refusal {
-                reason: Reason::SharedAnchor,
-                line: node.line(),
-                column: node.column(),
-                message: format!(
-                    "the tag for {image} comes from a `<<` merge of an anchored mapping shared with other uses; set `tag` in this mapping itself"
-                ),
-            };
-            self.found.refusals.push(r);
-            return;
-        }
-        let tag = match self.slot(tag, &image) {
-            Ok(Some(slot)) => slot,
-            Ok(None) => return,
-            Err(r) => {
-                self.found.refusals.push(r);
-                return;
+        let Some((tag, _)) = get("tag") else {
+            // `repository` alone names where images come from; the chart picks the tag.
+            if let Some((repo, _)) = get("repository")
+                && self.want.wants(&image)
+                && self.depth == 0
+            {
+                let node = y.node(y.resolve(repo));
+                self.refuse(
+                    Reason::Untagged,
+                    node.line(),
+                    node.column(),
+                    format!(
+                        "{image} is named by a `repository` with no `tag` beside it (the chart picks the tag, often its appVersion), so ferry has nothing to set; add `tag:` to this mapping to pin it"
+                    ),
+                );
             }
+            return;
         };
-        let digest = match get("digest") {
-            Some((d, false)) => match self.slot(d, &image) {
-                Ok(slot) => slot,
-                Err(r) => {
-                    self.found.refusals.push(r);
-                    return;
-                }
-            },
-            _ => None,
-        };
-        self.found.sites.push(Site {
-            image,
-            shape: Shape::HelmValues,
-            target: Target::Fields {
-                tag: Some(tag),
-                digest,
-                insert: None,
-            },
+        let digest = get("digest");
+        let primary = y.resolve(tag);
+        self.offer(Some(primary), image.clone(), |w| {
+            let Some(tag) = w.slot(tag, &image)? else {
+                return Ok(None);
+            };
+            let digest = match digest {
+                Some((d, _)) => w.slot(d, &image)?,
+                None => None,
+            };
+            Ok(Some(Site {
+                image: image.clone(),
+                shape: Shape::HelmValues,
+                target: Target::Fields {
+                    tag: Some(tag),
+                    digest,
+                    insert: None,
+                },
+            }))
         });
     }
 
     /// `{name, value}` parameter lists: `<prefix>.tag` beside `<prefix>.repository` or
     /// `<prefix>.name`.
-    fn parameters(&mut self, list: NodeId) {
+    fn parameters(&mut self, list: NodeId, _ctx: &Ctx<'_>) {
         let y = self.y;
         let params: Vec<(&str, NodeId)> = y
             .items(list)
             .filter_map(|item| {
-                let name = y.get(item, "name").and_then(|n| y.scalar(n))?;
+                let item = y.resolve(item);
+                let name = self.text_of(item, "name")?;
                 Some((name, y.get(item, "value")?))
             })
             .collect();
@@ -654,20 +1077,13 @@ impl Walker<'_, '_, '_> {
             return;
         }
         // The first parameter of each name, indexed: a list may hold thousands.
-        let mut by_name: std::collections::HashMap<&str, NodeId> =
-            std::collections::HashMap::with_capacity(params.len());
+        let mut by_name: HashMap<&str, NodeId> = HashMap::with_capacity(params.len());
         for &(n, v) in &params {
             by_name.entry(n).or_insert(v);
         }
         let value = |key: &str| by_name.get(key).copied();
-        let text = |key: &str| value(key).and_then(|v| y.scalar(v));
-        for &(name, tag) in &params {
-            let Some(prefix) = name
-                .strip_suffix("tag")
-                .filter(|p| p.is_empty() || p.ends_with('.'))
-            else {
-                continue;
-            };
+        let text = |key: &str| value(key).and_then(|v| y.scalar(y.resolve(v)));
+        let image_of = |prefix: &str| -> Option<ImageName> {
             let image_text = match (
                 text(&format!("{prefix}repository")),
                 text(&format!("{prefix}name")),
@@ -679,46 +1095,61 @@ impl Walker<'_, '_, '_> {
                     _ => repo.to_owned(),
                 },
                 (None, Some(n)) => n.to_owned(),
-                (None, None) => continue,
+                (None, None) => return None,
             };
-            let Ok(image) = ImageName::parse(&image_text) else {
-                continue;
-            };
-            if !self.want.wants(&image) {
+            ImageName::parse(&image_text).ok()
+        };
+        for &(name, tag) in &params {
+            if let Some(prefix) = name
+                .strip_suffix("repository")
+                .filter(|p| p.is_empty() || p.ends_with('.'))
+                && value(&format!("{prefix}tag")).is_none()
+                && self.depth == 0
+                && let Some(image) = image_of(prefix)
+                && self.want.wants(&image)
+            {
+                let node = y.node(y.resolve(tag));
+                self.refuse(
+                    Reason::Untagged,
+                    node.line(),
+                    node.column(),
+                    format!(
+                        "{image} is named by the parameter `{name}` with no `{prefix}tag` beside it, so ferry has nothing to set; add a `{prefix}tag` parameter to pin it"
+                    ),
+                );
                 continue;
             }
-            let tag = match self.slot(tag, &image) {
-                Ok(Some(slot)) => slot,
-                Ok(None) => continue,
-                Err(r) => {
-                    self.found.refusals.push(r);
-                    continue;
-                }
+            let Some(prefix) = name
+                .strip_suffix("tag")
+                .filter(|p| p.is_empty() || p.ends_with('.'))
+            else {
+                continue;
             };
-            let digest = match value(&format!("{prefix}digest"))
-                .map(|d| self.slot(d, &image))
-                .transpose()
-            {
-                Ok(d) => d.flatten(),
-                Err(r) => {
-                    self.found.refusals.push(r);
-                    continue;
-                }
+            let Some(image) = image_of(prefix) else {
+                continue;
             };
-            self.found.sites.push(Site {
-                image,
-                shape: Shape::HelmParameters,
-                target: Target::Fields {
-                    tag: Some(tag),
-                    digest,
-                    insert: None,
-                },
+            let digest = value(&format!("{prefix}digest"));
+            self.offer(Some(y.resolve(tag)), image.clone(), |w| {
+                let Some(tag) = w.slot(tag, &image)? else {
+                    return Ok(None);
+                };
+                let digest = digest.map(|d| w.slot(d, &image)).transpose()?.flatten();
+                Ok(Some(Site {
+                    image: image.clone(),
+                    shape: Shape::HelmParameters,
+                    target: Target::Fields {
+                        tag: Some(tag),
+                        digest,
+                        insert: None,
+                    },
+                }))
             });
         }
     }
 
-    /// A literal or folded block scalar: references inside it cannot be edited, so each one is
-    /// a refusal (embedded YAML such as Argo CD `helm.values: |` is searched with every shape).
+    /// A literal or folded block scalar: text, not fields. Each reference inside it is reported
+    /// (embedded YAML such as Argo CD `helm.values: |` is searched with every shape, and the
+    /// report points at the value ferry would have edited).
     fn block_scalar(&mut self, id: NodeId) {
         let Want::Names(names) = self.want else {
             return;
@@ -738,18 +1169,26 @@ impl Walker<'_, '_, '_> {
                 let (line, column) = site.position();
                 spots.push((line, column, site.image.to_string()));
             }
-            for r in &found.refusals {
+            for r in found.refusals.iter().chain(
+                &found
+                    .warnings
+                    .iter()
+                    .map(|w| Refusal {
+                        reason: Reason::BlockScalar,
+                        line: w.line,
+                        column: w.column,
+                        message: String::new(),
+                    })
+                    .collect::<Vec<_>>(),
+            ) {
                 spots.push((r.line, r.column, "an image".into()));
             }
         }
         if spots.is_empty() {
             let lines = crate::yaml::LineIndex::new(value);
             for name in names {
-                for m in image::mentions(value, name)
-                    .into_iter()
-                    .filter(|m| m.tagged)
-                {
-                    let (line, column) = lines.position(value, m.range.start);
+                for (range, _) in pins(value, name) {
+                    let (line, column) = lines.position(value, range.start);
                     spots.push((line, column, name.to_string()));
                 }
             }
@@ -759,7 +1198,7 @@ impl Walker<'_, '_, '_> {
                 Reason::BlockScalar,
                 node.line() + line - 1,
                 column + indent,
-                format!("{image} is referenced inside a block scalar (a `|` or `>` text), which ferry does not edit; move these values to structured YAML (for Argo CD, `helm.valuesObject` instead of `helm.values`)"),
+                format!("{image} is named inside a block scalar (a `|` or `>` text), which ferry does not edit; if it is deployed from there, move these values to structured YAML (for Argo CD, `helm.valuesObject` instead of `helm.values`)"),
             );
         }
     }
@@ -798,10 +1237,22 @@ impl Walker<'_, '_, '_> {
                     MarkedField::Digest
                 };
                 // The image is not known yet: name it by its policy in messages.
-                let slot = match self.slot(id, &format!("policy {policy}")) {
-                    Ok(Some(slot)) => Ok(slot),
-                    Err(r) => Err(r),
-                    Ok(None) => return,
+                let slot = match y.shared_ancestor(id) {
+                    Some((shared, alias_line)) => Err(Refusal {
+                        reason: Reason::SharedAnchor,
+                        line: node.line(),
+                        column: node.column(),
+                        message: format!(
+                            "the value set by the setter marker of policy {policy} is under the anchor &{} (line {}), which the alias at line {alias_line} reuses; editing it would change every use. Give it its own value",
+                            y.anchor(shared).unwrap_or("?"),
+                            y.node(shared).line()
+                        ),
+                    }),
+                    None => match self.slot(id, &format!("policy {policy}")) {
+                        Ok(Some(slot)) => Ok(slot),
+                        Err(r) => Err(r),
+                        Ok(None) => return,
+                    },
                 };
                 self.found.marked.push(Marked {
                     policy: policy.to_owned(),
@@ -814,6 +1265,92 @@ impl Walker<'_, '_, '_> {
             Some(_) => {}
         }
     }
+}
+
+/// How the text after an image's name pins it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    /// A valid tag or digest.
+    Valid,
+    /// A placeholder another tool fills in (`{TAG}`, `${TAG}`, `$(TAG)`, `{{ .tag }}`, `<tag>`).
+    Placeholder,
+    /// A tag or digest that is not valid (`@sha256:abc`, `:v1!`).
+    Invalid,
+}
+
+/// The start of a placeholder in a tag, if the value holds one.
+fn placeholder_in(value: &str) -> Option<&str> {
+    value
+        .match_indices(['{', '$', '<', '%'])
+        .find_map(|(at, _)| {
+            let rest = &value[at..];
+            let is = rest.starts_with("${")
+                || rest.starts_with("$(")
+                || rest.starts_with('{') && rest.contains('}')
+                || rest.starts_with('<') && rest.contains('>')
+                || rest.starts_with('%') && rest[1..].contains('%');
+            is.then_some(rest)
+        })
+}
+
+/// Every place `text` names `name` with something after it that pins a version: `name:…` or
+/// `name@…`, whether or not that makes a valid reference. The range covers the name and the
+/// pin up to the next space, quote or comma.
+fn pins(text: &str, name: &ImageName) -> Vec<(Range<usize>, Pin)> {
+    let needle = name.last_component();
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    if needle.is_empty() {
+        return out;
+    }
+    let name_byte =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':');
+    let mut scanned = 0;
+    for (hit, _) in text.match_indices(needle) {
+        if hit < scanned {
+            continue;
+        }
+        let end = hit + needle.len();
+        // The name starts after the last byte that cannot be part of it (`=` ends a flag).
+        let start = bytes[..hit]
+            .iter()
+            .rposition(|&b| !name_byte(b))
+            .map_or(0, |i| i + 1);
+        let Ok(found) = ImageName::parse(&text[start..end]) else {
+            continue;
+        };
+        if &found != name {
+            continue;
+        }
+        let Some(&sep @ (b':' | b'@')) = bytes.get(end) else {
+            continue;
+        };
+        let stop = bytes[end..]
+            .iter()
+            .position(|&b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b',' | b']'))
+            .map_or(bytes.len(), |i| end + i);
+        // A `{{ … }}` with spaces inside runs to its closing braces.
+        let stop = match text[end..].find("{{") {
+            Some(open) if end + open < stop => text[end + open..]
+                .find("}}")
+                .map_or(stop, |close| (end + open + close + 2).max(stop)),
+            _ => stop,
+        };
+        scanned = stop;
+        let pin_text = &text[end + 1..stop];
+        if pin_text.is_empty() || (sep == b':' && pin_text.starts_with('/')) {
+            continue;
+        }
+        let pin = if placeholder_in(pin_text).is_some() {
+            Pin::Placeholder
+        } else if Reference::parse(&text[start..stop]).is_ok() {
+            Pin::Valid
+        } else {
+            Pin::Invalid
+        };
+        out.push((start..stop, pin));
+    }
+    out
 }
 
 /// Whether `id` is a block scalar with keep chomping (`|+`, `>2+`): its trailing line breaks are
@@ -956,22 +1493,112 @@ mod tests {
     }
 
     #[test]
-    fn shared_anchor_is_refused() {
+    fn anchor_reused_for_the_same_image_is_one_site() {
         let src = "a: &img shop/cart:v1\nb: *img\n";
         let f = find(src, "x.yaml", "shop/cart");
-        assert!(f.sites.is_empty());
-        assert_eq!(f.refusals[0].reason, Reason::SharedAnchor);
-        assert_eq!((f.refusals[0].line, f.refusals[0].column), (1, 9));
+        assert!(f.refusals.is_empty(), "{f:?}");
+        assert_eq!(f.sites.len(), 1);
+        assert_eq!(f.sites[0].position(), (1, 9));
     }
 
     #[test]
-    fn block_scalar_helm_values_are_refused_at_the_inner_line() {
+    fn anchor_shared_with_another_image_or_a_non_image_value_is_refused() {
+        let other =
+            "a:\n  repository: shop/cart\n  tag: &t v1\nb:\n  repository: shop/api\n  tag: *t\n";
+        let f = find(other, "values.yaml", "shop/cart");
+        assert!(f.sites.is_empty());
+        assert_eq!(f.refusals[0].reason, Reason::SharedAnchor);
+        assert!(
+            f.refusals[0].message.contains("shop/api"),
+            "{}",
+            f.refusals[0].message
+        );
+        let label = "a:\n  repository: shop/cart\n  tag: &t v1\nlabels:\n  version: *t\n";
+        let f = find(label, "values.yaml", "shop/cart");
+        assert!(f.sites.is_empty());
+        assert_eq!((f.refusals[0].line, f.refusals[0].column), (3, 11));
+        assert!(
+            f.refusals[0].message.contains("line 5"),
+            "{}",
+            f.refusals[0].message
+        );
+    }
+
+    #[test]
+    fn merge_that_sets_its_own_tag_is_edited_there() {
+        let src = "base: &base\n  repository: shop/cart\n  tag: v1\nprod:\n  <<: *base\n  tag: v1\nother:\n  <<: *base\n  repository: shop/api\n  tag: v3\n";
+        let f = find(src, "values.yaml", "shop/cart");
+        assert!(f.refusals.is_empty(), "{f:?}");
+        let mut at: Vec<_> = f.sites.iter().map(Site::position).collect();
+        at.sort_unstable();
+        assert_eq!(at, [(3, 8), (6, 8)]);
+    }
+
+    #[test]
+    fn aliases_are_followed_within_a_budget() {
+        // A billion laughs: each level doubles the uses of the one below.
+        let mut src = String::from("a: &a0 shop/cart:v1\n");
+        for i in 1..40 {
+            src.push_str(&format!("l{i}: &a{i} [*a{}, *a{}]\n", i - 1, i - 1));
+        }
+        let f = find(&src, "x.yaml", "shop/cart");
+        assert!(f.sites.is_empty());
+        assert_eq!(f.refusals[0].reason, Reason::SharedAnchor);
+    }
+
+    #[test]
+    fn block_scalar_helm_values_are_reported_at_the_inner_line() {
         let src = "spec:\n  helm:\n    values: |\n      image:\n        repository: shop/cart\n        tag: v1\n";
         let f = find(src, "app.yaml", "shop/cart");
+        assert!(f.sites.is_empty() && f.refusals.is_empty());
+        assert_eq!(f.warnings.len(), 1);
+        assert_eq!(f.warnings[0].reason, Some(Reason::BlockScalar));
+        assert_eq!((f.warnings[0].line, f.warnings[0].column), (6, 14));
+    }
+
+    #[test]
+    fn placeholders_and_invalid_pins_are_reported() {
+        for (value, reason) in [
+            ("shop/cart:{TAG}", Reason::Placeholder),
+            ("shop/cart:${TAG}", Reason::Placeholder),
+            ("shop/cart:$(TAG)", Reason::Placeholder),
+            ("'shop/cart:{{ .Values.tag }}'", Reason::Template),
+            ("shop/cart@sha256:abc", Reason::InvalidReference),
+            ("shop/cart:v1@sha256:0123", Reason::InvalidReference),
+        ] {
+            let src = format!(
+                "containers:\n- name: a\n  image: {value}\n- name: b\n  image: shop/cart:v1\n"
+            );
+            let f = find(&src, "d.yaml", "shop/cart");
+            assert_eq!(f.sites.len(), 1, "{value}");
+            assert_eq!(f.warnings.len(), 1, "{value}: {f:?}");
+            assert_eq!(f.warnings[0].reason, Some(reason), "{value}");
+            assert_eq!(f.warnings[0].line, 3, "{value}");
+        }
+    }
+
+    #[test]
+    fn bare_names_get_a_tag_only_where_a_container_runs_them() {
+        let src = "spec:\n  containers:\n  - name: a\n    image: shop/cart\n  volumes:\n  - name: v\n    image:\n      reference: shop/cart\n  values:\n    image: shop/cart\n";
+        let f = find(src, "pod.yaml", "shop/cart");
+        let mut at: Vec<_> = f.sites.iter().map(Site::position).collect();
+        at.sort_unstable();
+        assert_eq!(at, [(4, 12), (8, 18)]);
+        assert_eq!(f.warnings.len(), 1);
+        assert_eq!(f.warnings[0].reason, Some(Reason::Untagged));
+        let flux = "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\nmetadata:\n  name: cart\nspec:\n  image: shop/cart\n";
+        let f = find(flux, "repo.yaml", "shop/cart");
+        assert!(f.sites.is_empty() && f.warnings.is_empty());
+        assert_eq!(f.notes.len(), 1);
+    }
+
+    #[test]
+    fn helm_repository_without_tag_is_reported() {
+        let src = "image:\n  repository: shop/cart\n  pullPolicy: Always\n";
+        let f = find(src, "values.yaml", "shop/cart");
         assert!(f.sites.is_empty());
-        assert_eq!(f.refusals.len(), 1);
-        assert_eq!(f.refusals[0].reason, Reason::BlockScalar);
-        assert_eq!((f.refusals[0].line, f.refusals[0].column), (6, 14));
+        assert_eq!(f.warnings[0].reason, Some(Reason::Untagged));
+        assert_eq!((f.warnings[0].line, f.warnings[0].column), (2, 15));
     }
 
     #[test]

@@ -66,6 +66,44 @@ pub fn is_yaml_path(path: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization"
 }
 
+/// The directories of a tree's Helm charts (those holding a `Chart.yaml`), to tell chart
+/// sources (`<chart>/templates/…`) apart from deployed files.
+#[derive(Debug, Clone, Default)]
+pub struct Charts(HashSet<String>);
+
+impl Charts {
+    /// The charts among `paths` (files relative to one root, `/`-separated).
+    pub fn new<'p>(paths: impl IntoIterator<Item = &'p str>) -> Charts {
+        Charts(
+            paths
+                .into_iter()
+                .filter_map(|p| match p.rsplit_once('/') {
+                    Some((dir, "Chart.yaml")) => Some(dir.to_owned()),
+                    None if p == "Chart.yaml" => Some(String::new()),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether `path` is below the `templates/` directory of one of the charts.
+    pub fn is_source(&self, path: &str) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let mut at = 0;
+        while let Some(i) = path[at..].find("templates/") {
+            let start = at + i;
+            let dir = path[..start].trim_end_matches('/');
+            if (start == 0 || path.as_bytes()[start - 1] == b'/') && self.0.contains(dir) {
+                return true;
+            }
+            at = start + 1;
+        }
+        false
+    }
+}
+
 /// One edited scalar (or added key), as reported to users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -107,7 +145,11 @@ pub struct Plan {
     /// Files whose bytes change, in path order.
     pub files: Vec<FileEdit>,
     pub changes: Vec<Change>,
+    /// Mentions of the images that are left alone, with why and the fix (`--strict` turns
+    /// them into refusals).
     pub warnings: Vec<Notice>,
+    /// Places that name the images and need nothing (chart sources, Flux `ImageRepository`).
+    pub notes: Vec<Notice>,
     /// References that must not be edited. When any exist, nothing may be written.
     pub refusals: Vec<Notice>,
     /// Requested images with no reference at all.
@@ -117,6 +159,25 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// All or nothing (`--strict`, `strict: true` in `ferry.yaml`): every mention that would be
+    /// reported and left alone refuses the edit instead.
+    pub fn refuse_reports(&mut self) {
+        let mut moved = false;
+        for mut w in std::mem::take(&mut self.warnings) {
+            if w.reason.is_some_and(Reason::is_report) {
+                w.message.push_str(" (refused: strict mode)");
+                self.refusals.push(w);
+                moved = true;
+            } else {
+                self.warnings.push(w);
+            }
+        }
+        if moved {
+            self.refusals
+                .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        }
+    }
+
     /// Puts every path below `prefix` (the plan was made for a subdirectory, such as an
     /// environment's path in its repository).
     pub fn relocate(&mut self, prefix: &str) {
@@ -128,6 +189,7 @@ impl Plan {
         self.files.iter_mut().for_each(|f| moved(&mut f.path));
         self.changes.iter_mut().for_each(|c| moved(&mut c.file));
         self.warnings.iter_mut().for_each(|n| moved(&mut n.file));
+        self.notes.iter_mut().for_each(|n| moved(&mut n.file));
         self.refusals.iter_mut().for_each(|n| moved(&mut n.file));
     }
 }
@@ -146,8 +208,6 @@ pub enum PlanError {
 pub struct Scan {
     pub path: String,
     pub text: String,
-    /// Whether the file holds `{{ … }}` templates: none of its references may be edited.
-    pub templated: bool,
     pub found: Found,
 }
 
@@ -219,7 +279,7 @@ impl Planner {
             Ok(text) => match Yaml::parse(text) {
                 Ok(yaml) => {
                     let mut found = locate::locate(&yaml, file_name, Want::Names(&self.names));
-                    if has_findings(&found) {
+                    if edits_or_reads(&found) {
                         refuse_duplicates(&yaml, &mut found);
                     }
                     (text, found)
@@ -244,26 +304,19 @@ impl Planner {
                         e.valid_up_to()
                     ),
                 );
-                return (!found.refusals.is_empty()).then(|| Scan {
+                return has_findings(&found).then(|| Scan {
                     path: path.to_owned(),
-                    templated: lossy.contains("{{"),
                     text: lossy.into_owned(),
                     found,
                 });
             }
         };
-        let mut found = found;
-        let templated = text.contains("{{");
-        if templated {
-            refuse_templated(&mut found);
-        }
         if !has_findings(&found) {
             return None;
         }
         Some(Scan {
             path: path.to_owned(),
             text: text.to_owned(),
-            templated,
             found,
         })
     }
@@ -326,13 +379,13 @@ impl Planner {
         Scan {
             path: path.to_owned(),
             text: String::new(),
-            templated: false,
             found,
         }
     }
 
     /// A file that cannot be parsed is refused where it mentions a requested image, and
-    /// skipped otherwise.
+    /// skipped otherwise. A template file (one holding `{{ … }}`) that does not parse as YAML
+    /// is reported, not refused: it is not deployed as written.
     fn unparsable(&self, text: &str, why: &str) -> Found {
         let mut found = Found::default();
         let template = text.contains("{{");
@@ -340,14 +393,18 @@ impl Planner {
         for name in &self.names {
             for m in image::mentions(text, name) {
                 let (line, column) = lines.position(text, m.range.start);
-                let (reason, message) = if template {
-                    (
-                        Reason::Template,
-                        format!(
-                            "{name} is referenced in a template file ({why}); ferry edits rendered values only. Set the tag in the values the template reads"
+                if template {
+                    found.warnings.push(locate::Warning {
+                        line,
+                        column,
+                        reason: Some(Reason::Template),
+                        message: format!(
+                            "{name} is named in a template file that does not parse as YAML ({why}), which ferry does not edit; set the tag in the values the template reads"
                         ),
-                    )
-                } else {
+                    });
+                    continue;
+                }
+                let (reason, message) = {
                     (
                         Reason::ParseError,
                         format!(
@@ -366,6 +423,35 @@ impl Planner {
         found
     }
 
+    /// A file below a Helm chart's `templates/` (beside its `Chart.yaml`): chart source, never
+    /// parsed or edited. A note says so when it names a requested image.
+    pub fn chart_source(&self, path: &str, bytes: &[u8]) -> Option<Scan> {
+        if !self.may_reference(bytes) {
+            return None;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        let lines = crate::yaml::LineIndex::new(&text);
+        let mut found = Found::default();
+        for name in &self.names {
+            if let Some(m) = image::mentions(&text, name).first() {
+                let (line, column) = lines.position(&text, m.range.start);
+                found.notes.push(locate::Warning {
+                    line,
+                    column,
+                    reason: None,
+                    message: format!(
+                        "{name} is named in a Helm chart's template (chart source, rendered by Helm), which ferry does not read or edit; set the tag in the chart's values"
+                    ),
+                });
+            }
+        }
+        (!found.notes.is_empty()).then(|| Scan {
+            path: path.to_owned(),
+            text: String::new(),
+            found,
+        })
+    }
+
     /// Combines the scans of a whole tree (in path order) into a plan.
     pub fn plan(&self, scans: Vec<Scan>) -> Result<Plan, PlanError> {
         let mut plan = Plan::default();
@@ -380,6 +466,15 @@ impl Planner {
                 }
             }
         }
+        // Every policy of the tree, whichever image it names.
+        let mut all_policies: BTreeMap<String, ImageName> = BTreeMap::new();
+        for scan in &scans {
+            for (policy, name) in &scan.found.policies {
+                all_policies
+                    .entry(policy.clone())
+                    .or_insert_with(|| name.clone());
+            }
+        }
         let mut seen: Vec<bool> = vec![false; self.names.len()];
         for scan in scans {
             let file = scan.path.as_str();
@@ -392,7 +487,10 @@ impl Planner {
             };
             for w in &scan.found.warnings {
                 plan.warnings
-                    .push(notice(w.line, w.column, None, &w.message));
+                    .push(notice(w.line, w.column, w.reason, &w.message));
+            }
+            for n in &scan.found.notes {
+                plan.notes.push(notice(n.line, n.column, None, &n.message));
             }
             for r in &scan.found.refusals {
                 plan.refusals
@@ -403,15 +501,11 @@ impl Planner {
                 let Some(image) = policies.get(m.policy.as_str()) else {
                     continue;
                 };
-                if scan.templated {
-                    let message = format!(
-                        "{image} is set through a setter marker in a file holding `{{{{ … }}}}` templates, which ferry does not edit; set the tag in the values the template reads"
-                    );
-                    plan.refusals
-                        .push(notice(m.line, m.column, Some(Reason::Template), &message));
-                    continue;
-                }
                 match &m.slot {
+                    Err(r) if r.reason.is_report() => {
+                        plan.warnings
+                            .push(notice(r.line, r.column, Some(r.reason), &r.message));
+                    }
                     Err(r) => {
                         plan.refusals
                             .push(notice(r.line, r.column, Some(r.reason), &r.message));
@@ -432,6 +526,32 @@ impl Planner {
                         });
                     }
                 }
+            }
+            // A scalar a setter marker gives to one image and a structured shape to another
+            // belongs to neither: Flux and ferry would fight over it.
+            for m in &scan.found.marked {
+                let (Ok(slot), Some(marked_image)) = (&m.slot, all_policies.get(m.policy.as_str()))
+                else {
+                    continue;
+                };
+                let owner = scan
+                    .found
+                    .owned
+                    .iter()
+                    .find(|(span, owner)| *span == slot.span && owner != marked_image);
+                let Some((_, owner)) = owner else {
+                    continue;
+                };
+                if !self.names.contains(owner) && !self.names.contains(marked_image) {
+                    continue;
+                }
+                sites.retain(|s| !site_slots(s).any(|x| x.span == slot.span));
+                let message = format!(
+                    "this value is {owner}'s, and the setter marker of policy {} on its line gives it to {marked_image}: Flux and ferry would each write their own image's tag here. Move the marker to {marked_image}'s own field, or remove it",
+                    m.policy
+                );
+                plan.refusals
+                    .push(notice(m.line, m.column, Some(Reason::TwoImages), &message));
             }
             // One scalar can be reached by two shapes (`tag: shop/cart:v1` is a Helm tag and a
             // whole reference; a setter marker on a Helm tag): the whole reference wins, as it
@@ -502,11 +622,12 @@ impl Planner {
 }
 
 fn has_findings(f: &Found) -> bool {
-    !(f.sites.is_empty()
-        && f.refusals.is_empty()
-        && f.warnings.is_empty()
-        && f.policies.is_empty()
-        && f.marked.is_empty())
+    edits_or_reads(f) || !f.warnings.is_empty() || !f.notes.is_empty()
+}
+
+/// Whether ferry would edit the file or read a value from it (then its duplicate keys matter).
+fn edits_or_reads(f: &Found) -> bool {
+    !(f.sites.is_empty() && f.refusals.is_empty() && f.policies.is_empty() && f.marked.is_empty())
 }
 
 /// A file ferry would edit (or that mentions the images) with a key defined twice in one
@@ -553,24 +674,6 @@ pub fn duplicate_keys(yaml: &Yaml<'_>) -> Vec<locate::Refusal> {
         ));
     }
     refusals
-}
-
-/// A file holding `{{ … }}` is a template (a Helm chart template, an ApplicationSet): what it
-/// renders may differ from what it says, so its references are refused, not edited.
-fn refuse_templated(found: &mut Found) {
-    for site in std::mem::take(&mut found.sites) {
-        let (line, column) = site.position();
-        found.refusals.push(locate::Refusal {
-            reason: Reason::Template,
-            line,
-            column,
-            message: format!(
-                "{} is referenced in a file holding `{{{{ … }}}}` templates (a Helm chart template or an ApplicationSet), which ferry does not edit; set the tag in the values or the generator the template reads",
-                site.image
-            ),
-        });
-    }
-    found.refusals.sort_by_key(|r| (r.line, r.column));
 }
 
 /// Whether `bytes[at..at + len]` is a whole name component: not preceded by a name character

@@ -47,6 +47,8 @@ struct Report<'a> {
     attempts: u32,
     changes: &'a [Change],
     warnings: &'a [Notice],
+    #[serde(skip_serializing_if = "<[Notice]>::is_empty")]
+    notes: &'a [Notice],
     refusals: &'a [Notice],
     missing: Vec<Missing>,
     /// Why nothing was pushed (held, tag policy, stale), one message per reason.
@@ -143,6 +145,8 @@ struct Target {
     labels: Vec<String>,
     reviewers: Vec<String>,
     assignees: Vec<String>,
+    /// All or nothing: mentions left alone refuse the bump (`strict: true` in ferry.yaml).
+    strict: bool,
 }
 
 /// What one attempt concluded.
@@ -758,6 +762,7 @@ fn resolve(
             .as_ref()
             .map(|e| e.assignees.clone())
             .unwrap_or_default(),
+        strict: env.as_ref().is_some_and(|e| e.strict),
     });
     Ok(tip)
 }
@@ -864,9 +869,16 @@ impl ScanCache {
             copied = unknown.iter().map(|&i| entries[i].clone()).collect();
             &copied
         };
+        let charts = plan::Charts::new(entries.iter().map(|e| e.path.as_str()));
         let read = std::sync::Mutex::new(Vec::new());
         store.visit_blobs(to_read, &|i, bytes| {
-            if let Some(scan) = planner.scan(&to_read[i].path, bytes) {
+            let path = &to_read[i].path;
+            let scan = if charts.is_source(path) {
+                planner.chart_source(path, bytes)
+            } else {
+                planner.scan(path, bytes)
+            };
+            if let Some(scan) = scan {
                 read.lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .push((i, scan));
@@ -938,6 +950,9 @@ fn prepare(
     tracing::debug!(referencing = scans.len(), "scanned");
     let mut plan = planner.plan(scans)?;
     plan.relocate(&target.path);
+    if request.args.strict || target.strict {
+        plan.refuse_reports();
+    }
 
     if !plan.refusals.is_empty() {
         let mut outcome = Outcome::new(Status::Refused, target, tip);
@@ -1324,7 +1339,10 @@ fn finish(
     for w in &plan.warnings {
         tracing::warn!("{}", text::located(Path::new(""), w));
     }
-    text::annotate(ci::Level::Warning, "ferry", &plan.warnings);
+    for n in &plan.notes {
+        tracing::info!("{}", text::located(Path::new(""), n));
+    }
+    text::annotate(ci::Level::Warning, "ferry: left as it is", &plan.warnings);
     text::annotate(
         ci::Level::Error,
         "ferry: refused, nothing written",
@@ -1400,6 +1418,7 @@ fn finish(
         attempts,
         changes: &plan.changes,
         warnings: &plan.warnings,
+        notes: &plan.notes,
         refusals: &plan.refusals,
         missing,
         reasons,

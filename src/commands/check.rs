@@ -703,6 +703,7 @@ impl Checker<'_> {
                 hold_reason: None,
                 tags: None,
                 allow_mutable_tags: false,
+                strict: false,
                 labels: Vec::new(),
                 reviewers: Vec::new(),
                 assignees: Vec::new(),

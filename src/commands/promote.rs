@@ -683,6 +683,8 @@ pub(crate) fn bump_of(
         path: None,
         digest: None,
         dry_run: write.dry_run,
+        // ferry.yaml's `strict: true` on the environment still applies.
+        strict: false,
         // Promotions and rollbacks set versions on purpose: the stale-write guard is for
         // builds racing each other.
         force: true,

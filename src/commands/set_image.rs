@@ -24,6 +24,8 @@ struct Report<'a> {
     dir: String,
     changes: &'a [Change],
     warnings: &'a [Notice],
+    #[serde(skip_serializing_if = "<[Notice]>::is_empty")]
+    notes: &'a [Notice],
     refusals: &'a [Notice],
     missing: Vec<Missing>,
 }
@@ -51,18 +53,24 @@ pub(super) struct Missing {
 
 pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
-    let (dir, env_path, tree) = target_dir(args)?;
+    let (dir, env_path, tree, strict) = target_dir(args)?;
     let planner = Planner::new(updates)?;
 
     let started = Instant::now();
     let scanned = dir.join(&env_path);
     let files = tree::yaml_files(&tree, &scanned)?;
-    let scans = tree::scan(&scanned, &files, |path, content| {
-        planner.scan_content(path, content)
+    let charts = plan::Charts::new(files.iter().map(String::as_str));
+    let scans = tree::scan(&scanned, &files, |path, content| match content {
+        tree::Content::Bytes(bytes) if charts.is_source(path) => planner.chart_source(path, bytes),
+        _ if charts.is_source(path) => None,
+        content => planner.scan_content(path, content),
     })?;
     let relevant = scans.len();
     let mut plan = planner.plan(scans)?;
     plan.relocate(&env_path);
+    if args.strict || strict {
+        plan.refuse_reports();
+    }
     tracing::debug!(
         dir = %scanned.display(),
         files = files.len(),
@@ -80,6 +88,14 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     for w in &plan.warnings {
         tracing::warn!("{}", located(&dir, w));
     }
+    for n in &plan.notes {
+        tracing::info!("{}", located(&dir, n));
+    }
+    super::text::annotate(
+        crate::ci::Level::Warning,
+        "ferry: left as it is",
+        &plan.warnings,
+    );
     let (status, exit, missing) = if !plan.refusals.is_empty() {
         report::diagnostics(&refusal_text(&dir, &plan));
         super::text::annotate(
@@ -132,6 +148,7 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
         dir: dir_label,
         changes: &plan.changes,
         warnings: &plan.warnings,
+        notes: &plan.notes,
         refusals: &plan.refusals,
         missing,
     };
@@ -144,14 +161,14 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
 /// nothing is read or written outside of (the directory of ferry.yaml with --env, else the
 /// checkout --dir is in, see [`tree::root_of`]). A symbolic link on the way that leaves the
 /// tree is refused.
-fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf), Error> {
-    let (root, env_path, tree) = match &args.env {
+fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf, bool), Error> {
+    let (root, env_path, tree, strict) = match &args.env {
         None => {
             let tree = tree::root_of(&args.dir);
             if args.dir.is_dir() {
                 tree::inside(&tree, &tree::root_of_relative(&tree, &args.dir))?;
             }
-            (args.dir.clone(), String::new(), tree)
+            (args.dir.clone(), String::new(), tree, false)
         }
         Some(name) => {
             let file = match &args.config {
@@ -166,7 +183,7 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf), Error> 
             })?;
             let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
             tree::inside(&root, &env.path)?;
-            (root.clone(), env.path, root)
+            (root.clone(), env.path, root, env.strict)
         }
     };
     let dir = root.join(&env_path);
@@ -176,7 +193,7 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf), Error> 
             crate::ci::one_line(&dir.display().to_string())
         )));
     }
-    Ok((root, env_path, tree))
+    Ok((root, env_path, tree, strict))
 }
 
 /// For each missing image, the closest image names referenced anywhere below `dir`.

@@ -225,6 +225,7 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
         ["environments", "*", "allow-mutable-tags"] => {
             ("`true` or `false`", "allow-mutable-tags: true")
         }
+        ["environments", "*", "strict"] => ("`true` or `false`", "strict: true"),
         ["environments", "*", "tags"] => (
             "a regular expression the tag must fully match",
             "tags: '^[0-9a-f]{7,40}$'",

@@ -179,6 +179,9 @@ pub struct Environment {
     /// Accept mutable tags such as `latest` or `main` (refused by default: an environment must name an immutable version).
     #[serde(default)]
     pub allow_mutable_tags: bool,
+    /// All or nothing: refuse a bump when any mention of an image would be left alone and reported (a placeholder, a block scalar, a template, a bare name), instead of editing the rest.
+    #[serde(default)]
+    pub strict: bool,
     /// Labels put on change requests for this environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
@@ -211,6 +214,8 @@ pub struct ResolvedEnvironment {
     pub tags: Option<String>,
     /// Whether mutable tags (`latest`, …) are accepted.
     pub allow_mutable_tags: bool,
+    /// Whether every mention left alone refuses the bump.
+    pub strict: bool,
     /// Labels for change requests.
     pub labels: Vec<String>,
     /// Reviewers for change requests.
@@ -635,6 +640,7 @@ impl Config {
             hold_reason: environment.hold_reason.clone(),
             tags: environment.tags.clone(),
             allow_mutable_tags: environment.allow_mutable_tags,
+            strict: environment.strict,
             labels: environment.labels.clone(),
             reviewers: environment.reviewers.clone(),
             assignees: environment.assignees.clone(),

@@ -190,6 +190,7 @@ fn defaults_applied() {
             hold_reason: None,
             tags: None,
             allow_mutable_tags: false,
+            strict: false,
             labels: vec![],
             reviewers: vec![],
             assignees: vec![],
@@ -327,7 +328,7 @@ fn display_matches_documented_form() {
     );
     assert_eq!(
         err.to_string(),
-        "ferry.yaml:7:5: unknown field `pth` in environment \"staging\"\n  hint: did you mean `path`? Valid fields: path, branch, update, hold, hold-images, hold-reason, tags, allow-mutable-tags, labels, reviewers, assignees"
+        "ferry.yaml:7:5: unknown field `pth` in environment \"staging\"\n  hint: did you mean `path`? Valid fields: path, branch, update, hold, hold-images, hold-reason, tags, allow-mutable-tags, strict, labels, reviewers, assignees"
     );
 }
 
