@@ -234,8 +234,8 @@ fn run_case(dir: &Path) -> Result<(), String> {
 fn set_image_golden_fixtures() {
     let cases = cases();
     assert!(
-        cases.len() >= 40,
-        "expected at least 40 fixture cases, found {}",
+        cases.len() >= 150,
+        "expected at least 150 fixture cases, found {}",
         cases.len()
     );
     let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
