@@ -928,3 +928,66 @@ fn read_all(path: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     crate::support::read_tree(path)
 }
+
+#[test]
+fn a_path_spelled_as_ci_scripts_spell_it_is_the_environment() {
+    // Issue 18 rule 6: `./envs/staging/`, `envs//staging` and `./envs/./staging` are `envs/staging`,
+    // over the smart-HTTP transport and with the environment's policy applied.
+    let env = Env::new();
+    for (path, tag) in [
+        ("./envs/staging/", "aaaaaaa"),
+        ("envs//staging", "bbbbbbb"),
+        ("./envs/./staging//", "ccccccc"),
+    ] {
+        let out = env.bump(&[
+            "--path",
+            path,
+            "--output",
+            "json",
+            &format!("ghcr.io/acme/cart={tag}"),
+        ]);
+        assert_eq!(code(&out), 0, "--path {path}: {}", explain(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(report["status"], "pushed", "--path {path}: {report}");
+        assert_eq!(report["path"], "envs/staging", "--path {path}: {report}");
+        assert_eq!(report["environment"], "staging", "--path {path}: {report}");
+        assert!(
+            env.file("envs/staging/kustomization.yaml")
+                .contains(&format!("newTag: {tag}")),
+            "--path {path}"
+        );
+    }
+    // The environment's policy (hold) still applies when its path is spelled with `./`.
+    let out = env.bump(&["--path", "./envs/production/", "ghcr.io/acme/cart=ddddddd"]);
+    assert_eq!(code(&out), 8, "{}", explain(&out));
+    // `..` and absolute paths are still refused, with today's messages.
+    for path in ["../envs/staging", "envs/../staging", "/envs/staging"] {
+        let out = env.bump(&["--path", path, "ghcr.io/acme/cart=eeeeeee"]);
+        assert_eq!(code(&out), 2, "--path {path}: {}", explain(&out));
+        assert!(
+            stderr(&out).contains("give a directory relative to the repository root, without `..`"),
+            "--path {path}: {}",
+            explain(&out)
+        );
+    }
+}
+
+#[test]
+fn a_head_naming_a_missing_branch_is_explained_not_no_error() {
+    // Issue 18 rule 6: libgit2's "no error" never reaches the user.
+    let env = Env::new();
+    remote::git(&env.repo, &["symbolic-ref", "HEAD", "refs/heads/gone"]);
+    let out = env.bump(&["--path", "envs/staging", "ghcr.io/acme/cart=aaaaaaa"]);
+    let err = stderr(&out);
+    assert_ne!(code(&out), 0, "{}", explain(&out));
+    assert!(
+        !err.to_lowercase().contains("no error"),
+        "{}",
+        explain(&out)
+    );
+    assert!(
+        err.contains("HEAD names no branch that exists") && err.contains("--branch"),
+        "says what happened and what to do: {}",
+        explain(&out)
+    );
+}

@@ -2,6 +2,14 @@
 //! (`before/`), the expected tree (`after/`, absent when nothing may change) and `case.yaml`
 //! (arguments, exit code, and the changes, refusals and warnings the JSON output must list).
 //! `FERRY_BLESS=1 cargo test golden` rewrites `after/` from what ferry does, for review.
+//!
+//! Every case is also run a second time, with the same arguments, on the tree the first run
+//! left (issue 18 rule 7, idempotency): the second run must not change a byte; a case that
+//! exited 0 must exit 0 again, with status `up-to-date` when the first run changed files and
+//! with the same status otherwise (`up-to-date` stays `up-to-date`, and a `--dry-run` case,
+//! rerun as it is on its unchanged tree, stays `dry-run` with the same changes); any other
+//! case must exit with the same code again (a refusal stays a refusal, a usage error a usage
+//! error).
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +72,71 @@ fn compare_list(
     }
 }
 
+/// `ferry set-image --dir TREE --output json ARGS…`.
+fn set_image(tree: &Path, args: &[String]) -> Result<std::process::Output, String> {
+    ferry()
+        .arg("set-image")
+        .arg("--dir")
+        .arg(tree)
+        .args(["--output", "json"])
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())
+}
+
+/// The second run of a case on the tree its first run left: nothing may change (see the
+/// module doc).
+fn check_rerun(
+    case: &Case,
+    tree: &Path,
+    first: &std::process::Output,
+    problems: &mut Vec<String>,
+) -> Result<(), String> {
+    let before = read_tree(tree);
+    let out = set_image(tree, &case.args)?;
+    if let Some(diff) = tree_diff(&before, &read_tree(tree)) {
+        problems.push(format!("rerun changed the tree:\n{diff}"));
+    }
+    let first_code = first.status.code();
+    if out.status.code() != first_code {
+        problems.push(format!(
+            "rerun exit code {:?}, expected {first_code:?} as the first run: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    if first_code != Some(0) {
+        return Ok(());
+    }
+    let json = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap_or(Value::Null);
+    let (first, again) = (json(&first.stdout), json(&out.stdout));
+    let expected = match first["status"].as_str() {
+        Some("changed") => "up-to-date",
+        Some(other) => other,
+        None => return Ok(()),
+    };
+    if again["status"] != Value::String(expected.to_owned()) {
+        problems.push(format!(
+            "rerun status {}, expected {expected}",
+            again["status"]
+        ));
+    }
+    let changes = if expected == "dry-run" {
+        first["changes"].clone()
+    } else {
+        Value::Array(Vec::new())
+    };
+    if again["changes"].as_array().cloned().unwrap_or_default()
+        != changes.as_array().cloned().unwrap_or_default()
+    {
+        problems.push(format!(
+            "rerun changes {}, expected {changes}",
+            again["changes"]
+        ));
+    }
+    Ok(())
+}
+
 fn run_case(dir: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(dir.join("case.yaml")).map_err(|e| e.to_string())?;
     let case: Case = serde_saphyr::from_str(&text).map_err(|e| format!("case.yaml: {e}"))?;
@@ -72,14 +145,7 @@ fn run_case(dir: &Path) -> Result<(), String> {
     let before = read_tree(&dir.join("before"));
     copy_tree(&dir.join("before"), &tree);
 
-    let out = ferry()
-        .arg("set-image")
-        .arg("--dir")
-        .arg(&tree)
-        .args(["--output", "json"])
-        .args(&case.args)
-        .output()
-        .map_err(|e| e.to_string())?;
+    let out = set_image(&tree, &case.args)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let mut problems = Vec::new();
@@ -149,6 +215,9 @@ fn run_case(dir: &Path) -> Result<(), String> {
         }
     }
     if problems.is_empty() {
+        check_rerun(&case, &tree, &out, &mut problems)?;
+    }
+    if problems.is_empty() {
         Ok(())
     } else {
         Err(format!(
@@ -165,8 +234,8 @@ fn run_case(dir: &Path) -> Result<(), String> {
 fn set_image_golden_fixtures() {
     let cases = cases();
     assert!(
-        cases.len() >= 40,
-        "expected at least 40 fixture cases, found {}",
+        cases.len() >= 150,
+        "expected at least 150 fixture cases, found {}",
         cases.len()
     );
     let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();

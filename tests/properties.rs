@@ -3,6 +3,12 @@
 //! Setting the image's tag must change only the tag bytes (A), keep every other datum (B), be
 //! idempotent and invertible (C), and write plain scalars that read back as strings (D);
 //! lookalike names beside the reference are never touched (E).
+//!
+//! F (issue 18 rule 7): files with several references in every shape, other images and
+//! lookalikes, updated to a random tag or tag and digest: every byte that differs between
+//! before and after lies inside a reported change (from its `line:column` to the end of that
+//! scalar on that line; an added key is a whole inserted line, or `, key: value` inserted in a
+//! flow mapping), and a second plan on the result has nothing to do.
 
 use std::ops::Range;
 
@@ -993,6 +999,292 @@ fn read_alone(text: &str) -> Result<Value, TestCaseError> {
     Ok(docs[0]["k"].clone())
 }
 
+// --- F: no byte outside a reported change -----------------------------------------------
+
+/// Another image, which must stay as it is: a whole reference or a Helm mapping.
+fn other_image() -> impl Strategy<Value = Unit> {
+    let name = || prop::sample::select(vec!["ghcr.io/acme/web", "nginx", "quay.io/acme/cart-db"]);
+    let value = prop_oneof![
+        (name(), oci_tag(), quote())
+            .prop_map(|(n, t, q)| Node::Scalar(Scalar::new(q, format!("{n}:{t}")))),
+        (
+            name(),
+            oci_tag(),
+            quote(),
+            prop_oneof![Just(Layout::Block), Just(Layout::Flow)]
+        )
+            .prop_map(|(n, t, q, layout)| fields(
+                vec![
+                    ("repository", Scalar::new(q, n)),
+                    ("tag", Scalar::new(q, t))
+                ],
+                Vec::new(),
+                vec![Deco::default(); 2],
+                layout,
+                0,
+            )),
+    ];
+    (value, deco(), layout()).prop_map(|(value, deco, wrap)| Unit {
+        key: String::new(),
+        value,
+        deco,
+        wrap,
+    })
+}
+
+/// A file with 1 to 3 references to `IMAGE` (mixed shapes), other images and lookalikes, and
+/// the update: a tag, sometimes with a digest.
+#[derive(Debug, Clone)]
+struct Several {
+    path: &'static str,
+    text: String,
+    update: String,
+}
+
+fn several() -> impl Strategy<Value = Several> {
+    (
+        source(),
+        prop::collection::vec(reference(), 1..4),
+        prop::collection::vec(other_image(), 0..3),
+        prop::collection::vec(lookalike(), 0..3),
+        prop::collection::vec((any::<Index>(), any::<Index>()), 9),
+        (oci_tag(), prop::option::weighted(0.25, "[0-9a-f]{64}")),
+    )
+        .prop_map(
+            |(mut source, references, others, lookalikes, places, (tag, digest))| {
+                let kustomize = references.iter().any(|r| r.kustomize);
+                let mut places = places.into_iter();
+                let units = references
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, r)| {
+                        let mut unit = r.unit;
+                        if unit.key != "images" {
+                            unit.key = format!("{}{j}", unit.key);
+                        }
+                        unit
+                    })
+                    .chain(others.into_iter().enumerate().map(|(j, mut unit)| {
+                        unit.key = format!("other{j}");
+                        unit
+                    }))
+                    .chain(lookalikes.into_iter().enumerate().map(|(j, mut unit)| {
+                        unit.key = format!("look{j}");
+                        unit
+                    }));
+                for unit in units {
+                    let (at, position) = places.next().expect("enough places");
+                    insert(&mut source.docs, unit, at, position);
+                }
+                let (text, _) = Writer::default().source(&source);
+                let update = match digest {
+                    Some(hex) => format!("{IMAGE}={tag}@sha256:{hex}"),
+                    None => format!("{IMAGE}={tag}"),
+                };
+                Several {
+                    path: if kustomize {
+                        "overlays/prod/kustomization.yaml"
+                    } else {
+                        "values.yaml"
+                    },
+                    text,
+                    update,
+                }
+            },
+        )
+}
+
+fn plan_update(path: &str, text: &str, update: &str) -> Plan {
+    let update = ImageUpdate::parse(update).expect("a valid update");
+    let planner = Planner::new(vec![update]).expect("one update");
+    let scans = planner.scan(path, text.as_bytes()).into_iter().collect();
+    planner.plan(scans).expect("the plan verifies")
+}
+
+/// The byte offset in `line` of 1-based character column `column`.
+fn byte_of(line: &str, column: usize) -> usize {
+    line.char_indices()
+        .nth(column - 1)
+        .map_or(line.len(), |(i, _)| i)
+}
+
+/// Where the scalar starting at byte `start` of `line` ends (exclusive). Edited values
+/// (references, tags, digests) hold no spaces, commas or brackets, so a plain one ends at the
+/// first of those, a `#`, or the end of the line.
+fn scalar_end(line: &str, start: usize) -> usize {
+    let bytes = line.as_bytes();
+    match bytes.get(start) {
+        Some(b'\'') => {
+            let mut i = start + 1;
+            while i < bytes.len() {
+                if bytes[i] == b'\'' {
+                    if bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    return i + 1;
+                }
+                i += 1;
+            }
+            bytes.len()
+        }
+        Some(b'"') => {
+            let mut i = start + 1;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\\' => i += 2,
+                    b'"' => return i + 1,
+                    _ => i += 1,
+                }
+            }
+            bytes.len()
+        }
+        _ => bytes[start.min(bytes.len())..]
+            .iter()
+            .position(|b| matches!(b, b' ' | b',' | b']' | b'}' | b'\r' | b'\n' | b'#'))
+            .map_or(bytes.len(), |n| start + n),
+    }
+}
+
+/// Checks that `after` differs from `before` only inside the reported `changes` (see F).
+fn only_reported_bytes_differ(
+    before: &str,
+    after: &str,
+    changes: &[&ferry::plan::Change],
+) -> Result<(), String> {
+    // Columns do not count a byte order mark; it must stay.
+    let (before, after) = match (
+        before.strip_prefix('\u{feff}'),
+        after.strip_prefix('\u{feff}'),
+    ) {
+        (Some(b), Some(a)) => (b, a),
+        (None, None) => (before, after),
+        _ => return Err("the byte order mark changed".to_owned()),
+    };
+    let old: Vec<&str> = before.split_inclusive('\n').collect();
+    let mut new: Vec<String> = after.split_inclusive('\n').map(str::to_owned).collect();
+    // Added keys are found by their text (`digest: sha256:…` under the entry, or
+    // `, digest: sha256:…` in a flow mapping), not by their reported position: the line of a
+    // key added below another added key, and the column of a key added after another edit on
+    // the same flow line, do not account for those (an engine defect, reported; its golden
+    // case is pending).
+    let added: Vec<(&str, &str)> = changes
+        .iter()
+        .filter(|c| c.old.is_none())
+        .map(|c| {
+            let name = c
+                .note
+                .as_deref()
+                .and_then(|n| n.split('`').nth(1))
+                .unwrap_or("newTag");
+            (name, c.new.as_str())
+        })
+        .collect();
+    let holds = |text: &str, value: &str| {
+        let text = text.trim_end();
+        text == value || text == format!("\"{value}\"") || text == format!("'{value}'")
+    };
+    let mut whole = Vec::new();
+    for &(name, value) in &added {
+        let flow = format!(", {name}: ");
+        let inline = new.iter().position(|l| {
+            l.find(&flow).is_some_and(|k| {
+                let at = k + flow.len();
+                holds(&l[at..scalar_end(l, at)], value)
+            })
+        });
+        match inline {
+            Some(n) => {
+                let l = new[n].clone();
+                let k = l.find(&flow).expect("found above");
+                let end = scalar_end(&l, k + flow.len());
+                new[n] = format!("{}{}", &l[..k], &l[end..]);
+            }
+            None => whole.push((name, value)),
+        }
+    }
+    // Whole added lines: walk both files; a line of `after` that is not the next line of
+    // `before` and reads `name: value` for an added key (where `before` has no such key) is
+    // an added line.
+    let mut aligned: Vec<String> = Vec::with_capacity(old.len());
+    let mut j = 0;
+    for (i, b) in old.iter().enumerate() {
+        while j < new.len() && new[j] != *b {
+            let t = new[j].trim_start().trim_start_matches("- ");
+            let hit = whole.iter().position(|&(name, value)| {
+                t.strip_prefix(&format!("{name}: "))
+                    .is_some_and(|v| holds(v, value))
+                    && !b
+                        .trim_start()
+                        .trim_start_matches("- ")
+                        .starts_with(&format!("{name}:"))
+            });
+            match hit {
+                Some(h) => {
+                    whole.remove(h);
+                    j += 1;
+                }
+                None => break,
+            }
+        }
+        let Some(a) = new.get(j) else {
+            return Err(format!("line {} of before has no counterpart after", i + 1));
+        };
+        // A key added after a last line without a newline ends that line first.
+        let a = if i + 1 == old.len() && !b.ends_with('\n') && j + 1 < new.len() {
+            a.trim_end_matches(['\n', '\r']).to_owned()
+        } else {
+            a.clone()
+        };
+        aligned.push(a);
+        j += 1;
+    }
+    let rest: Vec<&String> = new[j.min(new.len())..].iter().collect();
+    let rest_added = rest.iter().all(|l| {
+        let t = l.trim_start().trim_start_matches("- ");
+        whole.iter().any(|&(name, value)| {
+            t.strip_prefix(&format!("{name}: "))
+                .is_some_and(|v| holds(v, value))
+        })
+    });
+    if rest.len() != whole.len() || !rest_added {
+        return Err(format!(
+            "the added keys {whole:?} are not the lines left over: {rest:?}"
+        ));
+    }
+    let new = aligned;
+    for (i, (b, a)) in old.iter().zip(&new).enumerate() {
+        // Edited scalars are reported at their line in the file before.
+        let mut columns: Vec<usize> = changes
+            .iter()
+            .filter(|c| c.old.is_some() && c.line == i + 1)
+            .map(|c| c.column)
+            .collect();
+        columns.sort_unstable();
+        let (mut pb, mut pa) = (0, 0);
+        for column in columns {
+            let s = byte_of(b, column);
+            let gap = &b[pb..s];
+            if a.get(pa..pa + gap.len()) != Some(gap) {
+                return Err(format!(
+                    "line {}: bytes before column {column} changed: {b:?} -> {a:?}",
+                    i + 1
+                ));
+            }
+            let sa = pa + gap.len();
+            pb = scalar_end(b, s);
+            pa = scalar_end(a, sa);
+        }
+        if a.get(pa..) != Some(&b[pb..]) {
+            return Err(format!(
+                "line {}: bytes outside the reported changes differ: {b:?} -> {a:?}",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -1129,5 +1421,36 @@ proptest! {
         prop_assert!(p.files.is_empty() && p.changes.is_empty() && p.refusals.is_empty());
         prop_assert_eq!(p.references, 0);
         prop_assert_eq!(p.missing, vec![ImageName::parse(IMAGE).expect("a valid name")]);
+    }
+
+    /// F: with several references, other images and lookalikes, and a random tag (or tag and
+    /// digest), no byte outside a reported change changes, and a second plan does nothing.
+    #[test]
+    fn f_no_byte_outside_a_reported_change(case in several()) {
+        prop_assert!(Yaml::parse(&case.text).is_ok(), "generated YAML does not parse");
+        let p = plan_update(case.path, &case.text, &case.update);
+        // Two kustomize lists may land in one mapping as a repeated `images` key.
+        prop_assume!(!p.refusals.iter().any(|r| r.message.contains("twice") || format!("{:?}", r.reason).contains("Duplicate")));
+        prop_assert!(p.refusals.is_empty(), "refused: {:?}", p.refusals);
+        prop_assert!(p.references >= 1);
+        prop_assert!(p.files.len() <= 1);
+        if let Some(file) = p.files.first() {
+            prop_assert_eq!(&file.before, &case.text);
+            let changes: Vec<&ferry::plan::Change> =
+                p.changes.iter().filter(|c| c.file == file.path).collect();
+            prop_assert!(!changes.is_empty(), "a file changed with no change reported");
+            if let Err(e) = only_reported_bytes_differ(&file.before, &file.after, &changes) {
+                return Err(TestCaseError::fail(format!(
+                    "{e}\nchanges: {changes:?}\nbefore:\n{}\nafter:\n{}",
+                    file.before, file.after
+                )));
+            }
+            let again = plan_update(case.path, &file.after, &case.update);
+            prop_assert!(again.files.is_empty(), "second plan changed {:?}", again.files);
+            prop_assert!(again.changes.is_empty(), "second plan: {:?}", again.changes);
+            prop_assert!(again.refusals.is_empty(), "second plan refused: {:?}", again.refusals);
+        } else {
+            prop_assert!(p.changes.is_empty(), "changes reported, no file: {:?}", p.changes);
+        }
     }
 }

@@ -317,13 +317,8 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
         _ => None,
     };
     let repo_url = url.clone();
-    if let Some(path) = &args.path
-        && (path.split('/').any(|c| c == "..") || Path::new(path).is_absolute())
-    {
-        return Err(Error::Usage(format!(
-            "--path {}: give a directory relative to the repository root, without `..`",
-            one_line(path)
-        )));
+    if let Some(path) = &args.path {
+        target_path(path)?;
     }
     let context = Context::from_env();
     let request = Request {
@@ -666,7 +661,10 @@ fn resolve(
                 store.url()
             )));
         }
-        (None, Some(config)) => by_path(config, args.path.as_deref().unwrap_or_default()),
+        (None, Some(config)) => by_path(
+            config,
+            &target_path(args.path.as_deref().unwrap_or_default())?,
+        ),
         (None, None) => None,
     };
     let (tip, config_on_branch) = match &env {
@@ -677,7 +675,7 @@ fn resolve(
     };
     let path = match (&env, &args.path) {
         (Some(env), _) if args.env.is_some() => env.path.clone(),
-        (_, Some(path)) => path.trim_matches('/').to_owned(),
+        (_, Some(path)) => target_path(path)?,
         (Some(env), None) => env.path.clone(),
         (None, None) => String::new(),
     };
@@ -804,10 +802,25 @@ fn as_pair(template: Option<&(String, String)>) -> Option<(&str, &str)> {
     template.map(|(name, text)| (name.as_str(), text.as_str()))
 }
 
-/// The environment of `config` whose path is `path`, if any: its holds and tag policy apply to
+/// `--path` as the repository path it names: `./envs/staging/` is `envs/staging`, `.` the root
+/// (`""`). Absolute paths and `..` are refused (exit 2), as are backslashes and control
+/// characters.
+fn target_path(path: &str) -> Result<String, Error> {
+    use config::RelPathError;
+    config::RelPath::normalize(path).map_err(|e| {
+        Error::Usage(match e {
+            RelPathError::Absolute | RelPathError::ParentDir => format!(
+                "--path {}: give a directory relative to the repository root, without `..`",
+                one_line(path)
+            ),
+            other => format!("--path {}: {other}; {}", one_line(path), other.hint()),
+        })
+    })
+}
+
+/// The environment of `config` whose path is `path` (normalized), if any: its holds and tag policy apply to
 /// bumps by `--path` too.
 fn by_path(config: &Config, path: &str) -> Option<ResolvedEnvironment> {
-    let path = path.trim_matches('/');
     config
         .environment_names()
         .filter_map(|name| config.environment(name).ok())

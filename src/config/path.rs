@@ -57,32 +57,48 @@ impl RelPathError {
     }
 }
 
+/// Normalizes a path relative to the repository root as CI scripts spell it: `./envs/staging/`,
+/// `envs//staging` and `./envs/./staging` are all `envs/staging`. `.`, `./` and the empty path
+/// are the root (`""`). Absolute paths, `..` components, backslashes and control characters are
+/// rejected. Every path that comes from a flag or from `ferry.yaml` goes through here (through
+/// [`RelPath::new`] where the root is not a valid answer).
+fn normalize(text: &str) -> Result<String, RelPathError> {
+    if text.chars().any(char::is_control) {
+        return Err(RelPathError::Control);
+    }
+    if text.contains('\\') {
+        return Err(RelPathError::Backslash);
+    }
+    let bytes = text.as_bytes();
+    let drive_letter = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    if text.starts_with('/') || drive_letter {
+        return Err(RelPathError::Absolute);
+    }
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(RelPathError::ParentDir),
+            other => parts.push(other),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
 impl RelPath {
-    /// Validate and normalize `text`.
+    /// Validate and normalize `text` (see [`normalize`]); the root is not a valid `RelPath`.
     pub fn new(text: &str) -> Result<Self, RelPathError> {
-        if text.chars().any(char::is_control) {
-            return Err(RelPathError::Control);
-        }
-        if text.contains('\\') {
-            return Err(RelPathError::Backslash);
-        }
-        let bytes = text.as_bytes();
-        let drive_letter = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
-        if text.starts_with('/') || drive_letter {
-            return Err(RelPathError::Absolute);
-        }
-        let mut parts = Vec::new();
-        for part in text.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => return Err(RelPathError::ParentDir),
-                other => parts.push(other),
-            }
-        }
-        if parts.is_empty() {
+        let path = Self::normalize(text)?;
+        if path.is_empty() {
             return Err(RelPathError::Empty);
         }
-        Ok(Self(parts.join("/")))
+        Ok(Self(path))
+    }
+
+    /// Normalizes `text` as [`RelPath::new`] does, but accepts the root (`.`, `./`, ``) as `""`:
+    /// for `bump --path`, where the root is a valid directory to change.
+    pub fn normalize(text: &str) -> Result<String, RelPathError> {
+        normalize(text)
     }
 
     /// The normalized path.
@@ -181,5 +197,42 @@ impl RelPath {
     pub(super) fn trusted(path: &str) -> Self {
         debug_assert!(Self::new(path).is_ok_and(|p| p.as_str() == path));
         Self(path.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_as_ci_scripts_spell_them() {
+        for text in [
+            "envs/staging",
+            "./envs/staging/",
+            "envs//staging",
+            "./envs/./staging//",
+            "././envs/staging",
+        ] {
+            assert_eq!(
+                RelPath::normalize(text).as_deref(),
+                Ok("envs/staging"),
+                "{text}"
+            );
+            assert_eq!(
+                RelPath::new(text).map(RelPath::into_string).as_deref(),
+                Ok("envs/staging"),
+                "{text}"
+            );
+        }
+        for root in ["", ".", "./", "./."] {
+            assert_eq!(RelPath::normalize(root).as_deref(), Ok(""), "{root:?}");
+            assert_eq!(RelPath::new(root), Err(RelPathError::Empty), "{root:?}");
+        }
+        assert_eq!(RelPath::normalize("/envs"), Err(RelPathError::Absolute));
+        assert_eq!(
+            RelPath::normalize("./../envs"),
+            Err(RelPathError::ParentDir)
+        );
+        assert_eq!(RelPath::normalize("envs\\x"), Err(RelPathError::Backslash));
     }
 }

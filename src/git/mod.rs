@@ -322,9 +322,32 @@ impl GitError {
     fn local(op: &str, e: &git2::Error) -> GitError {
         GitError::Local {
             op: op.to_owned(),
-            detail: e.message().to_owned(),
+            detail: message_of(e),
         }
     }
+}
+
+/// What a libgit2 error says, never its empty message or "no error": libgit2 returns some
+/// failures (a lookup that found nothing, a callback that gave up) with the message of the last
+/// error it recorded, which may be none. Then the error's code and class say what happened.
+fn message_of(e: &git2::Error) -> String {
+    let message = e.message().trim();
+    if !message.is_empty() && !message.eq_ignore_ascii_case("no error") {
+        return message.to_owned();
+    }
+    let what = match e.code() {
+        ErrorCode::NotFound => "something it looked for does not exist".to_owned(),
+        ErrorCode::Exists => "something it would create already exists".to_owned(),
+        ErrorCode::Auth => "the credentials were refused".to_owned(),
+        ErrorCode::Locked => "a lock file is in the way".to_owned(),
+        ErrorCode::NotFastForward => "the update is not a fast-forward".to_owned(),
+        ErrorCode::User => "the operation was stopped".to_owned(),
+        code => format!("it failed ({code:?})"),
+    };
+    format!(
+        "libgit2 gave no message: {what} ({:?} error); run with -vv for details",
+        e.class()
+    )
 }
 
 /// A bare repository that mirrors one branch of the remote at a time.
@@ -403,7 +426,7 @@ impl Remote {
         let repo = if path.join("HEAD").exists() {
             Repository::open_bare(&path).map_err(|e| GitError::Local {
                 op: format!("opening the cached repository {}", path.display()),
-                detail: format!("{}; delete the directory to start afresh", e.message()),
+                detail: format!("{}; delete the directory to start afresh", message_of(&e)),
             })?
         } else {
             let mut options = RepositoryInitOptions::new();
@@ -452,7 +475,7 @@ impl Remote {
     /// Turns a libgit2 failure while talking to the remote into a [`GitError`].
     fn remote_error(&self, op: &'static str, e: &git2::Error, refused: bool) -> GitError {
         let repo = self.url.to_string();
-        let message = e.message().to_owned();
+        let message = message_of(e);
         let lower = message.to_ascii_lowercase();
         let status = http_status(&lower);
         if limits::expired() {
@@ -471,7 +494,7 @@ impl Remote {
             } else {
                 Repository::open(&path)
                     .err()
-                    .map(|e| format!("it is not a git repository ({})", e.message()))
+                    .map(|e| format!("it is not a git repository ({})", message_of(&e)))
             };
             if let Some(detail) = detail {
                 return GitError::NotFound {
@@ -1129,7 +1152,7 @@ impl Store for Remote {
                 op: "making the commit signature".to_owned(),
                 detail: format!(
                     "{}; check the author name and e-mail (commit.author in ferry.yaml, --author-name, --author-email)",
-                    e.message()
+                    message_of(&e)
                 ),
             }
         })?;
@@ -1262,7 +1285,7 @@ impl Remote {
                 },
                 LocalUpdate::Failed(e) => GitError::Local {
                     op: format!("pushing to `{branch}` of {repo}"),
-                    detail: e.message().to_owned(),
+                    detail: message_of(&e),
                 },
             });
         }
@@ -1417,6 +1440,19 @@ mod tests {
             Some(401)
         );
         assert_eq!(http_status("early eof"), None);
+    }
+
+    #[test]
+    fn a_libgit2_error_without_a_message_says_what_happened() {
+        for text in ["", "no error", "No error"] {
+            let e = git2::Error::new(ErrorCode::NotFound, ErrorClass::Reference, text);
+            let message = message_of(&e);
+            assert!(!message.to_lowercase().contains("no error"), "{message}");
+            assert!(message.contains("does not exist"), "{message}");
+            assert!(message.contains("Reference"), "{message}");
+        }
+        let e = git2::Error::new(ErrorCode::GenericError, ErrorClass::Net, "early EOF");
+        assert_eq!(message_of(&e), "early EOF");
     }
 
     #[test]
