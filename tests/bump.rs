@@ -991,3 +991,86 @@ fn a_head_naming_a_missing_branch_is_explained_not_no_error() {
         explain(&out)
     );
 }
+
+/// An Argo CD Application in staging that names the cart image inside `helm.values: |` text.
+const BLOCK_VALUES_APP: &str = "\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: cart-tools
+spec:
+  source:
+    helm:
+      values: |
+        image:
+          repository: ghcr.io/acme/cart
+          tag: 1111111
+";
+
+#[test]
+fn a_mention_ferry_leaves_alone_is_reported_not_refused_and_strict_refuses_it() {
+    let env = Env::with_files(&[(
+        "envs/staging/tools-app.yaml".to_owned(),
+        BLOCK_VALUES_APP.to_owned(),
+    )]);
+    let before = env.tip();
+
+    // --strict: all or nothing; nothing is pushed and the mention is the refusal.
+    let out = env.bump(&[
+        "--env",
+        "staging",
+        "--strict",
+        "ghcr.io/acme/cart=9d8c7b6",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 4, "{}", explain(&out));
+    assert_eq!(env.tip(), before);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(json["refusals"][0]["reason"], "block-scalar", "{json}");
+    assert_eq!(json["refusals"][0]["file"], "envs/staging/tools-app.yaml");
+
+    // By default the structured reference is bumped; the mention is a warning with file:line,
+    // a GitHub annotation, and a JSON entry.
+    let out = env.bump_with(
+        &[
+            "--env",
+            "staging",
+            "ghcr.io/acme/cart=9d8c7b6",
+            "--output",
+            "json",
+        ],
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_ne!(env.tip(), before);
+    assert!(
+        env.file("envs/staging/kustomization.yaml")
+            .contains("newTag: 9d8c7b6")
+    );
+    assert_eq!(env.file("envs/staging/tools-app.yaml"), BLOCK_VALUES_APP);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(json["status"], "pushed", "{json}");
+    assert_eq!(json["warnings"][0]["reason"], "block-scalar", "{json}");
+    assert_eq!(json["warnings"][0]["line"], 11, "{json}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("::warning file=envs/staging/tools-app.yaml,line=11,col=16"),
+        "{err}"
+    );
+
+    // A rerun has nothing to change: up to date, exit 0, the mention still reported.
+    let tip = env.tip();
+    let out = env.bump(&[
+        "--env",
+        "staging",
+        "ghcr.io/acme/cart=9d8c7b6",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_eq!(env.tip(), tip);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(json["status"], "up-to-date", "{json}");
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(1), "{json}");
+}

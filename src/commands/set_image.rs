@@ -143,6 +143,13 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
         );
         (Status::Changed, Exit::Done, Vec::new())
     };
+    if !plan.warnings.is_empty() && plan.refusals.is_empty() {
+        let _ = writeln!(
+            text,
+            "Left as they are: {} mention(s) of the image(s), listed above with why and the fix (--strict refuses them).",
+            plan.warnings.len()
+        );
+    }
     let report = Report {
         status,
         dir: dir_label,
