@@ -509,7 +509,8 @@ impl Checker<'_> {
             );
             return;
         };
-        // Chart templates and the like are not YAML until rendered, and are never edited.
+        // Chart templates and the like are not YAML until rendered: literal references in a
+        // templated file that parses are edited like any other (docs/shapes.md).
         let templated = text.contains("{{");
         let yaml = match Yaml::parse(text) {
             Ok(yaml) => yaml,
@@ -543,19 +544,6 @@ impl Checker<'_> {
         }
         let file_name = file.rsplit('/').next().unwrap_or(file);
         let found = locate::locate(&yaml, file_name, Want::Any);
-        if templated && let Some(site) = found.sites.first() {
-            let (line, column) = site.position();
-            self.push(
-                Severity::Warning,
-                file,
-                Some((line, column)),
-                format!(
-                    "{} is referenced in a file with `{{{{ }}}}` templates: ferry bump will not change it",
-                    site.image.familiar()
-                ),
-                "set the tag in a plain YAML file (the values the template reads)".to_owned(),
-            );
-        }
         for refusal in found.refusals {
             self.push(
                 Severity::Warning,
