@@ -224,8 +224,8 @@ fn refusal_exits_4_and_writes_nothing() {
         &[
             ("ok.yaml", "image: shop/cart:v1\n"),
             (
-                "app.yaml",
-                "spec:\n  source:\n    helm:\n      values: |\n        image: shop/cart:v1\n",
+                "values.yaml",
+                "cart:\n  repository: shop/cart\n  tag: &t v1\napi:\n  repository: shop/api\n  tag: *t\n",
             ),
         ],
     );
@@ -238,9 +238,48 @@ fn refusal_exits_4_and_writes_nothing() {
     ]);
     assert_eq!(out.status.code(), Some(4));
     let err = stderr(&out);
-    assert!(err.contains("app.yaml:5:16: block-scalar:"), "{err}");
-    assert!(err.contains("helm.valuesObject"), "{err}");
+    assert!(err.contains("values.yaml:3:11: shared-anchor:"), "{err}");
+    assert!(
+        err.contains("shop/api's value (the use at line 6)"),
+        "{err}"
+    );
     assert_eq!(read_tree(dir.path()), before);
+}
+
+#[test]
+fn a_block_scalar_is_reported_and_the_rest_is_edited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[
+            ("ok.yaml", "image: shop/cart:v1\n"),
+            (
+                "app.yaml",
+                "spec:\n  source:\n    helm:\n      values: |\n        image: shop/cart:v1\n",
+            ),
+        ],
+    );
+    let out = run(&[
+        "set-image",
+        "-C",
+        dir.path().to_str().expect("utf-8"),
+        "shop/cart=v2",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains("app.yaml:5:16: docker.io/shop/cart is named inside a block scalar"),
+        "{err}"
+    );
+    assert!(err.contains("helm.valuesObject"), "{err}");
+    assert!(
+        stdout(&out).contains("Left as they are: 1 mention(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let tree = read_tree(dir.path());
+    assert_eq!(tree["ok.yaml"], b"image: shop/cart:v2\n");
+    assert!(String::from_utf8_lossy(&tree["app.yaml"]).contains("image: shop/cart:v1"));
 }
 
 #[test]
@@ -288,7 +327,7 @@ fn quiet_hides_warnings() {
     let d = dir.path().to_str().expect("utf-8");
     let loud = run(&["set-image", "-C", d, "shop/cart=v2"]);
     assert!(
-        stderr(&loud).contains("a.yaml:2:8: docker.io/shop/cart appears inside a longer string"),
+        stderr(&loud).contains("a.yaml:2:8: docker.io/shop/cart is named inside a longer string"),
         "{}",
         stderr(&loud)
     );
