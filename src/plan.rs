@@ -871,6 +871,15 @@ impl SiteEdits<'_> {
         let block = insert.is_some_and(|p| p.lead.contains(['\n', '\r']));
         match entry_line(self.text, slot, key).filter(|_| block) {
             Some((span, key_at)) => {
+                // Each edit of this site reported one change: lines it added below the removed
+                // line move up by one.
+                let mine = self.edits.len() - self.first;
+                let start = self.changes.len().saturating_sub(mine);
+                for c in &mut self.changes[start..] {
+                    if c.old.is_none() && c.line > slot.line {
+                        c.line -= 1;
+                    }
+                }
                 self.edits.push(Edit::Remove {
                     span,
                     key_at,
