@@ -919,9 +919,7 @@ fn is_written_digest(digest: &str) -> bool {
     };
     let algorithm_ok = !algorithm.is_empty()
         && algorithm.split(['-', '_', '+', '.']).all(|part| {
-            part.as_bytes()
-                .first()
-                .is_some_and(|b| b.is_ascii_alphabetic())
+            part.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
                 && part.bytes().all(|b| b.is_ascii_alphanumeric())
         });
     algorithm_ok && encoded.len() >= 32 && encoded.bytes().all(|b| b.is_ascii_hexdigit())
