@@ -282,7 +282,8 @@ pub struct PreviewAppArgs {
 
 #[derive(Debug, Args)]
 pub struct PreviewUpArgs {
-    /// Images and their tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4.
+    /// Images and their tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4, or
+    /// IMAGE@DIGEST (kustomize previews only: Helm values need a tag).
     #[arg(value_name = "IMAGE=TAG", required = true, value_parser = ImageUpdate::parse)]
     pub updates: Vec<ImageUpdate>,
 
@@ -693,7 +694,9 @@ pub struct WaitArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").required(true).args(["env", "path"])))]
 pub struct BumpArgs {
-    /// Images and their new tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4.
+    /// Images and their new tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4,
+    /// or IMAGE@DIGEST to pin a digest alone (the tag beside it is dropped where the shape
+    /// allows; see docs/shapes.md).
     #[arg(value_name = "IMAGE=TAG", required = true, value_parser = ImageUpdate::parse)]
     pub updates: Vec<ImageUpdate>,
 
@@ -790,7 +793,9 @@ pub struct Source {
 
 #[derive(Debug, Args)]
 pub struct SetImageArgs {
-    /// Images and their new tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4.
+    /// Images and their new tags: IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4,
+    /// or IMAGE@DIGEST to pin a digest alone (the tag beside it is dropped where the shape
+    /// allows; see docs/shapes.md).
     #[arg(value_name = "IMAGE=TAG", required = true, value_parser = ImageUpdate::parse)]
     pub updates: Vec<ImageUpdate>,
 

@@ -35,6 +35,7 @@ const DIGEST_ALGORITHM: &str = "the algorithm is lowercase letters and digits jo
 const DIGEST_SHA256: &str = "a sha256 digest is sha256:<64 lowercase hex>";
 const DIGEST_SHA512: &str = "a sha512 digest is sha512:<128 lowercase hex>";
 const DIGEST_UNSUPPORTED: &str = "registries name content by sha256 (sha256:<64 lowercase hex>) or sha512 (sha512:<128 lowercase hex>); other algorithms are not accepted";
+const DIGEST_WRITTEN: &str = "a digest in a reference is ALGORITHM:HEX, the algorithm letters and digits (each part starting with a letter) joined by '-', '_', '+' or '.', and at least 32 hex digits, as in sha256:<64 hex>";
 
 /// Why a reference, name, tag, digest or update argument was rejected.
 ///
@@ -87,15 +88,25 @@ pub enum ReferenceError {
         /// The argument with only the tag (and digest) after '='.
         suggestion: String,
     },
-    /// An update argument has no `=` or nothing before it.
-    #[error("{input:?} must look like IMAGE=TAG, e.g. ghcr.io/acme/cart=1a2b3c4")]
+    /// An update argument has no `=` (nor `@`) or nothing before it.
+    #[error(
+        "{input:?} must look like IMAGE=TAG, IMAGE=TAG@DIGEST or IMAGE@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4"
+    )]
     NotAnUpdate {
         /// The argument as given.
         input: String,
     },
+    /// An update argument separates the tag with ':' instead of '='.
+    #[error("{input:?}: separate the tag from the image with '=', as in {suggestion}")]
+    TagWithColon {
+        /// The argument as given.
+        input: String,
+        /// The same argument with '=' before the tag.
+        suggestion: String,
+    },
     /// An update argument has nothing, or only a digest, after `=`.
     #[error(
-        "{input:?}: the tag after '=' is missing; use IMAGE=TAG or IMAGE=TAG@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4"
+        "{input:?}: the tag after '=' is missing; use IMAGE=TAG or IMAGE=TAG@DIGEST, or IMAGE@DIGEST (no '=') to pin a digest alone, e.g. ghcr.io/acme/cart=1a2b3c4"
     )]
     MissingTag {
         /// The argument as given.
@@ -212,7 +223,10 @@ impl FromStr for Tag {
     }
 }
 
-/// A validated content digest, `ALGORITHM:ENCODED` (e.g. `sha256:<64 lowercase hex>`).
+/// A content digest, `ALGORITHM:ENCODED`. One given on the command line ([`Digest::parse`]) is
+/// `sha256:<64 lowercase hex>` or `sha512:<128 lowercase hex>`; one read from a file (in a
+/// [`Reference`]) follows the distribution reference grammar (any algorithm, at least 32 hex
+/// digits of either case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Digest(String);
 
@@ -304,26 +318,32 @@ impl FromStr for Reference {
     }
 }
 
-/// One update requested on the command line: `IMAGE=TAG` or `IMAGE=TAG@DIGEST`.
+/// One update requested on the command line: `IMAGE=TAG`, `IMAGE=TAG@DIGEST`, or
+/// `IMAGE@DIGEST` (a digest-only pin, as `kustomize edit set image` and Argo CD Image Updater's
+/// digest strategy write it). At least one of `tag` and `digest` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageUpdate {
     /// The image to update, normalized for matching.
     pub image: ImageName,
     /// The image as the user typed it, for messages.
     pub written: String,
-    /// The new tag.
-    pub tag: Tag,
-    /// The new digest, pinning the tag's content.
+    /// The new tag; `None` for a digest-only request.
+    pub tag: Option<Tag>,
+    /// The new digest, pinning the tag's content (or, alone, the content itself).
     pub digest: Option<Digest>,
 }
 
 impl ImageUpdate {
-    /// Parses `IMAGE=TAG[@DIGEST]`, split at the first '=' (no name or tag contains one).
+    /// Parses `IMAGE=TAG[@DIGEST]`, split at the first '=' (no name or tag contains one), or
+    /// `IMAGE@DIGEST`. Digests on the command line are strict: `sha256:<64 lowercase hex>` or
+    /// `sha512:<128 lowercase hex>`.
     pub fn parse(arg: &str) -> Result<ImageUpdate, ReferenceError> {
         let not_an_update = || ReferenceError::NotAnUpdate {
             input: arg.to_owned(),
         };
-        let (left, right) = arg.split_once('=').ok_or_else(not_an_update)?;
+        let Some((left, right)) = arg.split_once('=') else {
+            return Self::parse_pin(arg).unwrap_or_else(|| Err(not_an_update()));
+        };
         if left.is_empty() {
             return Err(not_an_update());
         }
@@ -352,9 +372,69 @@ impl ImageUpdate {
         Ok(ImageUpdate {
             image: parts.image_name(),
             written: left.to_owned(),
-            tag,
+            tag: Some(tag),
             digest,
         })
+    }
+
+    /// `IMAGE@DIGEST` (and the hint for `IMAGE:TAG`); `None` when `arg` names no tag or digest.
+    fn parse_pin(arg: &str) -> Option<Result<ImageUpdate, ReferenceError>> {
+        let (parts, extra) = name_of(arg).ok()?;
+        let tag_with_colon = |digest: Option<&str>| {
+            let tag = parts.tag.unwrap_or_default();
+            let suggestion = match digest {
+                Some(d) => format!("{}={tag}@{d}", parts.name),
+                None => format!("{}={tag}", parts.name),
+            };
+            Err(ReferenceError::TagWithColon {
+                input: arg.to_owned(),
+                suggestion,
+            })
+        };
+        match (extra?, parts.digest) {
+            ("digest", Some(digest)) => Some(Digest::parse(digest).map(|digest| ImageUpdate {
+                image: parts.image_name(),
+                written: parts.name.to_owned(),
+                tag: None,
+                digest: Some(digest),
+            })),
+            (_, digest) if parts.tag.is_some_and(|t| !t.is_empty()) => Some(tag_with_colon(digest)),
+            _ => None,
+        }
+    }
+
+    /// The request for `name` at `version`, as [`ImageUpdate::version`] and the inventory write
+    /// it: `TAG`, `TAG@DIGEST` or `@DIGEST`.
+    pub fn at_version(name: &str, version: &str) -> Result<ImageUpdate, ReferenceError> {
+        if version.starts_with('@') {
+            ImageUpdate::parse(&format!("{name}{version}"))
+        } else {
+            ImageUpdate::parse(&format!("{name}={version}"))
+        }
+    }
+
+    /// Whether only a digest is requested (`IMAGE@DIGEST`).
+    pub fn digest_only(&self) -> bool {
+        self.tag.is_none()
+    }
+
+    /// What is requested after the name: `TAG`, `TAG@DIGEST`, or `@DIGEST`.
+    pub fn version(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (Some(t), Some(d)) => format!("{t}@{d}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(d)) => format!("@{d}"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The request as an argument with `name` for the image: `NAME=TAG`, `NAME=TAG@DIGEST` or
+    /// `NAME@DIGEST`, which [`ImageUpdate::parse`] reads back.
+    pub fn argument(&self, name: &str) -> String {
+        match &self.tag {
+            Some(_) => format!("{name}={}", self.version()),
+            None => format!("{name}{}", self.version()),
+        }
     }
 }
 
@@ -627,8 +707,10 @@ fn parse_parts(s: &str, detailed: bool) -> Result<Parts<'_>, Fault<'_>> {
     {
         return Err(Fault::Tag(tag));
     }
-    if let Some(digest) = parts.digest {
-        check_digest(digest).map_err(|problem| Fault::Digest(digest, problem))?;
+    if let Some(digest) = parts.digest
+        && !is_written_digest(digest)
+    {
+        return Err(Fault::Digest(digest, DIGEST_WRITTEN));
     }
     Ok(parts)
 }
@@ -825,6 +907,22 @@ fn check_digest(digest: &str) -> Result<(), &'static str> {
         _ => (false, DIGEST_UNSUPPORTED),
     };
     if ok { Ok(()) } else { Err(problem) }
+}
+
+/// Checks a digest as written in a reference, by the distribution reference grammar:
+/// `[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*` `:` `[0-9a-fA-F]{32,}`. Files hold
+/// `sha384:`, `sha512:` and upper-case digests that registries and tools accept; requests on
+/// the command line are checked strictly by [`Digest::parse`].
+fn is_written_digest(digest: &str) -> bool {
+    let Some((algorithm, encoded)) = digest.split_once(':') else {
+        return false;
+    };
+    let algorithm_ok = !algorithm.is_empty()
+        && algorithm.split(['-', '_', '+', '.']).all(|part| {
+            part.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+                && part.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+    algorithm_ok && encoded.len() >= 32 && encoded.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks `[a-z0-9]+ ([.+_-] [a-z0-9]+)*`.
@@ -1354,13 +1452,13 @@ mod tests {
         let u = ImageUpdate::parse("ghcr.io/acme/cart=1a2b3c4").unwrap();
         assert_eq!(u.image, name("ghcr.io/acme/cart"));
         assert_eq!(u.written, "ghcr.io/acme/cart");
-        assert_eq!(u.tag.as_str(), "1a2b3c4");
+        assert_eq!(u.tag.unwrap().as_str(), "1a2b3c4");
         assert!(u.digest.is_none());
 
         let u: ImageUpdate = format!("nginx=1.27@{SHA256}").parse().unwrap();
         assert_eq!(u.image, name("docker.io/library/nginx"));
         assert_eq!(u.written, "nginx");
-        assert_eq!(u.tag.as_str(), "1.27");
+        assert_eq!(u.tag.as_ref().unwrap().as_str(), "1.27");
         assert_eq!(u.digest.unwrap().as_str(), SHA256);
 
         let u = ImageUpdate::parse("localhost:5000/app=v2").unwrap();
@@ -1371,7 +1469,7 @@ mod tests {
     fn update_errors() {
         assert_eq!(
             ImageUpdate::parse("IMAGE").unwrap_err().to_string(),
-            "\"IMAGE\" must look like IMAGE=TAG, e.g. ghcr.io/acme/cart=1a2b3c4"
+            "\"IMAGE\" must look like IMAGE=TAG, IMAGE=TAG@DIGEST or IMAGE@DIGEST, e.g. ghcr.io/acme/cart=1a2b3c4"
         );
         assert!(matches!(
             ImageUpdate::parse("=v1"),
@@ -1409,6 +1507,101 @@ mod tests {
             ImageUpdate::parse("cart=v1=v2"),
             Err(ReferenceError::InvalidTag { .. })
         ));
+    }
+
+    #[test]
+    fn update_digest_only() {
+        let u = ImageUpdate::parse(&format!("ghcr.io/acme/cart@{SHA256}")).unwrap();
+        assert_eq!(u.image, name("ghcr.io/acme/cart"));
+        assert_eq!(u.written, "ghcr.io/acme/cart");
+        assert!(u.tag.is_none() && u.digest_only());
+        assert_eq!(u.digest.as_ref().unwrap().as_str(), SHA256);
+        assert_eq!(u.version(), format!("@{SHA256}"));
+        assert_eq!(u.argument("x"), format!("x@{SHA256}"));
+        assert_eq!(ImageUpdate::parse(&u.argument("cart")).unwrap().tag, None);
+        assert_eq!(
+            ImageUpdate::at_version("ghcr.io/acme/cart", &u.version()),
+            Ok(u)
+        );
+        let sha512 = format!("sha512:{}", "ab".repeat(64));
+        assert!(ImageUpdate::parse(&format!("localhost:5000/app@{sha512}")).is_ok());
+        // Requests stay strict: short, upper-case and other algorithms are refused.
+        for bad in [
+            "cart@sha256:abc".to_owned(),
+            format!(
+                "cart@{}",
+                SHA256.to_uppercase().replacen("SHA256", "sha256", 1)
+            ),
+            format!("cart@sha384:{}", "a".repeat(96)),
+        ] {
+            assert!(
+                matches!(
+                    ImageUpdate::parse(&bad),
+                    Err(ReferenceError::InvalidDigest { .. })
+                ),
+                "{bad}"
+            );
+        }
+        // `IMAGE=@DIGEST` is refused: an empty $TAG must not turn into a digest-only pin.
+        let err = ImageUpdate::parse(&format!("cart=@{SHA256}")).unwrap_err();
+        assert!(err.to_string().contains("IMAGE@DIGEST (no '=')"), "{err}");
+        let u = ImageUpdate::parse(&format!("cart=v2@{SHA256}")).unwrap();
+        assert_eq!(u.argument("cart"), format!("cart=v2@{SHA256}"));
+        assert_eq!(ImageUpdate::parse("cart=v2").unwrap().argument("c"), "c=v2");
+    }
+
+    #[test]
+    fn update_with_a_colon_suggests_equals() {
+        assert_eq!(
+            ImageUpdate::parse("shop/cart:v2").unwrap_err().to_string(),
+            "\"shop/cart:v2\": separate the tag from the image with '=', as in shop/cart=v2"
+        );
+        assert_eq!(
+            ImageUpdate::parse(&format!("cart:v2@{SHA256}")),
+            Err(ReferenceError::TagWithColon {
+                input: format!("cart:v2@{SHA256}"),
+                suggestion: format!("cart=v2@{SHA256}")
+            })
+        );
+        assert!(matches!(
+            ImageUpdate::parse("localhost:5000/app"),
+            Err(ReferenceError::NotAnUpdate { .. })
+        ));
+    }
+
+    #[test]
+    fn written_digests_follow_the_distribution_grammar() {
+        let sha384 = format!("sha384:{}", "c".repeat(96));
+        let upper = SHA256.to_uppercase().replacen("SHA256", "sha256", 1);
+        for digest in [
+            sha384.clone(),
+            format!("sha512:{}", "ab".repeat(64)),
+            upper,
+            format!("SHA256:{}", "A".repeat(64)),
+            format!("multihash+base58.v1:{}", "0".repeat(32)),
+            format!("sha256:{}", "a".repeat(40)),
+        ] {
+            let r = Reference::parse(&format!("shop/cart:v1@{digest}")).unwrap();
+            assert_eq!(r.digest.unwrap().as_str(), digest);
+            assert_eq!(r.tag.unwrap().as_str(), "v1");
+        }
+        for bad in [
+            "sha256:abc".to_owned(),
+            format!("sha256:{}", "a".repeat(31)),
+            format!("sha256:{}", "g".repeat(64)),
+            format!("1sha:{}", "a".repeat(64)),
+            format!("sha-1x:{}", "a".repeat(64)).replace("-1x", "-1"),
+            format!("sha_:{}", "a".repeat(64)),
+            format!(":{}", "a".repeat(64)),
+        ] {
+            let err = Reference::parse(&format!("shop/cart@{bad}")).unwrap_err();
+            assert!(
+                matches!(err, ReferenceError::InvalidDigest { .. }),
+                "{bad}: {err}"
+            );
+        }
+        // The command line stays strict.
+        assert!(Digest::parse(&sha384).is_err());
     }
 
     #[test]

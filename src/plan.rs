@@ -115,7 +115,11 @@ pub struct Change {
     pub shape: Shape,
     /// The scalar's value before; `None` for an added key.
     pub old: Option<String>,
+    /// The value after; "" for a removed key.
     pub new: String,
+    /// Whether the key's line was removed (a stale kustomize `digest` or `newTag`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -576,6 +580,7 @@ impl Planner {
                 plan.references += 1;
                 let mut out = SiteEdits {
                     file,
+                    text: &scan.text,
                     site,
                     first: edits.len(),
                     edits: &mut edits,
@@ -702,9 +707,47 @@ fn site_slots(site: &Site) -> impl Iterator<Item = &Slot> {
     whole.into_iter().chain(tag).chain(digest)
 }
 
+/// The line holding `key: <slot>` as the only entry on it, in a block mapping: the bytes to
+/// remove (the line, with the line break before it, so an insert at the end of the line before
+/// stays valid) and where the key starts. `None` when the key shares its line (the first key
+/// after `- `, a flow mapping), carries a property or a quoted spelling, or the value has an
+/// anchor, a tag or text after it other than a comment.
+fn entry_line(text: &str, slot: &Slot, key: &str) -> Option<(std::ops::Range<usize>, usize)> {
+    if !slot.prefix.is_empty() || slot.span.is_empty() {
+        return None;
+    }
+    let start = slot.span.start;
+    let line_start = text.get(..start)?.rfind(['\n', '\r']).map(|i| i + 1)?;
+    let lead = &text[line_start..start];
+    let indent = lead.len() - lead.trim_start_matches(' ').len();
+    let separator = lead[indent..]
+        .strip_prefix(key)?
+        .trim_start_matches([' ', '\t'])
+        .strip_prefix(':')?;
+    if separator.is_empty() || !separator.bytes().all(|b| b == b' ' || b == b'\t') {
+        return None;
+    }
+    let end = slot.span.end;
+    let line_end = text[end..]
+        .find(['\n', '\r'])
+        .map_or(text.len(), |i| end + i);
+    let tail = text[end..line_end].trim_start_matches([' ', '\t']);
+    if !(tail.is_empty() || tail.starts_with('#')) {
+        return None;
+    }
+    let break_len = if text[..line_start].ends_with("\r\n") {
+        2
+    } else {
+        1
+    };
+    Some((line_start - break_len..line_end, line_start + indent))
+}
+
 /// Collects the edits and reports for one site.
 struct SiteEdits<'p> {
     file: &'p str,
+    /// The file's text, to find whole lines to remove.
+    text: &'p str,
     site: &'p Site,
     /// Where this site's edits start in `edits`.
     first: usize,
@@ -715,73 +758,253 @@ struct SiteEdits<'p> {
 
 impl SiteEdits<'_> {
     fn apply(&mut self, update: &ImageUpdate) {
-        let tag = update.tag.as_str();
-        match &self.site.target {
-            Target::Whole {
-                slot,
-                prefix_len,
-                reference,
-            } => {
-                let keep = &slot.value
-                    [..(prefix_len + reference.written_name.len()).min(slot.value.len())];
-                let mut new = format!("{keep}:{tag}");
-                // A digest beside an unchanged tag is not known to be stale: keep it.
-                let kept = reference.digest.as_ref().filter(|_| {
-                    update.digest.is_none() && reference.tag.as_ref() == Some(&update.tag)
-                });
-                if let Some(d) = update.digest.as_ref().or(kept) {
-                    new.push('@');
-                    new.push_str(d.as_str());
+        match (&self.site.target, &update.tag) {
+            (
+                Target::Whole {
+                    slot,
+                    prefix_len,
+                    reference,
+                },
+                _,
+            ) => self.whole(slot, *prefix_len, reference, update),
+            (
+                Target::Fields {
+                    tag: tag_slot,
+                    digest,
+                    insert,
+                },
+                Some(tag),
+            ) => self.tag_fields(
+                tag_slot.as_ref(),
+                digest.as_ref(),
+                insert.as_ref(),
+                tag,
+                update.digest.as_ref(),
+            ),
+            (
+                Target::Fields {
+                    tag: tag_slot,
+                    digest,
+                    insert,
+                },
+                None,
+            ) => {
+                if let Some(d) = &update.digest {
+                    self.digest_fields(tag_slot.as_ref(), digest.as_ref(), insert.as_ref(), d);
                 }
-                let note = match (&reference.digest, &update.digest) {
-                    (Some(old), None) if new != slot.value => Some(format!(
-                        "removed the digest {old}, which pinned the previous image; pass IMAGE=TAG@DIGEST to pin the new one"
-                    )),
-                    _ => None,
-                };
-                self.set(slot, &new, note);
             }
-            Target::Fields {
-                tag: tag_slot,
-                digest,
-                insert,
-            } => {
-                let tag_changes = match (tag_slot, insert) {
-                    (Some(slot), _) => self.set(slot, tag, None),
-                    (None, Some(point)) => {
-                        self.insert(point, "newTag", tag);
-                        true
-                    }
-                    (None, None) => false,
-                };
-                match (&update.digest, digest, insert) {
-                    (Some(d), Some(slot), _) => {
-                        self.set(slot, d.as_str(), None);
-                    }
-                    (Some(d), None, Some(point)) => self.insert(point, "digest", d.as_str()),
-                    (Some(_), None, None) => {
-                        let at = tag_slot.as_ref();
-                        self.warnings.push(Notice {
-                            file: self.file.to_owned(),
-                            line: at.map_or(0, |s| s.line),
-                            column: at.map_or(0, |s| s.column),
-                            reason: None,
-                            message: format!(
-                                "{} has no digest field here; only the tag was set",
-                                self.site.image
-                            ),
-                        });
-                    }
-                    // A digest beside an unchanged tag is not known to be stale: keep it.
-                    (None, Some(slot), _) if tag_changes && !slot.value.is_empty() => {
-                        let note = format!(
-                            "cleared the digest {}, which pinned the previous image; pass IMAGE=TAG@DIGEST to pin the new one",
-                            slot.value
-                        );
-                        self.set(slot, "", Some(note));
-                    }
-                    (None, _, _) => {}
+        }
+    }
+
+    /// A whole reference: `name:TAG[@DIGEST]`, or `name@DIGEST` for a digest-only request.
+    fn whole(
+        &mut self,
+        slot: &Slot,
+        prefix_len: usize,
+        reference: &image::Reference,
+        update: &ImageUpdate,
+    ) {
+        let keep = &slot.value[..(prefix_len + reference.written_name.len()).min(slot.value.len())];
+        let Some(tag) = &update.tag else {
+            let Some(d) = &update.digest else { return };
+            // A tag beside the requested digest names content already pinned: keep it.
+            if reference.digest.as_ref() == Some(d) {
+                return;
+            }
+            let note = reference.tag.as_ref().map(|old| {
+                format!(
+                    "removed the tag {old}: the digest alone now names the image, as kustomize writes it; pass IMAGE=TAG@DIGEST to keep a tag beside it"
+                )
+            });
+            self.set(slot, &format!("{keep}@{d}"), note);
+            return;
+        };
+        let mut new = format!("{keep}:{tag}");
+        // A digest beside an unchanged tag is not known to be stale: keep it.
+        let kept = reference
+            .digest
+            .as_ref()
+            .filter(|_| update.digest.is_none() && reference.tag.as_ref() == Some(tag));
+        if let Some(d) = update.digest.as_ref().or(kept) {
+            new.push('@');
+            new.push_str(d.as_str());
+        }
+        let note = match (&reference.digest, &update.digest) {
+            (Some(old), None) if new != slot.value => Some(format!(
+                "removed the digest {old}, which pinned the previous image; pass IMAGE=TAG@DIGEST to pin the new one"
+            )),
+            _ => None,
+        };
+        self.set(slot, &new, note);
+    }
+
+    /// Separate fields, a tag requested (with or without a digest).
+    fn tag_fields(
+        &mut self,
+        tag_slot: Option<&Slot>,
+        digest: Option<&Slot>,
+        insert: Option<&InsertPoint>,
+        tag: &image::Tag,
+        new_digest: Option<&image::Digest>,
+    ) {
+        let tag = tag.as_str();
+        let tag_changes = match (tag_slot, insert) {
+            (Some(slot), _) => self.set(slot, tag, None),
+            (None, Some(point)) => {
+                self.insert(point, "newTag", tag);
+                true
+            }
+            (None, None) => false,
+        };
+        match (new_digest, digest, insert) {
+            (Some(d), Some(slot), _) => {
+                self.set(slot, d.as_str(), None);
+            }
+            (Some(d), None, Some(point)) => self.insert(point, "digest", d.as_str()),
+            (Some(_), None, None) => {
+                let at = tag_slot;
+                self.warnings.push(Notice {
+                    file: self.file.to_owned(),
+                    line: at.map_or(0, |s| s.line),
+                    column: at.map_or(0, |s| s.column),
+                    reason: None,
+                    message: format!(
+                        "{} has no digest field here; only the tag was set",
+                        self.site.image
+                    ),
+                });
+            }
+            // A digest beside an unchanged tag is not known to be stale: keep it.
+            (None, Some(slot), _) if tag_changes && !slot.value.is_empty() => {
+                let stale = format!("the digest {}, which pinned the previous image", slot.value);
+                if self.site.shape == Shape::KustomizeImages {
+                    self.remove_or_clear(
+                        slot,
+                        "digest",
+                        insert,
+                        format!(
+                            "removed the `digest` line: {stale}; pass IMAGE=TAG@DIGEST to pin the new one"
+                        ),
+                        &stale,
+                    );
+                } else {
+                    let note = format!("cleared {stale}; pass IMAGE=TAG@DIGEST to pin the new one");
+                    self.set(slot, "", Some(note));
                 }
+            }
+            (None, _, _) => {}
+        }
+    }
+
+    /// Separate fields, only a digest requested (`IMAGE@DIGEST`). The digest field is set
+    /// (added in a kustomize entry); a tag beside it stays, except a kustomize entry's
+    /// `newTag`, which goes as `kustomize edit set image IMAGE@DIGEST` drops it. Without a
+    /// digest field the reference is not edited, and a warning says so.
+    fn digest_fields(
+        &mut self,
+        tag_slot: Option<&Slot>,
+        digest: Option<&Slot>,
+        insert: Option<&InsertPoint>,
+        d: &image::Digest,
+    ) {
+        let kustomize = self.site.shape == Shape::KustomizeImages;
+        let add = match (digest, insert) {
+            (None, Some(point)) if kustomize => Some(point),
+            _ => None,
+        };
+        let changed = match digest {
+            Some(slot) => self.set(slot, d.as_str(), None),
+            None if add.is_some() => true,
+            None => {
+                self.no_digest_field(tag_slot);
+                return;
+            }
+        };
+        if kustomize
+            && changed
+            && let Some(slot) = tag_slot.filter(|s| !s.value.is_empty())
+        {
+            let why = "kustomize uses the digest alone, as `kustomize edit set image IMAGE@DIGEST` writes it";
+            self.remove_or_clear(
+                slot,
+                "newTag",
+                insert,
+                format!("removed the `newTag` line ({}): {why}", slot.value),
+                &format!("the tag {}: {why}", slot.value),
+            );
+        }
+        // After the removal, so that the added line is reported where it lands.
+        if let Some(point) = add {
+            self.insert(point, "digest", d.as_str());
+        }
+    }
+
+    /// The warning for a digest-only request where the reference has no digest field.
+    fn no_digest_field(&mut self, tag_slot: Option<&Slot>) {
+        let (line, column) = tag_slot.map_or_else(|| self.site.position(), |s| (s.line, s.column));
+        let image = &self.site.image;
+        let message = if self.site.shape == Shape::Setter {
+            format!(
+                "{image}: a digest-only request does not edit this `:tag` setter field; the digest is written where a `{{\"$imagepolicy\": \"NS:POLICY:digest\"}}` marker names it (add one if there is none), or pass IMAGE=TAG@DIGEST to set the tag too"
+            )
+        } else {
+            format!(
+                "{image} has no digest field here, so a digest-only request cannot pin it and this reference was not edited; add a `digest` field that the chart reads beside the tag, or pass IMAGE=TAG@DIGEST"
+            )
+        };
+        self.warnings.push(Notice {
+            file: self.file.to_owned(),
+            line,
+            column,
+            reason: None,
+            message,
+        });
+    }
+
+    /// Removes the `key` line of a kustomize entry when it stands alone on its line in a block
+    /// mapping; otherwise sets its value to "" (kustomize reads an empty field as absent).
+    fn remove_or_clear(
+        &mut self,
+        slot: &Slot,
+        key: &str,
+        insert: Option<&InsertPoint>,
+        removed: String,
+        what: &str,
+    ) {
+        let block = insert.is_some_and(|p| p.lead.contains(['\n', '\r']));
+        match entry_line(self.text, slot, key).filter(|_| block) {
+            Some((span, key_at)) => {
+                // Each edit of this site reported one change: lines it added below the removed
+                // line move up by one.
+                let mine = self.edits.len() - self.first;
+                let start = self.changes.len().saturating_sub(mine);
+                for c in &mut self.changes[start..] {
+                    if c.old.is_none() && c.line > slot.line {
+                        c.line -= 1;
+                    }
+                }
+                self.edits.push(Edit::Remove {
+                    span,
+                    key_at,
+                    key: key.to_owned(),
+                });
+                self.changes.push(Change {
+                    file: self.file.to_owned(),
+                    line: slot.line,
+                    column: slot.column,
+                    image: self.site.image.to_string(),
+                    shape: self.site.shape,
+                    old: Some(slot.value.clone()),
+                    new: String::new(),
+                    removed: true,
+                    note: Some(removed),
+                });
+            }
+            None => {
+                let note = format!(
+                    "cleared {what}; the `{key}` key shares its line (a flow mapping or the entry's first key), so it was set to \"\" rather than removed"
+                );
+                self.set(slot, "", Some(note));
             }
         }
     }
@@ -813,6 +1036,7 @@ impl SiteEdits<'_> {
             shape: self.site.shape,
             old: Some(slot.value.clone()),
             new: value.to_owned(),
+            removed: false,
             note,
         });
         true
@@ -829,8 +1053,16 @@ impl SiteEdits<'_> {
                 _ => None,
             })
             .collect();
+        // A line of this entry removed above the point moves the new line up.
+        let removed_above = self.edits[self.first..]
+            .iter()
+            .filter(|e| matches!(e, Edit::Remove { span, .. } if span.end <= point.at))
+            .count();
         let (line, column) = if point.lead.contains('\n') {
-            (point.line + earlier.len(), point.column)
+            (
+                (point.line + earlier.len()).saturating_sub(removed_above),
+                point.column,
+            )
         } else {
             let shift: usize = earlier.iter().map(|t| t.chars().count()).sum();
             (point.line, point.column + shift)
@@ -855,6 +1087,7 @@ impl SiteEdits<'_> {
             shape: self.site.shape,
             old: None,
             new: value.to_owned(),
+            removed: false,
             note: Some(format!("added `{key}`")),
         });
     }
@@ -983,5 +1216,153 @@ mod tests {
         assert!(p.files.is_empty() && p.changes.is_empty());
         assert_eq!(p.references, 1);
         assert_eq!(p.missing, vec![ImageName::parse("shop/api").unwrap()]);
+    }
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn digest_only_whole_reference_drops_the_tag_and_keeps_a_pinned_one() {
+        let src = "a: shop/cart:v1 # app\nb: [shop/cart]\n";
+        let p = plan(&[("a.yaml", src)], &[&format!("shop/cart@{D}")]);
+        assert_eq!(
+            p.files[0].after,
+            format!("a: shop/cart@{D} # app\nb: [shop/cart]\n")
+        );
+        assert!(
+            p.changes[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("removed the tag v1")
+        );
+        // Already at the digest, beside a tag: nothing to do.
+        let src = format!("image: shop/cart:v1@{D}\n");
+        let p = plan(&[("a.yaml", &src)], &[&format!("shop/cart@{D}")]);
+        assert!(p.files.is_empty() && p.changes.is_empty());
+        assert_eq!(p.references, 1);
+    }
+
+    #[test]
+    fn kustomize_digest_only_sets_digest_and_removes_new_tag() {
+        let src = "images:\n- name: shop/cart\n  newTag: v1 # pinned\nresources: [a.yaml]\n";
+        let p = plan(&[("kustomization.yaml", src)], &[&format!("shop/cart@{D}")]);
+        assert_eq!(
+            p.files[0].after,
+            format!("images:\n- name: shop/cart\n  digest: {D}\nresources: [a.yaml]\n")
+        );
+        let lines: Vec<(usize, bool)> = p.changes.iter().map(|c| (c.line, c.removed)).collect();
+        assert_eq!(lines, [(3, false), (3, true)]);
+        // A rerun changes nothing.
+        let again = plan(
+            &[("kustomization.yaml", &p.files[0].after)],
+            &[&format!("shop/cart@{D}")],
+        );
+        assert!(again.files.is_empty());
+        // The digest key present: replaced in place; newTag first after `- `: cleared.
+        let src = "images:\n- newTag: v1\n  name: shop/cart\n  digest: sha256:abc\n";
+        let p = plan(&[("kustomization.yaml", src)], &[&format!("shop/cart@{D}")]);
+        assert_eq!(
+            p.files[0].after,
+            format!("images:\n- newTag: \"\"\n  name: shop/cart\n  digest: {D}\n")
+        );
+        assert!(
+            p.changes[0]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("shares its line")
+        );
+    }
+
+    #[test]
+    fn kustomize_tag_request_removes_a_stale_digest_line() {
+        let d = format!("digest: {D}");
+        let src = format!("images:\r\n- name: shop/cart\r\n  {d}\r\n  newTag: v1\r\n");
+        let p = plan(&[("kustomization.yaml", &src)], &["shop/cart=v2"]);
+        assert_eq!(
+            p.files[0].after,
+            "images:\r\n- name: shop/cart\r\n  newTag: v2\r\n"
+        );
+        let removal = p.changes.iter().find(|c| c.removed).unwrap();
+        assert_eq!((removal.line, removal.old.as_deref()), (3, Some(D)));
+        assert!(
+            removal
+                .note
+                .as_deref()
+                .unwrap()
+                .starts_with("removed the `digest` line")
+        );
+        // In a flow mapping the line cannot go: the digest is set to "".
+        let src = format!("images:\n- {{name: shop/cart, newTag: v1, {d}}}\n");
+        let p = plan(&[("kustomization.yaml", &src)], &["shop/cart=v2"]);
+        assert_eq!(
+            p.files[0].after,
+            "images:\n- {name: shop/cart, newTag: v2, digest: \"\"}\n"
+        );
+        // Unchanged tag: the digest is not known to be stale and stays.
+        let src = format!("images:\n- name: shop/cart\n  newTag: v2\n  {d}\n");
+        assert!(
+            plan(&[("kustomization.yaml", &src)], &["shop/cart=v2"])
+                .files
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn entry_line_is_only_a_lone_block_entry() {
+        let slot = |text: &str, value: &str| {
+            let start = text.find(value).unwrap();
+            Slot {
+                span: start..start + value.len(),
+                prefix: "",
+                value: value.to_owned(),
+                style: Style::Plain,
+                line: 1,
+                column: 1,
+            }
+        };
+        let text = "- name: a\n  digest: x  # c\n  b: 1\n";
+        let (span, key_at) = entry_line(text, &slot(text, "x"), "digest").unwrap();
+        assert_eq!(&text[span], "\n  digest: x  # c");
+        assert_eq!(&text[key_at..key_at + 6], "digest");
+        for no in [
+            "- digest: x\n",
+            "- {name: a,\n   digest: x}\n",
+            "- name: a\n  digest: &d x\n",
+            "- name: a\n  \"digest\": x\n",
+            "- name: a\n  digest:x-y\n",
+        ] {
+            assert_eq!(entry_line(no, &slot(no, "x"), "digest"), None, "{no:?}");
+        }
+    }
+
+    #[test]
+    fn digest_only_fields_set_the_digest_or_warn() {
+        let pin = format!("shop/cart@{D}");
+        let src = "image:\n  repository: shop/cart\n  tag: v1\n  digest: \"\"\n";
+        let p = plan(&[("values.yaml", src)], &[&pin]);
+        assert_eq!(p.files[0].after, src.replace("\"\"", &format!("\"{D}\"")));
+        assert!(p.warnings.is_empty());
+        let src = "image:\n  repository: shop/cart\n  tag: v1\n";
+        let p = plan(&[("values.yaml", src)], &[&pin]);
+        assert!(p.files.is_empty() && p.changes.is_empty());
+        assert_eq!((p.warnings[0].line, p.warnings[0].column), (3, 8));
+        assert!(
+            p.warnings[0].message.contains("add a `digest` field"),
+            "{:?}",
+            p.warnings
+        );
+        let a = "image: ghcr.io/shop/cart:v1 # {\"$imagepolicy\": \"flux-system:cart\"}\n";
+        let b = "t: v1 # {\"$imagepolicy\": \"flux-system:cart:tag\"}\nd: x # {\"$imagepolicy\": \"flux-system:cart:digest\"}\n";
+        let p = plan(
+            &[("a.yaml", a), ("b.yaml", b)],
+            &[&format!("ghcr.io/{pin}")],
+        );
+        assert_eq!(p.files[1].after, b.replace("d: x", &format!("d: {D}")));
+        assert!(
+            p.warnings[0].message.contains("`:tag` setter"),
+            "{:?}",
+            p.warnings
+        );
     }
 }

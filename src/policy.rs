@@ -109,7 +109,17 @@ impl Policy {
             }
         }
         for u in updates {
-            let tag = u.tag.as_str();
+            let Some(tag) = u.tag.as_ref().map(crate::image::Tag::as_str) else {
+                // A digest names content, never a moving target: only a tag policy applies.
+                if let Some((written, _)) = &self.tags {
+                    verdicts.push(Verdict::Tag(format!(
+                        "{}: a digest-only request (IMAGE@DIGEST) has no tag to check against the tag policy of environment `{}` (`tags: '{written}'` in ferry.yaml); pass IMAGE=TAG@DIGEST with the tag the digest was built as",
+                        u.image.familiar(),
+                        self.environment
+                    )));
+                }
+                continue;
+            };
             if !self.allow_mutable_tags && is_mutable(tag) {
                 verdicts.push(Verdict::Tag(format!(
                     "{}: `{tag}` is a mutable tag: it names whatever was pushed last, so the environment would not say which version runs and agents would not see changes. Bump to an immutable tag (a commit SHA or a version), or set `allow-mutable-tags: true` for environment `{}` in ferry.yaml",
@@ -184,6 +194,23 @@ mod tests {
         let p = policy(Some("v1|v2"));
         assert!(p.check(&updates(&["a=v2"])).is_empty());
         assert_eq!(p.check(&updates(&["a=v12"])).len(), 1);
+    }
+
+    #[test]
+    fn digest_only_requests_pass_mutable_checks_but_not_a_tag_policy() {
+        let pin = format!("acme/cart@sha256:{}", "a".repeat(64));
+        assert!(Policy::default_for("x").check(&updates(&[&pin])).is_empty());
+        let v = policy(Some("[0-9a-f]{7,40}")).check(&updates(&[&pin]));
+        assert!(
+            matches!(&v[..], [Verdict::Tag(m)] if m.contains("pass IMAGE=TAG@DIGEST") && m.contains("staging")),
+            "{v:?}"
+        );
+        let mut held = policy(None);
+        held.hold_images = vec![ImageName::parse("acme/cart").unwrap()];
+        assert!(matches!(
+            &held.check(&updates(&[&pin]))[..],
+            [Verdict::Held(_)]
+        ));
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub struct Origin {
 /// What is recorded for one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
+    /// What was deployed: `TAG`, `TAG@DIGEST`, or `@DIGEST` for a digest-only request.
     pub tag: String,
     #[serde(flatten)]
     pub origin: Origin,

@@ -1074,3 +1074,52 @@ fn a_mention_ferry_leaves_alone_is_reported_not_refused_and_strict_refuses_it() 
     assert_eq!(json["status"], "up-to-date", "{json}");
     assert_eq!(json["warnings"].as_array().map(Vec::len), Some(1), "{json}");
 }
+
+#[test]
+fn a_digest_only_bump_lands_and_a_rerun_changes_nothing() {
+    let env = Env::new();
+    let digest = format!("sha256:{}", "0734cfde".repeat(8));
+    let pin = format!("ghcr.io/acme/cart@{digest}");
+    let vars = [
+        ("FERRY_SOURCE_REPO", "https://github.com/acme/cart"),
+        ("FERRY_SOURCE_REF", "main"),
+        ("FERRY_RUN_NUMBER", "7"),
+    ];
+    let before = env.file("envs/qa/kustomization.yaml");
+    let out = env.bump_with(&["--env", "qa", &pin], &vars);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let after = env.file("envs/qa/kustomization.yaml");
+    // The entry's newTag line is replaced by a digest line; nothing else moves.
+    assert_eq!(
+        changed_lines(&before, &after),
+        [(
+            "    newTag: 1111111".to_owned(),
+            format!("    digest: {digest}")
+        )]
+    );
+    let commit = &remote::log(&env.repo, "main")[0];
+    assert!(commit.message.contains(&digest), "{}", commit.message);
+    let stamps = env.file(".ferry/stamps/envs/qa.stamps");
+    assert!(
+        stamps.contains(&format!("\"tag\": \"@{digest}\"")),
+        "{stamps}"
+    );
+
+    // A rerun finds the digest in place: exit 0, no commit.
+    let tip = env.tip();
+    let out = env.bump_with(&["--env", "qa", "--output", "json", &pin], &vars);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(report["status"], "up-to-date", "{}", explain(&out));
+    assert_eq!(env.tip(), tip);
+
+    // A tag policy cannot check a digest-only request: refused, with the way out.
+    let out = env.bump(&["--env", "staging", &pin]);
+    assert_eq!(code(&out), 10, "{}", explain(&out));
+    assert!(
+        stderr(&out).contains("pass IMAGE=TAG@DIGEST"),
+        "{}",
+        explain(&out)
+    );
+    assert_eq!(env.tip(), tip);
+}

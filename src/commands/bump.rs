@@ -1056,7 +1056,7 @@ fn prepare(
         for u in &changed {
             trailers.push(Trailer {
                 key: change_request::TRAILER_UPDATE.to_owned(),
-                value: format!("{}={}", u.image, tag_text(u)),
+                value: u.argument(&u.image.to_string()),
             });
         }
     }
@@ -1145,11 +1145,9 @@ fn suggestions(
     Ok((super::set_image::closest_to(missing, &found), blobs.len()))
 }
 
+/// `TAG`, `TAG@DIGEST` or `@DIGEST` (a digest-only request).
 fn tag_text(u: &ImageUpdate) -> String {
-    match &u.digest {
-        Some(d) => format!("{}@{d}", u.tag),
-        None => u.tag.to_string(),
-    }
+    u.version()
 }
 
 fn message_context(

@@ -180,7 +180,8 @@ fn requested_updates(
             [one] if one.digest.is_none() => one.digest = Some(digest.clone()),
             [_] => {
                 return Err(Error::Usage(
-                    "--digest and IMAGE=TAG@DIGEST both give a digest; use one".into(),
+                    "--digest and IMAGE=TAG@DIGEST (or IMAGE@DIGEST) both give a digest; use one"
+                        .into(),
                 ));
             }
             _ => {

@@ -494,12 +494,22 @@ fn up(args: &PreviewUpArgs, output: Output) -> Result<Exit, Error> {
 
     let mut images = Vec::new();
     for u in &super::requested_updates(&args.updates, None)? {
-        let tag = u.tag.to_string();
+        // Helm parameters and values set `image.repository` and `image.tag` only: a
+        // digest-only request has nothing to put there.
+        if u.tag.is_none() && site.settings.deploy.images == config::ImagesMode::Helm {
+            return Err(Error::Usage(format!(
+                "{}: a preview deployed with Helm values (previews.deploy.images: helm) sets `image.tag`, and a digest-only request has no tag; pass {}=TAG@DIGEST",
+                u.argument(&u.written),
+                u.written
+            )));
+        }
+        let tag = u.tag.as_ref().map(ToString::to_string).unwrap_or_default();
         let digest = u.digest.as_ref().map(ToString::to_string);
         let name = u.image.to_string();
         images.push(PreviewImage {
             short: u.image.last_component().to_owned(),
             reference: match &digest {
+                Some(d) if tag.is_empty() => format!("{name}@{d}"),
                 Some(d) => format!("{name}:{tag}@{d}"),
                 None => format!("{name}:{tag}"),
             },

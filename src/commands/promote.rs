@@ -314,10 +314,10 @@ fn read(
             });
             continue;
         }
-        if deployed.tag.is_none() {
+        if deployed.tag.is_none() && deployed.digest.is_none() {
             skipped.push(Skipped {
                 image: name.clone(),
-                reason: format!("`{}` sets no tag for it", from.name),
+                reason: format!("`{}` sets no tag or digest for it", from.name),
             });
             continue;
         }
@@ -606,7 +606,7 @@ fn bump_args(
         .rows
         .iter()
         .map(|r| {
-            ImageUpdate::parse(&format!("{}={}", r.image, r.new))
+            ImageUpdate::at_version(&r.image, &r.new)
                 .map_err(|e| Error::Usage(format!("{}: {e}", r.image)))
         })
         .collect::<Result<_, _>>()?;
@@ -937,9 +937,8 @@ pub(crate) fn merge_gated(
         None => argv.push(format!("--repo={}", merge_args.repo)),
     }
     for update in values(change_request::TRAILER_UPDATE) {
-        let name = update
-            .split_once('=')
-            .map_or(update.as_str(), |(name, _)| name);
+        // `NAME=TAG[@DIGEST]` or `NAME@DIGEST`: no name holds '=' or '@'.
+        let name = update.split(['=', '@']).next().unwrap_or_default();
         argv.push(format!("--image={name}"));
     }
     for gate in values(TRAILER_GATE) {

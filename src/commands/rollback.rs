@@ -89,7 +89,7 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
             .ok_or_else(|| not_found(&env.name, &name, &earlier, walk.cut, None))?,
     };
     let reason = args.reason.as_deref().map(ci::one_line).unwrap_or_default();
-    let update = ImageUpdate::parse(&format!("{name}={target}")).map_err(|e| {
+    let update = ImageUpdate::at_version(&name, &target).map_err(|e| {
         Error::Usage(format!(
             "{}: {e}",
             ci::one_line(&format!("{name}={target}"))

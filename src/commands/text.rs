@@ -9,13 +9,7 @@ use crate::plan::{Notice, Plan};
 use super::set_image::Missing;
 
 pub(super) fn describe(updates: &[ImageUpdate]) -> String {
-    let parts: Vec<String> = updates
-        .iter()
-        .map(|u| match &u.digest {
-            Some(d) => format!("{}={}@{d}", u.written, u.tag),
-            None => format!("{}={}", u.written, u.tag),
-        })
-        .collect();
+    let parts: Vec<String> = updates.iter().map(|u| u.argument(&u.written)).collect();
     parts.join(", ")
 }
 
@@ -35,7 +29,12 @@ pub(super) fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
             .as_deref()
             .map_or_else(|| "(added)".to_owned(), |o| format!("{o:?}"));
         let at = place(dir, &c.file, c.line, c.column);
-        let _ = writeln!(text, "{at}: {old} → {:?} [{}]", c.new, c.shape.as_str());
+        let new = if c.removed {
+            "(removed)".to_owned()
+        } else {
+            format!("{:?}", c.new)
+        };
+        let _ = writeln!(text, "{at}: {old} → {new} [{}]", c.shape.as_str());
         if let Some(note) = &c.note {
             let _ = writeln!(text, "  note: {note}");
         }

@@ -24,15 +24,25 @@ pub enum Edit {
         key: String,
         value: String,
     },
+    /// Remove the bytes at `span`: a whole `key: value` line of a block mapping, with the line
+    /// break before it. The key's scalar starts at byte `key_at` and reads `key`; its value must
+    /// be a scalar. Parsing the result must give the same documents without that entry.
+    Remove {
+        span: Range<usize>,
+        key_at: usize,
+        key: String,
+    },
 }
 
 impl Edit {
     /// The order edits apply in: by position, and at one position a replacement of an empty
-    /// value before an insert (`digest: &d` at the end of the line where `newTag` is added).
+    /// value before an insert (`digest: &d` at the end of the line where `newTag` is added),
+    /// and an insert at the end of a line before the removal of the next line.
     pub fn order(&self) -> (usize, u8) {
         match self {
             Edit::Replace { span, .. } => (span.start, 0),
             Edit::Insert { at, .. } => (*at, 1),
+            Edit::Remove { span, .. } => (span.start, 2),
         }
     }
 
@@ -59,8 +69,8 @@ pub enum SpliceError {
 }
 
 /// Applies `edits` to `source` and verifies the result: parsing it again must give the same
-/// documents, node for node, except the edited scalars (which must hold their new values) and
-/// the inserted entries.
+/// documents, node for node, except the edited scalars (which must hold their new values), the
+/// inserted entries and the removed ones.
 pub fn apply(source: &str, edits: &[Edit]) -> Result<String, SpliceError> {
     let mut sorted: Vec<&Edit> = edits.iter().collect();
     sorted.sort_by_key(|e| e.order());
@@ -81,6 +91,7 @@ pub fn apply(source: &str, edits: &[Edit]) -> Result<String, SpliceError> {
                 out.push_str(text);
                 pos = start;
             }
+            Edit::Remove { span, .. } => pos = span.end,
         }
     }
     out.push_str(&source[pos..]);
@@ -276,6 +287,7 @@ fn verify(before: &str, after: &str, edits: &[Edit]) -> Result<(), SpliceError> 
     // 100,000 references).
     let mut replaced_at: HashMap<usize, &String> = HashMap::new();
     let mut inserted_in: HashMap<usize, Vec<(&String, &String)>> = HashMap::new();
+    let mut removed_at: HashMap<usize, &String> = HashMap::new();
     for e in edits {
         match e {
             Edit::Replace { span, value, .. } => {
@@ -287,6 +299,9 @@ fn verify(before: &str, after: &str, edits: &[Edit]) -> Result<(), SpliceError> 
                 value,
                 ..
             } => inserted_in.entry(*mapping).or_default().push((key, value)),
+            Edit::Remove { key_at, key, .. } => {
+                removed_at.insert(*key_at, key);
+            }
         }
     }
     let mut old = Signatures::new(before);
@@ -299,6 +314,27 @@ fn verify(before: &str, after: &str, edits: &[Edit]) -> Result<(), SpliceError> 
                 break;
             };
             match signed.sig {
+                Sig::Scalar { value, .. } if removed_at.contains_key(&signed.start) => {
+                    // The removed key, then its value, must be gone from `after`.
+                    let key = removed_at[&signed.start];
+                    let gone = old.next_sig().map_err(SpliceError::Reparse)?;
+                    if value != **key
+                        || !matches!(
+                            gone,
+                            Some(Signed {
+                                sig: Sig::Scalar { .. },
+                                ..
+                            })
+                        )
+                    {
+                        return Err(SpliceError::Mismatch {
+                            index,
+                            expected: format!("the entry `{key}` with a scalar value"),
+                            found: format!("scalar {value:?}"),
+                        });
+                    }
+                    continue;
+                }
                 Sig::Scalar { anchor, tag, .. } if replaced_at.contains_key(&signed.start) => {
                     // The style of an edited scalar may change (plain → quoted).
                     expected.push_back(Sig::Scalar {
@@ -411,6 +447,77 @@ mod tests {
             out,
             "images:\n- name: a\n  newName: b\n  newTag: v2\n- name: c\n"
         );
+    }
+
+    fn remove_line(src: &str, line: &str, key: &str) -> Edit {
+        let start = src.find(line).unwrap();
+        let key_at = start + line.find(key).unwrap();
+        let before = src[..start].trim_end_matches(['\n', '\r']).len();
+        Edit::Remove {
+            span: before..start + line.len(),
+            key_at,
+            key: key.into(),
+        }
+    }
+
+    #[test]
+    fn removes_an_entry_line_and_nothing_else() {
+        let src =
+            "images:\r\n- name: a\r\n  digest: sha256:x # old\r\n  newTag: v1\r\n- name: b\r\n";
+        let edits = [
+            remove_line(src, "  digest: sha256:x # old", "digest"),
+            replace(src, "v1", "v2", "v2"),
+        ];
+        let out = apply(src, &edits).unwrap();
+        assert_eq!(out, "images:\r\n- name: a\r\n  newTag: v2\r\n- name: b\r\n");
+        // The last line of a file without a final line break.
+        let src = "- name: a\n  digest: d";
+        let out = apply(src, &[remove_line(src, "  digest: d", "digest")]).unwrap();
+        assert_eq!(out, "- name: a");
+        // Removed, and an entry added at the end of the line before: both verified.
+        let src = "i:\n- name: a\n  newTag: v1\nx: 1\n";
+        let at = src.find("v1").unwrap() + 2;
+        let insert = Edit::Insert {
+            at,
+            text: "\n  digest: d".into(),
+            mapping: src.find("name").unwrap(),
+            key: "digest".into(),
+            value: "d".into(),
+        };
+        let out = apply(src, &[remove_line(src, "  newTag: v1", "newTag"), insert]).unwrap();
+        assert_eq!(out, "i:\n- name: a\n  digest: d\nx: 1\n");
+    }
+
+    #[test]
+    fn rejects_a_removal_that_takes_more_or_the_wrong_key() {
+        let src = "a: 1\nb: 2\nc: 3\n";
+        // Two lines removed, one declared.
+        let mut two = remove_line(src, "b: 2", "b");
+        if let Edit::Remove { span, .. } = &mut two {
+            span.end += "\nc: 3".len();
+        }
+        assert!(matches!(
+            apply(src, &[two]),
+            Err(SpliceError::Mismatch { .. })
+        ));
+        // The key at `key_at` is not the one declared.
+        let wrong = Edit::Remove {
+            span: 4..8,
+            key_at: 5,
+            key: "c".into(),
+        };
+        assert!(matches!(
+            apply(src, &[wrong]),
+            Err(SpliceError::Mismatch { .. })
+        ));
+        // A key whose value is a mapping is not a one-line entry.
+        let src = "a: 1\nb:\n  c: 2\nd: 3\n";
+        let nested = Edit::Remove {
+            span: 4..8,
+            key_at: 5,
+            key: "b".into(),
+        };
+        assert!(apply(src, &[nested]).is_err());
     }
 
     #[test]
