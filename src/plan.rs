@@ -122,6 +122,10 @@ pub struct Change {
     pub removed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For an added key: the insertion (byte in the old text, inserted text, bytes before the
+    /// key), from which its place in the new text is computed.
+    #[serde(skip)]
+    pub(crate) inserted: Option<(usize, String, usize)>,
 }
 
 /// A warning or refusal with its file.
@@ -501,10 +505,29 @@ impl Planner {
                     .push(notice(r.line, r.column, Some(r.reason), &r.message));
             }
             let mut sites: Vec<Site> = scan.found.sites;
+            // A policy's `:tag` and `:digest` markers in one file are one reference: the digest
+            // follows the tag (set with it, or cleared when only the tag changes).
+            let digest_of = |policy: &str| {
+                scan.found
+                    .marked
+                    .iter()
+                    .find_map(|d| match (&d.slot, d.field) {
+                        (Ok(slot), MarkedField::Digest) if d.policy == policy => Some(slot.clone()),
+                        _ => None,
+                    })
+            };
             for m in &scan.found.marked {
                 let Some(image) = policies.get(m.policy.as_str()) else {
                     continue;
                 };
+                let paired = |m: &locate::Marked| {
+                    scan.found.marked.iter().any(|t| {
+                        t.policy == m.policy && t.field == MarkedField::Tag && t.slot.is_ok()
+                    })
+                };
+                if m.field == MarkedField::Digest && m.slot.is_ok() && paired(m) {
+                    continue;
+                }
                 match &m.slot {
                     Err(r) if r.reason.is_report() => {
                         plan.warnings
@@ -516,7 +539,7 @@ impl Planner {
                     }
                     Ok(slot) => {
                         let (tag, digest) = match m.field {
-                            MarkedField::Tag => (Some(slot.clone()), None),
+                            MarkedField::Tag => (Some(slot.clone()), digest_of(&m.policy)),
                             MarkedField::Digest => (None, Some(slot.clone())),
                         };
                         sites.push(Site {
@@ -572,6 +595,7 @@ impl Planner {
                 fresh
             });
             let mut edits: Vec<Edit> = Vec::new();
+            let first_change = plan.changes.len();
             for site in &sites {
                 let Some(i) = self.names.iter().position(|n| *n == site.image) else {
                     continue;
@@ -582,7 +606,6 @@ impl Planner {
                     file,
                     text: &scan.text,
                     site,
-                    first: edits.len(),
                     edits: &mut edits,
                     changes: &mut plan.changes,
                     warnings: &mut plan.warnings,
@@ -599,6 +622,7 @@ impl Planner {
                         file: file.to_owned(),
                         error,
                     })?;
+                place_added_keys(&mut plan.changes[first_change..], &edits, &after);
                 if after != scan.text {
                     plan.files.push(FileEdit {
                         path: file.to_owned(),
@@ -623,6 +647,33 @@ impl Planner {
         plan.refusals
             .dedup_by(|a, b| a.file == b.file && a.line == b.line && a.column == b.column);
         Ok(plan)
+    }
+}
+
+/// Reports each added key where it is in the new text: after every edit before it (other
+/// keys added above it, longer or shorter values earlier on its line, removed lines).
+fn place_added_keys(changes: &mut [Change], edits: &[Edit], after: &str) {
+    if changes.iter().all(|c| c.inserted.is_none()) {
+        return;
+    }
+    let lines = crate::yaml::LineIndex::new(after);
+    for c in changes {
+        let Some((at, text, lead)) = &c.inserted else {
+            continue;
+        };
+        let mut offset = *at as isize;
+        for e in edits {
+            if matches!(e, Edit::Insert { at: a, text: t, .. } if a == at && t == text) {
+                break;
+            }
+            offset += match e {
+                Edit::Replace { span, text, .. } => text.len() as isize - span.len() as isize,
+                Edit::Insert { text, .. } => text.len() as isize,
+                Edit::Remove { span, .. } => -(span.len() as isize),
+            };
+        }
+        let key = usize::try_from(offset).unwrap_or(0) + lead;
+        (c.line, c.column) = lines.position(after, key);
     }
 }
 
@@ -749,8 +800,6 @@ struct SiteEdits<'p> {
     /// The file's text, to find whole lines to remove.
     text: &'p str,
     site: &'p Site,
-    /// Where this site's edits start in `edits`.
-    first: usize,
     edits: &'p mut Vec<Edit>,
     changes: &'p mut Vec<Change>,
     warnings: &'p mut Vec<Notice>,
@@ -867,9 +916,9 @@ impl SiteEdits<'_> {
                     file: self.file.to_owned(),
                     line: at.map_or(0, |s| s.line),
                     column: at.map_or(0, |s| s.column),
-                    reason: None,
+                    reason: Some(Reason::NoField),
                     message: format!(
-                        "{} has no digest field here; only the tag was set",
+                        "{} has no digest field here; only the tag was set. Add a `digest` field beside the tag (one the chart or tool reads), or pin by tag alone",
                         self.site.image
                     ),
                 });
@@ -891,6 +940,24 @@ impl SiteEdits<'_> {
                     let note = format!("cleared {stale}; pass IMAGE=TAG@DIGEST to pin the new one");
                     self.set(slot, "", Some(note));
                 }
+            }
+            // A `:digest` setter field alone: the tag is set elsewhere, this digest would still
+            // pin the previous image.
+            (None, Some(slot), None)
+                if tag_slot.is_none()
+                    && !slot.value.is_empty()
+                    && self.site.shape == Shape::Setter =>
+            {
+                self.warnings.push(Notice {
+                    file: self.file.to_owned(),
+                    line: slot.line,
+                    column: slot.column,
+                    reason: Some(Reason::NoField),
+                    message: format!(
+                        "{}: this `:digest` setter field still pins the previous image, and a tag-only request cannot set it; pass IMAGE=TAG@DIGEST",
+                        self.site.image
+                    ),
+                });
             }
             (None, _, _) => {}
         }
@@ -956,7 +1023,7 @@ impl SiteEdits<'_> {
             file: self.file.to_owned(),
             line,
             column,
-            reason: None,
+            reason: Some(Reason::NoField),
             message,
         });
     }
@@ -974,15 +1041,6 @@ impl SiteEdits<'_> {
         let block = insert.is_some_and(|p| p.lead.contains(['\n', '\r']));
         match entry_line(self.text, slot, key).filter(|_| block) {
             Some((span, key_at)) => {
-                // Each edit of this site reported one change: lines it added below the removed
-                // line move up by one.
-                let mine = self.edits.len() - self.first;
-                let start = self.changes.len().saturating_sub(mine);
-                for c in &mut self.changes[start..] {
-                    if c.old.is_none() && c.line > slot.line {
-                        c.line -= 1;
-                    }
-                }
                 self.edits.push(Edit::Remove {
                     span,
                     key_at,
@@ -998,6 +1056,7 @@ impl SiteEdits<'_> {
                     new: String::new(),
                     removed: true,
                     note: Some(removed),
+                    inserted: None,
                 });
             }
             None => {
@@ -1038,40 +1097,21 @@ impl SiteEdits<'_> {
             new: value.to_owned(),
             removed: false,
             note,
+            inserted: None,
         });
         true
     }
 
     fn insert(&mut self, point: &InsertPoint, key: &str, value: &str) {
-        // Entries already inserted at this point come first: this one goes after them.
-        // Only this site's edits can share its insert point: looking no further keeps a file
-        // of many kustomize entries linear.
-        let earlier: Vec<&str> = self.edits[self.first..]
-            .iter()
-            .filter_map(|e| match e {
-                Edit::Insert { at, text, .. } if *at == point.at => Some(text.as_str()),
-                _ => None,
-            })
-            .collect();
-        // A line of this entry removed above the point moves the new line up.
-        let removed_above = self.edits[self.first..]
-            .iter()
-            .filter(|e| matches!(e, Edit::Remove { span, .. } if span.end <= point.at))
-            .count();
-        let (line, column) = if point.lead.contains('\n') {
-            (
-                (point.line + earlier.len()).saturating_sub(removed_above),
-                point.column,
-            )
-        } else {
-            let shift: usize = earlier.iter().map(|t| t.chars().count()).sum();
-            (point.line, point.column + shift)
-        };
+        // Where the key lands in the new text is computed once the file's edits are known
+        // ([`place_added_keys`]); until then, where it would be with no other edit.
+        let (line, column) = (point.line, point.column);
         let text = format!(
             "{}{key}: {}",
             point.lead,
             scalar::render(value, Style::Plain)
         );
+        let text_copy = text.clone();
         self.edits.push(Edit::Insert {
             at: point.at,
             text,
@@ -1089,6 +1129,7 @@ impl SiteEdits<'_> {
             new: value.to_owned(),
             removed: false,
             note: Some(format!("added `{key}`")),
+            inserted: Some((point.at, text_copy, point.lead.len())),
         });
     }
 }
@@ -1359,6 +1400,14 @@ mod tests {
             &[&format!("ghcr.io/{pin}")],
         );
         assert_eq!(p.files[1].after, b.replace("d: x", &format!("d: {D}")));
+        // The policy's `:tag` and `:digest` markers in one file are one reference.
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // A `:tag` marker without a `:digest` one cannot take the pin: a warning says where.
+        let c = "t: v1 # {\"$imagepolicy\": \"flux-system:cart:tag\"}\n";
+        let p = plan(
+            &[("a.yaml", a), ("c.yaml", c)],
+            &[&format!("ghcr.io/{pin}")],
+        );
         assert!(
             p.warnings[0].message.contains("`:tag` setter"),
             "{:?}",
