@@ -715,7 +715,8 @@ impl<'y> Walker<'y, '_, '_> {
         if let Ok(reference) = Reference::parse(value) {
             let tagged = reference.tag.is_some() || reference.digest.is_some();
             let runs = ctx.container_image() || ctx.volume_image();
-            if self.kind == Some("ImageRepository") && key == Some("image") {
+            if matches!(self.kind, Some("ImageRepository" | "ImagePolicy")) && key == Some("image")
+            {
                 if self.want.wants(&reference.name) {
                     self.note(node.line(), node.column(), format!(
                         "{} is the repository a Flux ImageRepository scans for tags, not a deployed image; ferry leaves it as it is",

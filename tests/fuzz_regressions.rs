@@ -52,8 +52,8 @@ fn fuzz_findings_stay_fixed() {
                 let first = plan(&updates, name, &bytes, &what);
                 for file in &first.files {
                     assert_eq!(
-                        templates(&file.before),
-                        templates(&file.after),
+                        ferry::yaml::template_expressions(&file.before),
+                        ferry::yaml::template_expressions(&file.after),
                         "{what}: a template expression was edited"
                     );
                     assert!(
@@ -75,19 +75,4 @@ fn fuzz_findings_stay_fixed() {
             }
         }
     }
-}
-
-/// Every `{{ … }}` expression of a text (closed by `}}`), in order.
-fn templates(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        let tail = &rest[open..];
-        let Some(close) = tail.find("}}") else {
-            break;
-        };
-        out.push(&tail[..close + 2]);
-        rest = &tail[close + 2..];
-    }
-    out
 }

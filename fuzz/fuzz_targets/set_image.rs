@@ -118,7 +118,7 @@ fn set_image(data: &[u8], planner: &Planner, file: &str, bytes: &[u8]) {
     }
     // docs/shapes.md: a template expression is never edited (literal references beside it are).
     assert!(
-        templates(&edit.before) == templates(&edit.after),
+        ferry::yaml::template_expressions(&edit.before) == ferry::yaml::template_expressions(&edit.after),
         "a template expression was edited: {:?}\nafter:\n{}",
         first.changes,
         edit.after
@@ -272,19 +272,4 @@ fn record_verify(data: &[u8], error: &str, known: Option<&str>) {
             let _ = std::fs::write(path.with_extension("txt"), error);
         }
     }
-}
-
-/// Every `{{ … }}` expression of a text (closed by `}}`), in order.
-fn templates(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        let tail = &rest[open..];
-        let Some(close) = tail.find("}}") else {
-            break;
-        };
-        out.push(&tail[..close + 2]);
-        rest = &tail[close + 2..];
-    }
-    out
 }

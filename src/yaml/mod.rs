@@ -668,6 +668,22 @@ pub fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Every `{{ … }}` template expression of a text (closed by `}}`), in order: what no edit may
+/// change (the fuzz target's and the regression tests' invariant).
+pub fn template_expressions(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let tail = &rest[open..];
+        let Some(close) = tail.find("}}") else {
+            break;
+        };
+        out.push(&tail[..close + 2]);
+        rest = &tail[close + 2..];
+    }
+    out
+}
+
 /// An open collection while building.
 struct Frame {
     node: u32,
