@@ -86,7 +86,7 @@ fn normalize(text: &str) -> Result<String, RelPathError> {
 }
 
 impl RelPath {
-    /// Validate and normalize `text` (see [`normalize`]); the root is not a valid `RelPath`.
+    /// Validate and normalize `text` (see [`RelPath::normalize`]); the root is not a valid `RelPath`.
     pub fn new(text: &str) -> Result<Self, RelPathError> {
         let path = Self::normalize(text)?;
         if path.is_empty() {
