@@ -1141,7 +1141,8 @@ fn scalar_end(line: &str, start: usize) -> usize {
         }
         _ => bytes[start.min(bytes.len())..]
             .iter()
-            .position(|b| matches!(b, b' ' | b',' | b']' | b'}' | b'\r' | b'\n' | b'#'))
+            // A plain scalar ends before white space (a tab too: `tag: v1\t` is `v1`).
+            .position(|b| matches!(b, b' ' | b'\t' | b',' | b']' | b'}' | b'\r' | b'\n' | b'#'))
             .map_or(bytes.len(), |n| start + n),
     }
 }
@@ -1164,10 +1165,8 @@ fn only_reported_bytes_differ(
     let old: Vec<&str> = before.split_inclusive('\n').collect();
     let mut new: Vec<String> = after.split_inclusive('\n').map(str::to_owned).collect();
     // Added keys are found by their text (`digest: sha256:…` under the entry, or
-    // `, digest: sha256:…` in a flow mapping), not by their reported position: the line of a
-    // key added below another added key, and the column of a key added after another edit on
-    // the same flow line, do not account for those (an engine defect, reported; its golden
-    // case is pending).
+    // `, digest: sha256:…` in a flow mapping); their reported positions (in the new file) are
+    // checked by golden cases 265 and 266.
     let added: Vec<(&str, &str)> = changes
         .iter()
         .filter(|c| c.old.is_none())
@@ -1453,4 +1452,20 @@ proptest! {
             prop_assert!(p.changes.is_empty(), "changes reported, no file: {:?}", p.changes);
         }
     }
+}
+
+/// F found this: a plain tag followed by a tab, set to a value that must be quoted. Only the
+/// scalar changes (the tab stays); the checker once took the tab for part of the scalar.
+#[test]
+fn f_a_tab_after_a_quoted_new_tag_stays() {
+    let text = "images:\n  - name: ghcr.io/acme/cart #\n    newTag: ACs_nU\t\n    other1: {repository: nginx, tag: x}\n";
+    let p = plan_update(
+        "overlays/prod/kustomization.yaml",
+        text,
+        "ghcr.io/acme/cart=8E-20",
+    );
+    let file = p.files.first().expect("edited");
+    assert_eq!(file.after, text.replace("ACs_nU", "\"8E-20\""));
+    let changes: Vec<&ferry::plan::Change> = p.changes.iter().collect();
+    only_reported_bytes_differ(&file.before, &file.after, &changes).expect("only the tag");
 }
