@@ -727,6 +727,29 @@ mod tests {
     }
 
     #[test]
+    fn argocd_helm_parameters_keep_all_digit_tags_strings() {
+        // `helm --set image.tag=1234567` makes a number; Argo CD's forceString makes it
+        // `--set-string`. About 3% of 7-digit commit ids and every pipeline number are all digits.
+        let mut argocd = context("feature/new-cart");
+        argocd.deploy.images = "helm".to_owned();
+        argocd.images[0].tag = "1234567".to_owned();
+        let text = render(&Template::Argocd, &argocd).expect("argocd helm");
+        let document = kinds_of(&text)
+            .into_iter()
+            .find(|d| d["kind"] == "Application")
+            .expect("an Application");
+        let parameters = document["spec"]["source"]["helm"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let tag = parameters
+            .iter()
+            .find(|p| p["name"] == "image.tag")
+            .expect("the tag parameter");
+        assert_eq!(tag["value"], "1234567", "{text}");
+        assert_eq!(tag["forceString"], true, "{text}");
+    }
+
+    #[test]
     fn built_in_templates_match_their_snapshots_and_the_agents_layouts() {
         let mut argocd = context("feature/new-cart");
         let kustomize = render(&Template::Argocd, &argocd).expect("argocd");
