@@ -516,3 +516,48 @@ fn the_release_workflow_pins_its_actions_limits_its_permissions_and_packs_with_t
         "{runs}"
     );
 }
+
+/// Every CI output a command publishes (`.set("key", …)` in `src/commands/`) is declared in
+/// `action.yml`, so a workflow can read it as `steps.<id>.outputs.<key>`.
+#[test]
+fn the_action_declares_every_output_ferry_publishes() {
+    let mut published = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("src/commands")).expect("src/commands") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("source");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".set(") {
+            rest = &rest[at + ".set(".len()..];
+            let arg = rest.trim_start();
+            if let Some(quoted) = arg.strip_prefix('"')
+                && let Some(end) = quoted.find('"')
+                && quoted[..end]
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-')
+            {
+                published.insert(quoted[..end].to_owned());
+            }
+        }
+    }
+    assert!(published.contains("commit-sha") && published.contains("target-url"));
+    let action: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root().join("action.yml")).expect("action.yml"),
+    )
+    .expect("action.yml parses");
+    let declared = action["outputs"].as_object().expect("outputs");
+    let missing: Vec<&String> = published
+        .iter()
+        .filter(|k| !declared.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "action.yml does not declare {missing:?}"
+    );
+    for (key, output) in declared {
+        assert_eq!(
+            output["value"],
+            format!("${{{{ steps.run.outputs.{key} }}}}"),
+            "output {key}"
+        );
+    }
+}
