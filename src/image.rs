@@ -156,6 +156,31 @@ impl ImageName {
 
     /// The shortest spelling that parses back to this name (`nginx`, `shop/cart`,
     /// `ghcr.io/shop/cart`), for messages people read.
+    /// Every way a manifest may write this name that means it, the familiar form first:
+    /// `nginx`, `library/nginx`, `docker.io/nginx`, `docker.io/library/nginx` and
+    /// `index.docker.io/library/nginx` for an official Docker Hub image. Tools that match names
+    /// literally (kustomize's `images:`) need each.
+    pub fn spellings(&self) -> Vec<String> {
+        let mut out = vec![self.familiar()];
+        if self.domain == DEFAULT_DOMAIN {
+            let official = self.path.strip_prefix(OFFICIAL_PREFIX);
+            let mut more = vec![self.path.clone()];
+            if let Some(rest) = official {
+                more.push(format!("{DEFAULT_DOMAIN}/{rest}"));
+            }
+            more.push(format!("{DEFAULT_DOMAIN}/{}", self.path));
+            more.push(format!("index.{DEFAULT_DOMAIN}/{}", self.path));
+            for s in more {
+                if !out.contains(&s) && ImageName::parse(&s).is_ok_and(|n| n == *self) {
+                    out.push(s);
+                }
+            }
+        } else if !out.contains(&self.to_string()) {
+            out.push(self.to_string());
+        }
+        out
+    }
+
     pub fn familiar(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
             let path = match self.path.strip_prefix(OFFICIAL_PREFIX) {
@@ -1049,6 +1074,39 @@ mod tests {
     fn domain_case_is_kept_as_docker_does() {
         assert_ne!(name("GHCR.io/shop/cart"), name("ghcr.io/shop/cart"));
         assert_eq!(name("GHCR.io/shop/cart").domain(), "GHCR.io");
+    }
+
+    #[test]
+    fn spellings_are_every_form_that_means_the_name() {
+        assert_eq!(
+            name("nginx").spellings(),
+            [
+                "nginx",
+                "library/nginx",
+                "docker.io/nginx",
+                "docker.io/library/nginx",
+                "index.docker.io/library/nginx"
+            ]
+        );
+        assert_eq!(
+            name("acme/cart").spellings(),
+            [
+                "acme/cart",
+                "docker.io/acme/cart",
+                "index.docker.io/acme/cart"
+            ]
+        );
+        assert_eq!(name("ghcr.io/acme/cart").spellings(), ["ghcr.io/acme/cart"]);
+        for s in [
+            "nginx",
+            "acme/cart",
+            "docker.io/foo.bar/baz",
+            "localhost:5000/app",
+        ] {
+            for spelling in name(s).spellings() {
+                assert_eq!(name(&spelling), name(s), "{spelling}");
+            }
+        }
     }
 
     #[test]

@@ -84,6 +84,33 @@ pub struct PreviewImage {
     pub digest: Option<String>,
     /// `name:tag[@digest]`.
     pub reference: String,
+    /// Every spelling of the name a manifest may use (`nginx`, `docker.io/library/nginx`, …),
+    /// the familiar one first: kustomize matches `images:` names literally.
+    pub names: Vec<String>,
+    /// [`PreviewImage::reference`] for each of [`PreviewImage::names`].
+    pub references: Vec<String>,
+}
+
+impl PreviewImage {
+    /// The preview image for `image` at `tag` (empty for a digest-only request) and `digest`.
+    pub fn new(image: &crate::image::ImageName, tag: &str, digest: Option<&str>) -> PreviewImage {
+        let version = match digest {
+            Some(d) if tag.is_empty() => format!("@{d}"),
+            Some(d) => format!(":{tag}@{d}"),
+            None => format!(":{tag}"),
+        };
+        let names = image.spellings();
+        let name = image.to_string();
+        PreviewImage {
+            short: image.last_component().to_owned(),
+            reference: format!("{name}{version}"),
+            references: names.iter().map(|n| format!("{n}{version}")).collect(),
+            names,
+            name,
+            tag: tag.to_owned(),
+            digest: digest.map(str::to_owned),
+        }
+    }
 }
 
 /// The change request a preview belongs to.
@@ -509,13 +536,11 @@ mod tests {
                 path: "previews/base".to_owned(),
                 images: "kustomize".to_owned(),
             },
-            images: vec![PreviewImage {
-                name: "ghcr.io/acme/cart".to_owned(),
-                short: "cart".to_owned(),
-                tag: "9d8c7b6".to_owned(),
-                digest: None,
-                reference: "ghcr.io/acme/cart:9d8c7b6".to_owned(),
-            }],
+            images: vec![PreviewImage::new(
+                &crate::image::ImageName::parse("ghcr.io/acme/cart").expect("name"),
+                "9d8c7b6",
+                None,
+            )],
             values: BTreeMap::new(),
             expires_at: "2026-11-30T12:00:00Z".to_owned(),
             updated_at: "2026-11-23T12:00:00Z".to_owned(),
@@ -727,6 +752,96 @@ mod tests {
     }
 
     #[test]
+    fn kustomize_overrides_name_docker_hub_images_in_every_spelling() {
+        // kustomize matches `images:` names literally: manifests saying `nginx:1.25` or
+        // `acme/cart:v1` keep their tag unless the override spells the name their way.
+        let mut context = context("feature/new-cart");
+        context.images = vec![
+            PreviewImage::new(
+                &crate::image::ImageName::parse("acme/cart").expect("name"),
+                "v2",
+                None,
+            ),
+            PreviewImage::new(
+                &crate::image::ImageName::parse("nginx").expect("name"),
+                "1.27",
+                None,
+            ),
+        ];
+        let argocd = render(&Template::Argocd, &context).expect("argocd");
+        let app = kinds_of(&argocd)
+            .into_iter()
+            .find(|d| d["kind"] == "Application")
+            .expect("an Application");
+        let overrides: Vec<&str> = app["spec"]["source"]["kustomize"]["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        for want in [
+            "acme/cart:v2",
+            "docker.io/acme/cart:v2",
+            "nginx:1.27",
+            "library/nginx:1.27",
+            "docker.io/library/nginx:1.27",
+        ] {
+            assert!(overrides.contains(&want), "{want} missing: {overrides:?}");
+        }
+        context.agent_namespace = "flux-system".to_owned();
+        let flux = render(&Template::Flux, &context).expect("flux");
+        let kustomization = kinds_of(&flux)
+            .into_iter()
+            .find(|d| d["kind"] == "Kustomization")
+            .expect("a Kustomization");
+        let names: Vec<&str> = kustomization["spec"]["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        for want in [
+            "acme/cart",
+            "docker.io/acme/cart",
+            "nginx",
+            "docker.io/library/nginx",
+        ] {
+            assert!(names.contains(&want), "{want} missing: {names:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_branch_name_leaves_every_generated_name_valid() {
+        // No `namePrefix`: with it, a 63-character slug made the base's Service names longer
+        // than 63 characters, and renamed the Services the app's parts address each other by.
+        let name = format!("feature/{}", "very-long-branch-name-".repeat(11));
+        assert!(name.len() >= 250);
+        let context = context(&name);
+        for template in [Template::Argocd, Template::Flux] {
+            let mut context = context.clone();
+            if matches!(template, Template::Flux) {
+                context.agent_namespace = "flux-system".to_owned();
+            }
+            let text = render(&template, &context).expect("renders");
+            assert!(!text.contains("namePrefix"), "{text}");
+            for document in kinds_of(&text) {
+                let metadata = &document["metadata"];
+                let object = metadata["name"].as_str().expect("a name");
+                assert!(object.len() <= 63, "{object}");
+                for namespace in [
+                    &metadata["namespace"],
+                    &document["spec"]["destination"]["namespace"],
+                    &document["spec"]["targetNamespace"],
+                ] {
+                    if let Some(ns) = namespace.as_str() {
+                        assert!(ns.len() <= 63, "{ns}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn argocd_helm_parameters_keep_all_digit_tags_strings() {
         // `helm --set image.tag=1234567` makes a number; Argo CD's forceString makes it
         // `--set-string`. About 3% of 7-digit commit ids and every pipeline number are all digits.
@@ -756,13 +871,11 @@ mod tests {
         snapshot("argocd-kustomize.yaml", &kustomize);
 
         argocd.deploy.images = "helm".to_owned();
-        argocd.images.push(PreviewImage {
-            name: "ghcr.io/acme/web".to_owned(),
-            short: "web".to_owned(),
-            tag: "1.2.3".to_owned(),
-            digest: None,
-            reference: "ghcr.io/acme/web:1.2.3".to_owned(),
-        });
+        argocd.images.push(PreviewImage::new(
+            &crate::image::ImageName::parse("ghcr.io/acme/web").expect("name"),
+            "1.2.3",
+            None,
+        ));
         let helm = render(&Template::Argocd, &argocd).expect("argocd helm");
         snapshot("argocd-helm.yaml", &helm);
 

@@ -1199,12 +1199,9 @@ fn preview_context(
         },
         images: images
             .into_iter()
-            .map(|(name, tag)| PreviewImage {
-                short: name.rsplit('/').next().unwrap_or(&name).to_owned(),
-                reference: format!("{name}:{tag}"),
-                name,
-                tag,
-                digest: None,
+            .filter_map(|(name, tag)| {
+                let image = ImageName::parse(&name).ok()?;
+                Some(PreviewImage::new(&image, &tag, None))
             })
             .collect(),
         values: BTreeMap::new(),

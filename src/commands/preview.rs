@@ -505,18 +505,7 @@ fn up(args: &PreviewUpArgs, output: Output) -> Result<Exit, Error> {
         }
         let tag = u.tag.as_ref().map(ToString::to_string).unwrap_or_default();
         let digest = u.digest.as_ref().map(ToString::to_string);
-        let name = u.image.to_string();
-        images.push(PreviewImage {
-            short: u.image.last_component().to_owned(),
-            reference: match &digest {
-                Some(d) if tag.is_empty() => format!("{name}@{d}"),
-                Some(d) => format!("{name}:{tag}@{d}"),
-                None => format!("{name}:{tag}"),
-            },
-            name,
-            tag,
-            digest,
-        });
+        images.push(PreviewImage::new(&u.image, &tag, digest.as_deref()));
     }
     let base = PreviewContext {
         name: name.clone(),
