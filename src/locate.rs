@@ -401,12 +401,12 @@ impl<'y> Walker<'y, '_, '_> {
             }
             Kind::Mapping { .. } => {
                 self.mapping(id, ctx);
-                let merge = |k: NodeId| y.scalar(k) == Some("<<") && y.tag(k).is_none();
                 for (key, value) in y.entries(id) {
-                    if merge(key) && y.resolve(value) != value {
-                        continue;
-                    }
-                    if merge(key) && matches!(y.node(value).kind(), Kind::Sequence { .. }) {
+                    // Aliased merge sources are walked below, as this mapping's entries.
+                    if is_merge_key(y, key)
+                        && (y.resolve(value) != value
+                            || matches!(y.node(value).kind(), Kind::Sequence { .. }))
+                    {
                         continue;
                     }
                     let child = Ctx {
@@ -455,35 +455,22 @@ impl<'y> Walker<'y, '_, '_> {
     /// mappings are walked where they are written), minus its own keys: earlier sources win.
     fn merged_entries(&self, map: NodeId) -> Vec<(&'y str, NodeId, usize)> {
         let y = self.y;
-        let merge = |k: NodeId| y.scalar(k) == Some("<<") && y.tag(k).is_none();
-        if !y.entries(map).any(|(k, _)| merge(k)) {
+        let sources = merge_sources(y, map, None);
+        if sources.is_empty() {
             return Vec::new();
         }
         let mut taken: Vec<&str> = y
             .entries(map)
-            .filter(|&(k, _)| !merge(k))
+            .filter(|&(k, _)| !is_merge_key(y, k))
             .filter_map(|(k, _)| y.scalar(k))
             .collect();
         let mut out = Vec::new();
-        let mut sources: Vec<(NodeId, usize)> = Vec::new();
-        for (k, v) in y.entries(map).filter(|&(k, _)| merge(k)) {
-            let line = y.node(k).line();
-            match y.node(v).kind() {
-                Kind::Alias { target } => sources.push((target, line)),
-                Kind::Sequence { .. } => {
-                    for item in y.items(v) {
-                        if let Kind::Alias { target } = y.node(item).kind() {
-                            sources.push((target, line));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
         self.collect_merged(&sources, &mut taken, &mut out, 0);
         out
     }
 
+    /// The entries of `sources` (mappings, each with the line of the `<<` that brought it)
+    /// whose keys are not `taken` yet, then those of the mappings they merge in turn.
     fn collect_merged(
         &self,
         sources: &[(NodeId, usize)],
@@ -495,37 +482,20 @@ impl<'y> Walker<'y, '_, '_> {
         if depth > 16 {
             return;
         }
-        let merge = |k: NodeId| y.scalar(k) == Some("<<") && y.tag(k).is_none();
         for &(source, line) in sources {
             if !matches!(y.node(source).kind(), Kind::Mapping { .. }) {
                 continue;
             }
             for (k, v) in y.entries(source) {
-                if merge(k) {
-                    continue;
-                }
-                if let Some(key) = y.scalar(k)
+                if !is_merge_key(y, k)
+                    && let Some(key) = y.scalar(k)
                     && !taken.contains(&key)
                 {
                     taken.push(key);
                     out.push((key, v, line));
                 }
             }
-            let nested: Vec<(NodeId, usize)> = y
-                .entries(source)
-                .filter(|&(k, _)| merge(k))
-                .flat_map(|(_, v)| match y.node(v).kind() {
-                    Kind::Alias { target } => vec![(target, line)],
-                    Kind::Sequence { .. } => y
-                        .items(v)
-                        .filter_map(|i| match y.node(i).kind() {
-                            Kind::Alias { target } => Some((target, line)),
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                })
-                .collect();
+            let nested = merge_sources(y, source, Some(line));
             self.collect_merged(&nested, taken, out, depth + 1);
         }
     }
@@ -1266,6 +1236,30 @@ impl<'y> Walker<'y, '_, '_> {
             Some(_) => {}
         }
     }
+}
+
+/// Whether `key` is a `<<` merge key (not a quoted or tagged `<<` string).
+fn is_merge_key(y: &Yaml<'_>, key: NodeId) -> bool {
+    y.scalar(key) == Some("<<") && y.tag(key).is_none()
+}
+
+/// The aliased mappings the `<<` keys of `map` merge in (`<<: *a` or `<<: [*a, *b]`), each with
+/// the line of its `<<` key, or `line` when given (a merge reached through another merge).
+fn merge_sources(y: &Yaml<'_>, map: NodeId, line: Option<usize>) -> Vec<(NodeId, usize)> {
+    let mut out = Vec::new();
+    for (k, v) in y.entries(map).filter(|&(k, _)| is_merge_key(y, k)) {
+        let at = line.unwrap_or_else(|| y.node(k).line());
+        let items: Vec<NodeId> = match y.node(v).kind() {
+            Kind::Sequence { .. } => y.items(v).collect(),
+            _ => vec![v],
+        };
+        for item in items {
+            if let Kind::Alias { target } = y.node(item).kind() {
+                out.push((target, at));
+            }
+        }
+    }
+    out
 }
 
 /// How the text after an image's name pins it.
