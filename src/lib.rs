@@ -15,7 +15,7 @@
 //! - [`cli`] and [`commands`]: the command line and what each command does;
 //! - [`report`]: text and JSON output, logging; [`slug`]: DNS-label names from untrusted text;
 //! - [`inventory`]: what an environment runs; [`history`]: when it changed, from commits;
-//! - [`window`]: promotion time windows;
+//! - [`window`]: promotion time windows; [`verdict`]: the agents' verdict on a change;
 //! - [`clock`]: RFC 3339 times (preview expiry); [`exit`]: the documented exit codes.
 
 pub mod ci;
@@ -38,5 +38,6 @@ pub mod report;
 pub mod slug;
 pub mod stamps;
 pub mod tree;
+pub mod verdict;
 pub mod window;
 pub mod yaml;

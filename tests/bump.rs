@@ -804,7 +804,15 @@ fn ci_outputs_and_trailers_come_from_the_ci_context() {
         assert!(message.contains(trailer), "{trailer} in {message}");
     }
 
-    // GitLab: a dotenv report; the rerun says nothing changed.
+    // GitLab: a dotenv report; the rerun says nothing changed. Another pipeline's commit landed
+    // after ferry's: the commit to wait on is still the one that set cart, not the tip.
+    let other = remote::commit_files(
+        &env.repo,
+        "main",
+        &[("envs/staging/notes.md", Some(b"not an image\n".as_slice()))],
+        "staging: notes",
+    );
+    assert_ne!(other, tip);
     let dotenv = env.root.join("ferry.env");
     let gitlab = [
         ("GITLAB_CI", "true"),
@@ -822,6 +830,26 @@ fn ci_outputs_and_trailers_come_from_the_ci_context() {
         written.contains(&format!("FERRY_COMMIT_SHA={tip}\n")),
         "{written}"
     );
+    assert!(
+        stdout(&out).contains(&format!("set by {}", &tip[..12])),
+        "{}",
+        explain(&out)
+    );
+    // The same in JSON.
+    let out = env.bump_with(
+        &[
+            "--env",
+            "staging",
+            "--output",
+            "json",
+            "ghcr.io/acme/cart=9d8c7b6",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["status"], "up-to-date", "{json}");
+    assert_eq!(json["commit"], tip.as_str(), "{json}");
 }
 
 #[test]

@@ -735,6 +735,204 @@ fn wait_reports_the_agents_verdict() {
     }
 }
 
+/// Agents post on the revision they synced: the branch's tip at their poll. Another pipeline's
+/// commit lands after ferry's bump, before the agent posts: `wait` and the `require-status`
+/// gate read the later commit too, say which commit decided, and follow a failure then a
+/// success.
+#[test]
+fn wait_and_the_status_gate_read_the_revision_the_agent_synced() {
+    for kind in KINDS {
+        let lab = new_lab(kind, CONFIG);
+        // ferry's bump, through the binary: its commit is what a waiting job is handed.
+        let out = lab.ferry(
+            &[
+                "bump",
+                "--env",
+                "staging",
+                "--output",
+                "json",
+                "ghcr.io/acme/cart=aaaaaaa",
+            ],
+            Some(T0),
+        );
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        let mine = json_of(&out)["commit"].as_str().expect("commit").to_owned();
+        // Another pipeline's commit, then the agent syncs the tip.
+        let later = remote::commit_files_at(
+            &lab.repo,
+            "main",
+            &[("envs/staging/notes.md", Some(b"not an image\n".as_slice()))],
+            "staging: notes",
+            &format!("{} +0000", T0 + 60),
+        );
+        // A rerun of the bump changes nothing and hands on ferry's commit, not the tip.
+        let out = lab.ferry(
+            &[
+                "bump",
+                "--env",
+                "staging",
+                "--output",
+                "json",
+                "ghcr.io/acme/cart=aaaaaaa",
+            ],
+            Some(T0 + 120),
+        );
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert_eq!(json_of(&out)["status"], "up-to-date");
+        assert_eq!(json_of(&out)["commit"], mine.as_str(), "{kind:?}");
+
+        let wait = |context: &str, timeout: &str| {
+            lab.ferry(
+                &[
+                    "--output",
+                    "json",
+                    "wait",
+                    "--env",
+                    "staging",
+                    "--commit",
+                    &mine,
+                    "--context",
+                    context,
+                    "--timeout",
+                    timeout,
+                    "--interval",
+                    "1s",
+                ],
+                None,
+            )
+        };
+        let wait_text = |context: &str, timeout: &str| {
+            lab.ferry(
+                &[
+                    "wait",
+                    "--env",
+                    "staging",
+                    "--commit",
+                    &mine,
+                    "--context",
+                    context,
+                    "--timeout",
+                    timeout,
+                    "--interval",
+                    "1s",
+                ],
+                None,
+            )
+        };
+        // Success on the later commit only: success, and it says where.
+        lab.agent_status(&later, "continuous-delivery/ok", "success");
+        let out = wait("continuous-delivery/ok", "1s");
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        let report = json_of(&out);
+        assert_eq!(report["verdict_commit"], later.as_str(), "{report}");
+        assert_eq!(report["commit"], mine.as_str(), "{report}");
+        let out = wait_text("continuous-delivery/ok", "1s");
+        assert!(
+            text(&out).contains(&format!(
+                "succeeded on {}, a later commit of `main` that contains {}",
+                &later[..12],
+                &mine[..12]
+            )),
+            "{kind:?}: {}",
+            text(&out)
+        );
+
+        // Failure on ferry's commit, success on the later one (the agent retried): success.
+        lab.agent_status(&mine, "continuous-delivery/retry", "failure");
+        lab.agent_status(&later, "continuous-delivery/retry", "success");
+        let out = wait("continuous-delivery/retry", "1s");
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+
+        // Failure on the newest commit: final at once.
+        lab.agent_status(&later, "continuous-delivery/broken", "failure");
+        let polls = status_polls(&lab);
+        let out = wait("continuous-delivery/broken", "1m");
+        assert_eq!(code(&out), 13, "{kind:?}: {}", text(&out));
+        assert_eq!(json_of(&out)["polls"], 1, "{kind:?}: {}", text(&out));
+        assert_eq!(
+            status_polls(&lab) - polls,
+            1,
+            "{kind:?}: the newest commit decided"
+        );
+
+        // Failure on ferry's commit with a newer commit not yet judged: not final. The agent
+        // then posts success on the newer commit while ferry waits.
+        lab.agent_status(&mine, "continuous-delivery/slow", "failure");
+        lab.forge.post_status_later(LaterStatus {
+            method: "GET".to_owned(),
+            path_contains: "/status".to_owned(),
+            after: 2,
+            repo: REPO.to_owned(),
+            sha: later.clone(),
+            context: "continuous-delivery/slow".to_owned(),
+            state: "success".to_owned(),
+            target_url: Some("https://argocd.example.invalid/applications/cart-staging".to_owned()),
+        });
+        let out = wait("continuous-delivery/slow", "1m");
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert_eq!(json_of(&out)["verdict_commit"], later.as_str());
+        assert!(json_of(&out)["polls"].as_u64().expect("polls") >= 2);
+        // Nothing on the newer commit by the timeout: the failure stands, and says so.
+        lab.agent_status(&mine, "continuous-delivery/stuck", "failure");
+        let out = wait_text("continuous-delivery/stuck", "1s");
+        assert_eq!(code(&out), 13, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("newer commits of `main` had no verdict"),
+            "{kind:?}: {}",
+            text(&out)
+        );
+        // Nothing anywhere: a timeout that names both commits' absence.
+        let out = wait_text("continuous-delivery/never", "1s");
+        assert_eq!(code(&out), 14, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("or the 1 later commit(s) of `main` that contain it"),
+            "{kind:?}: {}",
+            text(&out)
+        );
+
+        // The promotion gate reads the same way.
+        let promote = |context: &str| {
+            lab.ferry(
+                &[
+                    "promote",
+                    "--to",
+                    "production",
+                    "--dry-run",
+                    "--require-status",
+                    context,
+                ],
+                Some(T0 + 3600),
+            )
+        };
+        let out = promote("continuous-delivery/retry");
+        assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("on {}, a later commit of `main`", &later[..12])),
+            "{kind:?}: {}",
+            text(&out)
+        );
+        let out = promote("continuous-delivery/stuck");
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("newer commits have no verdict yet"),
+            "{kind:?}: {}",
+            text(&out)
+        );
+        let out = promote("continuous-delivery/broken");
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        let out = promote("continuous-delivery/never");
+        assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!(
+                "no status `continuous-delivery/never` on {} or a later commit",
+                &mine[..12]
+            )),
+            "{kind:?}: {}",
+            text(&out)
+        );
+    }
+}
+
 /// The status queries answered so far (`/status`, `/statuses`, `/check-runs`).
 fn status_polls(lab: &Lab) -> usize {
     lab.forge

@@ -25,6 +25,7 @@ use crate::exit::Exit;
 use crate::forge::{self, Forge};
 use crate::git::sign::{self, KeySource};
 use crate::git::{Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip, Transport};
+use crate::history;
 use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
@@ -40,7 +41,8 @@ struct Report<'a> {
     branch: Option<String>,
     environment: Option<String>,
     path: Option<String>,
-    /// The commit pushed (or that would be pushed, for a dry run); for `up-to-date`, the tip.
+    /// The commit pushed (or that would be pushed, for a dry run); for `up-to-date`, the commit
+    /// that last set these images (the tip when the history read does not say).
     commit: Option<String>,
     /// The tip the change was made on.
     previous: Option<String>,
@@ -924,6 +926,32 @@ impl ScanCache {
 }
 
 /// One attempt on `tip`: checks, plan, commit. Pure with respect to the remote.
+/// How far back an up-to-date bump looks for the commit that set its images.
+const LAST_SET_COMMITS: usize = 200;
+
+/// The newest commit of `tip`'s first-parent history that changed one of `updates`' images
+/// under `path` (so it contains what every image runs now), from the history the environment's
+/// commits tell; `None` when the images were set before the [`LAST_SET_COMMITS`] commits read.
+fn last_set(
+    store: &mut dyn Store,
+    tip: &Tip,
+    path: &str,
+    updates: &[ImageUpdate],
+) -> Result<Option<String>, Error> {
+    let names: Vec<String> = updates.iter().map(|u| u.image.to_string()).collect();
+    let wanted = |image: &str| names.iter().any(|n| n == image);
+    let enough = |changes: &[history::Change]| !changes.is_empty();
+    let walk = history::walk(store, tip, path, &wanted, LAST_SET_COMMITS, &enough)?;
+    let found = walk.changes.first().map(|c| c.commit.clone());
+    if found.is_none() {
+        tracing::debug!(
+            commits = walk.commits,
+            "no commit in the history read sets these images; the tip stands for them"
+        );
+    }
+    Ok(found)
+}
+
 fn prepare(
     store: &mut dyn Store,
     request: &Request<'_>,
@@ -992,16 +1020,22 @@ fn prepare(
     }
     if plan.changes.is_empty() {
         let mut outcome = Outcome::new(Status::UpToDate, target, tip);
+        // The commit to wait on is the one that set these images, not whatever came after.
+        let set_by = last_set(store, tip, &target.path, updates)?;
         let _ = writeln!(
             outcome.text,
-            "Already up to date: {} reference(s) to {} in {} on `{}` already set (at {}).",
+            "Already up to date: {} reference(s) to {} in {} on `{}` already set (at {}{}).",
             plan.references,
             text::describe(updates),
             target.label,
             tip.branch,
-            short(&tip.commit)
+            short(&tip.commit),
+            match &set_by {
+                Some(c) if *c != tip.commit => format!("; set by {}", short(c)),
+                _ => String::new(),
+            }
         );
-        outcome.commit = Some(tip.commit.clone());
+        outcome.commit = Some(set_by.unwrap_or_else(|| tip.commit.clone()));
         outcome.plan = plan;
         return Ok(Attempt::Done(Box::new(outcome)));
     }

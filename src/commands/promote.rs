@@ -26,12 +26,13 @@ use crate::clock::Time;
 use crate::config::{Config, Duration, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, CheckState, Forge};
-use crate::git::Tip;
+use crate::git::{Store as _, Tip};
 use crate::history::{self, Change, Walk};
 use crate::image::{ImageName, ImageUpdate};
 use crate::inventory::{Deployed, Inventory, short_tag};
 use crate::render::markdown_code;
 use crate::report;
+use crate::verdict::{self, Verdict};
 use crate::window::{self, Window};
 
 /// The label on every promotion change request, beside `ferry` and `env:<target>`.
@@ -188,7 +189,7 @@ fn execute(args: &PromoteArgs) -> Result<(Report, String, Exit), Error> {
         None => None,
     };
     let reading = read(args, &mut source, target_site.as_mut(), &from_name)?;
-    let gates = check_gates(args, &config, &source, &reading, now)?;
+    let gates = check_gates(args, &config, &mut source, &reading, now)?;
 
     let mut report = Report {
         status: Status::UpToDate,
@@ -437,7 +438,7 @@ fn walk_for(
 fn check_gates(
     args: &PromoteArgs,
     config: &Config,
-    source: &Site,
+    source: &mut Site,
     reading: &Reading,
     now: Time,
 ) -> Result<Vec<Gate>, Error> {
@@ -495,8 +496,9 @@ fn check_gates(
         }
     }
     if !statuses.is_empty() {
-        // The statuses agents post on the commit they synced: the newest commit that changed
-        // the promoted images in the source (else the source's tip).
+        // The change to judge: the newest commit that changed the promoted images in the
+        // source (else the source's tip). Agents post on the revision they synced, that commit
+        // or a later one containing it ([`verdict`]).
         let commit = reading
             .rows
             .iter()
@@ -512,31 +514,60 @@ fn check_gates(
                 || reading.source_tip.commit.clone(),
                 |i| reading.walk.changes[i].commit.clone(),
             );
+        let history = source
+            .store
+            .history(&reading.source_tip, verdict::MAX_COMMITS)?;
+        let candidates = verdict::candidates(&history, &commit);
         let forge = source.forge()?;
         for context in &statuses {
-            let checks = forge.commit_statuses(&commit, context)?;
-            let state = forge::overall(&checks);
-            let shown = checks
-                .iter()
-                .map(|c| format!("{} {}", c.name, state_word(c.state)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            gates.push(Gate {
-                gate: format!("status {context}"),
-                met: state == CheckState::Success,
-                detail: if checks.is_empty() {
-                    format!(
-                        "no status `{context}` on {} yet",
-                        &commit[..12.min(commit.len())]
-                    )
-                } else {
-                    format!("{shown} on {}", &commit[..12.min(commit.len())])
-                },
-                url: checks.iter().find_map(|c| c.url.clone()),
-            });
+            let verdict =
+                verdict::judge(&candidates.commits, |c| forge.commit_statuses(c, context))?;
+            gates.push(status_gate(
+                context,
+                &commit,
+                &reading.source_tip.branch,
+                &verdict,
+            ));
         }
     }
     Ok(gates)
+}
+
+/// The `require-status` gate for `context`, from the verdict on `commit` and the later commits
+/// of `branch` that contain it.
+fn status_gate(context: &str, commit: &str, branch: &str, verdict: &Verdict) -> Gate {
+    let short = |c: &str| c[..12.min(c.len())].to_owned();
+    let on = match &verdict.commit {
+        Some(c) if c != commit => format!(
+            "{}, a later commit of `{branch}` that contains {}",
+            short(c),
+            short(commit)
+        ),
+        Some(c) => short(c),
+        None => short(commit),
+    };
+    let shown = verdict
+        .checks
+        .iter()
+        .map(|c| format!("{} {}", c.name, state_word(c.state)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let detail = match (verdict.state, verdict.settled) {
+        (_, _) if verdict.commit.is_none() => format!(
+            "no status `{context}` on {} or a later commit of `{branch}` yet",
+            short(commit)
+        ),
+        (CheckState::Failure, false) => {
+            format!("{shown} on {on}; newer commits have no verdict yet (agents retry)")
+        }
+        _ => format!("{shown} on {on}"),
+    };
+    Gate {
+        gate: format!("status {context}"),
+        met: verdict.state == CheckState::Success,
+        detail,
+        url: verdict.checks.iter().find_map(|c| c.url.clone()),
+    }
 }
 
 fn age_gate(row: &Row, min_age: Duration, now: Time, from: &str) -> Gate {
