@@ -865,6 +865,29 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_only_flux_preview_writes_no_empty_tag() {
+        // `preview up IMAGE@sha256:…` has no tag: the override pins the digest alone.
+        let mut flux = context("feature/new-cart");
+        let digest = format!("sha256:{}", "b".repeat(64));
+        flux.images[0] = PreviewImage::new(
+            &crate::image::ImageName::parse("ghcr.io/acme/cart").expect("name"),
+            "",
+            Some(&digest),
+        );
+        let text = render(&Template::Flux, &flux).expect("flux");
+        let document = kinds_of(&text)
+            .into_iter()
+            .find(|d| d["kind"] == "Kustomization")
+            .expect("a Kustomization");
+        let images = document["spec"]["images"].as_array().expect("images");
+        assert!(!images.is_empty(), "{text}");
+        for image in images {
+            assert!(image.get("newTag").is_none(), "{text}");
+            assert_eq!(image["digest"], digest.as_str(), "{text}");
+        }
+    }
+
+    #[test]
     fn built_in_templates_match_their_snapshots_and_the_agents_layouts() {
         let mut argocd = context("feature/new-cart");
         let kustomize = render(&Template::Argocd, &argocd).expect("argocd");
