@@ -1250,3 +1250,284 @@ fn an_expired_token_is_an_auth_error_with_a_hint_and_no_secret() {
         }
     }
 }
+
+// GitHub as it really answers (issue 20): what the forge test server simulates of it, and
+// what ferry makes of it.
+
+/// Every REST request names the media type and the API version, in one place.
+#[test]
+fn github_requests_name_the_media_type_and_the_api_version() {
+    let lab = Lab::new(ForgeKind::GitHub);
+    let forge = lab.bot();
+    lab.branch(
+        "ferry/staging",
+        &[("envs/staging/app.yaml", "image: web:v2\n")],
+    );
+    let cr = lab.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+    forge.readiness(cr.number).expect("readiness");
+    let headers = lab.forge.github_request_headers();
+    assert!(headers.len() >= 3, "{headers:?}");
+    for (accept, version) in headers {
+        assert_eq!(accept.as_deref(), Some("application/vnd.github+json"));
+        assert_eq!(version.as_deref(), Some(ferry::forge::github::API_VERSION));
+    }
+}
+
+/// An installation token ferry did not mint (a workflow's app-token step) gets 403 from
+/// `GET /user`; ferry still finds its own comment (a bot's, carrying the marker), edits it in
+/// place, and leaves a person's quote alone.
+#[test]
+fn an_installation_token_made_elsewhere_keeps_one_comment() {
+    let lab = Lab::new(ForgeKind::GitHub);
+    let token = "ghs_installationtokenmadebyanotherstep0";
+    lab.forge.add_installation_token(token, "deploy-bot");
+    let forge = lab.connect_as(token, false).expect("connect");
+    lab.branch(
+        "ferry/staging",
+        &[("envs/staging/app.yaml", "image: web:v2\n")],
+    );
+    let cr = lab.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+    let quoted = format!("> {MARKER}\n> Plan: web v1 → v2\n\nWhy v2?");
+    let alices = lab.comment_as(ALICE_TOKEN, cr.number, &quoted);
+
+    let first = format!("{MARKER}\nPlan: web v1 → v2");
+    let (created, action) = forge
+        .upsert_comment(cr.number, MARKER, &first)
+        .expect("create");
+    assert_eq!(action, CommentAction::Created);
+    // A new run (a new client: nothing remembered) finds it.
+    let forge = lab.connect_as(token, false).expect("connect");
+    let (same, action) = forge
+        .upsert_comment(cr.number, MARKER, &first)
+        .expect("again");
+    assert_eq!((same.id, action), (created.id, CommentAction::Unchanged));
+    let second = format!("{MARKER}\nPlan: web v1 → v3");
+    let (updated, action) = forge
+        .upsert_comment(cr.number, MARKER, &second)
+        .expect("update");
+    assert_eq!((updated.id, action), (created.id, CommentAction::Updated));
+
+    let comments = lab.forge.comments(REPO, cr.number);
+    let mine: Vec<&fake::Comment> = comments
+        .iter()
+        .filter(|c| c.author == "deploy-bot[bot]")
+        .collect();
+    assert_eq!(mine.len(), 1, "{comments:?}");
+    assert_eq!(mine[0].body, second);
+    let alice = comments.iter().find(|c| c.id == alices).expect("alice's");
+    assert_eq!(alice.body, quoted, "a person's quote was rewritten");
+    // GitHub said 403 to `GET /user`, as it does for installation tokens.
+    assert!(
+        lab.forge
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/user") && r.status == 403),
+        "{:?}",
+        lab.forge.requests()
+    );
+}
+
+/// Classic branch protection (no ruleset): the required check that has not reported is what
+/// is missing, not approvals; once it is green, the approvals are (counted when the token may
+/// read the protection, an admin's).
+#[test]
+fn readiness_on_classic_branch_protection_names_the_true_missing_item() {
+    let lab = Lab::new(ForgeKind::GitHub);
+    lab.forge.protect(
+        REPO,
+        "main",
+        Protection {
+            required_approvals: 1,
+            required_checks: vec!["ci/test".to_owned()],
+            classic: true,
+            ..Protection::default()
+        },
+    );
+    let forge = lab.bot();
+    let head = lab.branch(
+        "ferry/staging",
+        &[("envs/staging/app.yaml", "image: web:v2\n")],
+    );
+    let cr = lab.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+    let words = ForgeKind::GitHub.words();
+    let readiness = forge.readiness(cr.number).expect("readiness");
+    assert_eq!(
+        readiness.missing(words),
+        ["required check `ci/test` is pending"],
+        "{readiness:?}"
+    );
+    set_check(
+        &*forge,
+        &head,
+        "ci/test",
+        StatusState::Success,
+        "https://ci.example.com/1",
+    );
+    let readiness = forge.readiness(cr.number).expect("readiness");
+    assert_eq!(
+        readiness.missing(words),
+        ["approvals: 0 given, more required"],
+        "{readiness:?}"
+    );
+    // An admin's token reads the required count.
+    lab.forge.add_token("admin-token-77", "root", Access::Admin);
+    let admin = lab.connect_as("admin-token-77", false).expect("connect");
+    let readiness = admin.readiness(cr.number).expect("readiness");
+    assert_eq!(
+        readiness.missing(words),
+        ["approvals 0 of 1"],
+        "{readiness:?}"
+    );
+    lab.approve(cr.number, ALICE_TOKEN);
+    assert!(forge.readiness(cr.number).expect("readiness").is_ready());
+}
+
+/// The documented fine-grained token (Contents, Pull requests, Commit statuses: read) cannot
+/// read check runs: readiness still says what is missing, and what it could not check.
+#[test]
+fn a_fine_grained_token_without_checks_still_reports_what_is_missing() {
+    let lab = Lab::new(ForgeKind::GitHub);
+    lab.forge.protect(
+        REPO,
+        "main",
+        Protection {
+            required_approvals: 1,
+            ..Protection::default()
+        },
+    );
+    lab.forge
+        .add_fine_grained_token("github_pat_finegrained01", BOT, Access::Write, true);
+    let forge = lab
+        .connect_as("github_pat_finegrained01", false)
+        .expect("connect");
+    lab.branch(
+        "ferry/staging",
+        &[("envs/staging/app.yaml", "image: web:v2\n")],
+    );
+    let cr = lab.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+    let readiness = forge
+        .readiness(cr.number)
+        .expect("a 403 on check runs is not an error");
+    let missing = readiness.missing(ForgeKind::GitHub.words());
+    assert_eq!(missing[0], "approvals 0 of 1", "{missing:?}");
+    assert!(
+        missing[1].starts_with("could not check check runs"),
+        "{missing:?}"
+    );
+    assert!(!readiness.is_ready());
+}
+
+/// GitHub refuses a reviewer request naming anyone it cannot take (not a collaborator, a team
+/// it does not know) and then adds no one: the valid ones are requested alone, the refused
+/// ones left out with a warning, and a later run completes what is missing.
+#[test]
+fn a_refused_reviewer_does_not_drop_the_others() {
+    let lab = Lab::new(ForgeKind::GitHub);
+    lab.forge.add_team("acme/platform");
+    let forge = lab.bot();
+    lab.branch(
+        "ferry/staging",
+        &[("envs/staging/app.yaml", "image: web:v2\n")],
+    );
+    let new = NewChangeRequest {
+        head: "ferry/staging".to_owned(),
+        base: "main".to_owned(),
+        title: "staging: web v2".to_owned(),
+        body: "by ferry".to_owned(),
+        reviewers: vec![
+            "alice".to_owned(),
+            "mallory".to_owned(),
+            "acme/platform".to_owned(),
+            "acme/ghosts".to_owned(),
+        ],
+        ..NewChangeRequest::default()
+    };
+    let cr = forge
+        .open(&new)
+        .expect("a refused reviewer is not an error");
+    assert_eq!(
+        lab.server_cr(cr.number).reviewers,
+        ["alice", "acme/platform"]
+    );
+    assert_eq!(cr.reviewers, ["alice", "acme/platform"]);
+
+    // A change request an earlier run opened without its reviewers: the next run adds them.
+    lab.branch(
+        "ferry/production",
+        &[("envs/production/app.yaml", "image: web:v2\n")],
+    );
+    let bare = lab.open(
+        &*forge,
+        "ferry/production",
+        "main",
+        "production: web v2",
+        &[],
+    );
+    let proposal = ferry::commands::change_request::Proposal {
+        head: "ferry/production".to_owned(),
+        base: "main".to_owned(),
+        title: "production: web v2".to_owned(),
+        body: "production: web v2, by ferry".to_owned(),
+        reviewers: vec!["alice".to_owned(), "mallory".to_owned()],
+        ..Default::default()
+    };
+    let (updated, action) =
+        ferry::commands::change_request::open_or_update(&*forge, &proposal).expect("rerun");
+    assert_eq!(updated.number, bare.number);
+    assert_eq!(action, ferry::commands::change_request::Action::Updated);
+    assert_eq!(lab.server_cr(bare.number).reviewers, ["alice"]);
+    // Again: only the refused one is missing, so nothing changes.
+    let (_, action) =
+        ferry::commands::change_request::open_or_update(&*forge, &proposal).expect("rerun");
+    assert_eq!(action, ferry::commands::change_request::Action::Unchanged);
+    // alice reviews (GitHub drops her from the requested reviewers): not asked again.
+    lab.approve(bare.number, ALICE_TOKEN);
+    assert!(lab.server_cr(bare.number).reviewers.is_empty());
+    let (_, action) =
+        ferry::commands::change_request::open_or_update(&*forge, &proposal).expect("rerun");
+    assert_eq!(action, ferry::commands::change_request::Action::Unchanged);
+    assert!(
+        lab.server_cr(bare.number).reviewers.is_empty(),
+        "a reviewer who reviewed was asked again"
+    );
+}
+
+/// Combined statuses, check runs and rules are read to the last page.
+#[test]
+fn github_status_lists_are_read_whole() {
+    let lab = Lab::new(ForgeKind::GitHub);
+    let forge = lab.bot();
+    let head = lab.branch(
+        "ferry/staging",
+        &[("envs/staging/app.yaml", "image: web:v2\n")],
+    );
+    // 105 contexts: two pages of 100; the one wanted is on the second (newest first).
+    set_check(
+        &*forge,
+        &head,
+        "argocd/wanted",
+        StatusState::Success,
+        "https://a.example/w",
+    );
+    for i in 0..104 {
+        set_check(
+            &*forge,
+            &head,
+            &format!("ci/job-{i:03}"),
+            StatusState::Success,
+            "https://ci.example.com/1",
+        );
+    }
+    lab.forge.clear_requests();
+    let checks = forge
+        .commit_statuses(&head, "argocd/wanted")
+        .expect("statuses");
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    let pages = lab
+        .forge
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/status"))
+        .count();
+    assert_eq!(pages, 2);
+}

@@ -174,14 +174,33 @@ pub fn open_or_update(
                 .filter(|l| !open.labels.contains(l))
                 .cloned()
                 .collect(),
-            reviewers: Vec::new(),
+            // Reviewers an earlier run could not add (its request failed after the change
+            // request was created) are asked for again; the forge leaves out those who
+            // already reviewed.
+            reviewers: proposal
+                .reviewers
+                .iter()
+                .filter(|r| !open.reviewers.contains(r))
+                .cloned()
+                .collect(),
             assignees: Vec::new(),
         };
         if edit.is_noop_for(&open) {
             return Ok((open, Action::Unchanged));
         }
         let updated = forge.update(open.number, &edit)?;
-        return Ok((updated, Action::Updated));
+        // Only reviewers were missing, and none could be added (refused, or they reviewed
+        // already): nothing changed.
+        let same = updated.title == open.title
+            && updated.body.trim_end() == open.body.trim_end()
+            && updated.labels == open.labels
+            && updated.reviewers == open.reviewers;
+        let action = if same {
+            Action::Unchanged
+        } else {
+            Action::Updated
+        };
+        return Ok((updated, action));
     }
     let opened = forge.open(&NewChangeRequest {
         head: proposal.head.clone(),

@@ -31,6 +31,15 @@ const KIND: ForgeKind = ForgeKind::GitHub;
 /// One page of a list: GitHub's maximum.
 const PER_PAGE: u32 = 100;
 
+/// The REST API version every request names (`X-GitHub-Api-Version`). 2022-11-28 is the
+/// version every supported GitHub Enterprise Server accepts; github.com supports it at least
+/// until March 2028 (24 months after 2026-03-10, whose breaking changes touch no endpoint
+/// ferry calls). A server that does not know the version answers 400, so it is one constant.
+pub const API_VERSION: &str = "2022-11-28";
+
+/// The media type GitHub recommends for every REST request (`Accept`).
+pub const MEDIA_TYPE: &str = "application/vnd.github+json";
+
 /// Most pages read from one list (10,000 items): a bound, not a limit anyone should meet.
 const MAX_PAGES: u32 = 100;
 
@@ -160,6 +169,11 @@ fn build_client(
     let mut builder = Octocrab::builder()
         .base_uri(api_url)
         .map_err(|err| ForgeError::Usage(format!("--api-url {api_url}: {err}")))?
+        .add_header(http::header::ACCEPT, MEDIA_TYPE.to_owned())
+        .add_header(
+            http::HeaderName::from_static("x-github-api-version"),
+            API_VERSION.to_owned(),
+        )
         .set_connect_timeout(Some(settings.options.timeout))
         .set_read_timeout(Some(settings.options.timeout));
     builder = match auth {
@@ -237,25 +251,26 @@ impl GitHub {
         Ok(app.slug)
     }
 
-    /// The login the token acts as (1 call, the first time).
-    fn login(&self) -> Result<String, ForgeError> {
+    /// The login the token acts as (1 call, the first time), or `None` for an installation
+    /// token ferry did not mint (a workflow's `GITHUB_TOKEN`, an app-token step's): GitHub
+    /// answers 403 to `GET /user` for those, and nothing else tells an installation token its
+    /// App's name. Its comments are then told by their author being a bot ([`is_own`]).
+    fn login(&self) -> Result<Option<String>, ForgeError> {
         #[derive(Deserialize)]
         struct Me {
             login: String,
         }
         if let Some(me) = self.me.borrow().as_ref() {
-            return Ok(me.clone());
+            return Ok(Some(me.clone()));
         }
         let request = self.request(Method::GET, "/user");
         let login = match self.api.call(&request) {
             Ok(response) => response.json::<Me>(KIND, &request.call)?.login,
-            // An installation token (a workflow's GITHUB_TOKEN) has no user: it acts as the
-            // Actions app's bot.
-            Err(ForgeError::Auth { status: 403, .. }) => "github-actions[bot]".to_owned(),
+            Err(ForgeError::Auth { status: 403, .. }) => return Ok(None),
             Err(err) => return Err(err),
         };
         *self.me.borrow_mut() = Some(login.clone());
-        Ok(login)
+        Ok(Some(login))
     }
 
     /// The App's installation on this repository, then a token for it limited to this
@@ -313,22 +328,32 @@ impl GitHub {
 
     /// Every page of a list, following `Link: <...>; rel="next"`.
     fn pages<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ForgeError> {
+        self.pages_of(path, |page: Vec<T>| page)
+    }
+
+    /// Every page of a list whose pages are objects holding it (`{"check_runs": [...]}`, the
+    /// combined status's `statuses`): `items` takes the list out of one page.
+    fn pages_of<P: serde::de::DeserializeOwned, T>(
+        &self,
+        path: &str,
+        items: impl Fn(P) -> Vec<T>,
+    ) -> Result<Vec<T>, ForgeError> {
         let separator = if path.contains('?') { '&' } else { '?' };
         let mut request = self.request(
             Method::GET,
             &format!("{path}{separator}per_page={PER_PAGE}"),
         );
-        let mut items = Vec::new();
+        let mut all = Vec::new();
         for _ in 0..MAX_PAGES {
             let response = self.api.call(&request)?;
-            let page: Vec<T> = response.json(KIND, &request.call)?;
-            items.extend(page);
+            let page: P = response.json(KIND, &request.call)?;
+            all.extend(items(page));
             match next_link(&response) {
                 Some(next) => request.url = next,
-                None => return Ok(items),
+                None => return Ok(all),
             }
         }
-        Ok(items)
+        Ok(all)
     }
 
     fn get_pull(&self, number: u64) -> Result<Pull, ForgeError> {
@@ -400,33 +425,92 @@ impl GitHub {
         Ok(())
     }
 
-    fn request_reviewers(&self, number: u64, reviewers: &[String]) -> Result<(), ForgeError> {
+    /// Requests `reviewers` (`org/team` names a team) in one call. When GitHub refuses the
+    /// request (422: someone is not a collaborator, a team the token cannot see, the author),
+    /// it names no culprit and adds no one: each is then requested alone, so the valid ones
+    /// are added and each refused one is warned about by name. Returns the pull request as the
+    /// last accepted request answered it (`None` when none was).
+    fn request_reviewers(
+        &self,
+        number: u64,
+        reviewers: &[String],
+    ) -> Result<Option<Pull>, ForgeError> {
         if reviewers.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        // `org/team` names a team.
-        let (teams, users): (Vec<&String>, Vec<&String>) =
-            reviewers.iter().partition(|r| r.contains('/'));
-        let teams: Vec<&str> = teams.iter().filter_map(|t| t.rsplit('/').next()).collect();
-        self.api.call(
-            &self
+        let send = |names: &[String]| -> Result<Pull, ForgeError> {
+            let (teams, users): (Vec<&String>, Vec<&String>) =
+                names.iter().partition(|r| r.contains('/'));
+            let teams: Vec<&str> = teams.iter().filter_map(|t| t.rsplit('/').next()).collect();
+            let request = self
                 .request(
                     Method::POST,
                     &self.repo_path(&format!("/pulls/{number}/requested_reviewers")),
                 )
                 .json(json!({ "reviewers": users, "team_reviewers": teams }))
-                .idempotent(),
-        )?;
-        Ok(())
+                .idempotent();
+            self.api.call(&request)?.json(KIND, &request.call)
+        };
+        let first = match send(reviewers) {
+            Ok(pull) => return Ok(Some(pull)),
+            Err(ForgeError::Refused {
+                status: 422,
+                message,
+                ..
+            }) => message,
+            Err(err) => return Err(err),
+        };
+        let mut last = None;
+        for reviewer in reviewers {
+            let message = if reviewers.len() == 1 {
+                first.clone()
+            } else {
+                match send(std::slice::from_ref(reviewer)) {
+                    Ok(pull) => {
+                        last = Some(pull);
+                        continue;
+                    }
+                    Err(ForgeError::Refused {
+                        status: 422,
+                        message,
+                        ..
+                    }) => message,
+                    Err(err) => return Err(err),
+                }
+            };
+            tracing::warn!(
+                "GitHub refused `{reviewer}` as a reviewer of pull request #{number}: {message} (a reviewer must be a collaborator with read access, a team must be visible to the token and have access to the repository, and the author cannot review)"
+            );
+        }
+        Ok(last)
+    }
+
+    /// Those of `wanted` who already reviewed pull request `number` (GitHub drops them from
+    /// the requested reviewers; requesting them again would ask for a new review).
+    fn reviewed(&self, number: u64, wanted: &[String]) -> Result<Vec<String>, ForgeError> {
+        #[derive(Deserialize)]
+        struct Review {
+            user: Option<User>,
+        }
+        if wanted.iter().all(|w| w.contains('/')) {
+            return Ok(Vec::new());
+        }
+        let reviews: Vec<Review> =
+            self.pages(&self.repo_path(&format!("/pulls/{number}/reviews")))?;
+        Ok(wanted
+            .iter()
+            .filter(|w| {
+                reviews
+                    .iter()
+                    .any(|r| r.user.as_ref().is_some_and(|u| u.login == **w))
+            })
+            .cloned()
+            .collect())
     }
 
     fn rules(&self, branch: &str) -> Result<Vec<Rule>, ForgeError> {
-        let request = self.request(
-            Method::GET,
-            &self.repo_path(&format!("/rules/branches/{}", encode_path(branch))),
-        );
-        match self.api.call(&request) {
-            Ok(response) => response.json(KIND, &request.call),
+        match self.pages(&self.repo_path(&format!("/rules/branches/{}", encode_path(branch)))) {
+            Ok(rules) => Ok(rules),
             // Rules unreadable or absent: the counts are then unknown, not an error.
             Err(ForgeError::NotFound { .. } | ForgeError::Auth { status: 403, .. }) => {
                 Ok(Vec::new())
@@ -435,9 +519,26 @@ impl GitHub {
         }
     }
 
-    fn checks(&self, sha: &str, required: &[String]) -> Result<Vec<Check>, ForgeError> {
-        let mut checks = self.statuses_of(sha)?;
-        checks.extend(self.check_runs_of(sha, None)?);
+    /// The statuses and check runs of `sha`, `required` marked (and pending when they never
+    /// reported). What the token may not read (a fine-grained token without "Commit statuses"
+    /// or "Checks" read, which a fine-grained personal access token cannot be given) is skipped
+    /// and named in `unchecked`.
+    fn checks(
+        &self,
+        sha: &str,
+        required: &[String],
+        unchecked: &mut Vec<String>,
+    ) -> Result<Vec<Check>, ForgeError> {
+        let mut checks = readable(
+            self.statuses_of(sha),
+            "commit statuses (the token may not read them: give it \"Commit statuses: read\")",
+            unchecked,
+        )?;
+        checks.extend(readable(
+            self.check_runs_of(sha, None),
+            "check runs (the token may not read them: a GitHub App or GITHUB_TOKEN with \"Checks: read\" can; a fine-grained personal access token cannot)",
+            unchecked,
+        )?);
         for check in &mut checks {
             check.required = required.contains(&check.name);
         }
@@ -455,6 +556,78 @@ impl GitHub {
         Ok(checks)
     }
 
+    /// Classic branch protection of `branch`: the required contexts from `GET .../branches/
+    /// {branch}` (1 call, read access), and, when the branch is protected, the required approval
+    /// count from `GET .../protection/required_pull_request_reviews` (1 more call; admins only:
+    /// unknown otherwise). `None` when the branch is not protected that way.
+    fn classic_protection(&self, branch: &str) -> Result<Option<Classic>, ForgeError> {
+        #[derive(Deserialize)]
+        struct Branch {
+            #[serde(default)]
+            protected: bool,
+            protection: Option<Protection>,
+        }
+        #[derive(Deserialize)]
+        struct Protection {
+            #[serde(default)]
+            enabled: bool,
+            required_status_checks: Option<StatusChecks>,
+        }
+        #[derive(Deserialize)]
+        struct StatusChecks {
+            #[serde(default)]
+            contexts: Vec<String>,
+            #[serde(default)]
+            checks: Vec<RequiredCheck>,
+        }
+        #[derive(Deserialize)]
+        struct Reviews {
+            required_approving_review_count: Option<u32>,
+        }
+        let path = self.repo_path(&format!("/branches/{}", encode_path(branch)));
+        let request = self.request(Method::GET, &path);
+        let answer: Branch = match self.api.call(&request) {
+            Ok(response) => response.json(KIND, &request.call)?,
+            Err(ForgeError::NotFound { .. } | ForgeError::Auth { status: 403, .. }) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        let Some(protection) = answer.protection.filter(|p| p.enabled && answer.protected) else {
+            return Ok(None);
+        };
+        let mut contexts = Vec::new();
+        if let Some(checks) = protection.required_status_checks {
+            for context in checks
+                .contexts
+                .into_iter()
+                .chain(checks.checks.into_iter().map(|c| c.context))
+            {
+                if !contexts.contains(&context) {
+                    contexts.push(context);
+                }
+            }
+        }
+        let request = self.request(
+            Method::GET,
+            &format!("{path}/protection/required_pull_request_reviews"),
+        );
+        let approvals = match self.api.call(&request) {
+            Ok(response) => {
+                response
+                    .json::<Reviews>(KIND, &request.call)?
+                    .required_approving_review_count
+            }
+            // Not an admin, or no review requirement: unknown, told from GitHub's own verdict.
+            Err(ForgeError::NotFound { .. } | ForgeError::Auth { status: 403, .. }) => None,
+            Err(err) => return Err(err),
+        };
+        Ok(Some(Classic {
+            contexts,
+            approvals,
+        }))
+    }
+
     /// `GET /repos/{o}/{r}/commits/{sha}/status`: the latest status of each context.
     fn statuses_of(&self, sha: &str) -> Result<Vec<Check>, ForgeError> {
         #[derive(Deserialize)]
@@ -467,13 +640,11 @@ impl GitHub {
             state: String,
             target_url: Option<String>,
         }
-        let request = self.request(
-            Method::GET,
-            &self.repo_path(&format!("/commits/{sha}/status?per_page={PER_PAGE}")),
-        );
-        let combined: Combined = self.api.call(&request)?.json(KIND, &request.call)?;
-        Ok(combined
-            .statuses
+        let statuses = self.pages_of(
+            &self.repo_path(&format!("/commits/{sha}/status")),
+            |page: Combined| page.statuses,
+        )?;
+        Ok(statuses
             .into_iter()
             .map(|status| Check {
                 state: match status.state.as_str() {
@@ -501,16 +672,12 @@ impl GitHub {
             conclusion: Option<String>,
             html_url: Option<String>,
         }
-        let filter = name.map_or_else(String::new, |n| format!("&check_name={}", encode_query(n)));
-        let request = self.request(
-            Method::GET,
-            &self.repo_path(&format!(
-                "/commits/{sha}/check-runs?per_page={PER_PAGE}{filter}"
-            )),
-        );
-        let runs: Runs = self.api.call(&request)?.json(KIND, &request.call)?;
+        let filter = name.map_or_else(String::new, |n| format!("?check_name={}", encode_query(n)));
+        let runs = self.pages_of(
+            &self.repo_path(&format!("/commits/{sha}/check-runs{filter}")),
+            |page: Runs| page.check_runs,
+        )?;
         Ok(runs
-            .check_runs
             .into_iter()
             .map(|run| Check {
                 state: if run.status == "completed" {
@@ -558,14 +725,14 @@ impl Forge for GitHub {
         let pulls: Vec<Pull> = self.pages(&path)?;
         Ok(pulls
             .into_iter()
-            .map(Pull::into_change_request)
+            .map(|p| p.into_change_request(&self.owner))
             .filter(|cr| filter.state.is_none_or(|s| s == cr.state))
             .filter(|cr| filter.labels.iter().all(|l| cr.labels.contains(l)))
             .collect())
     }
 
     fn get(&self, number: u64) -> Result<ChangeRequest, ForgeError> {
-        Ok(self.get_pull(number)?.into_change_request())
+        Ok(self.get_pull(number)?.into_change_request(&self.owner))
     }
 
     fn open(&self, new: &NewChangeRequest) -> Result<ChangeRequest, ForgeError> {
@@ -588,8 +755,11 @@ impl Forge for GitHub {
             Err(err) => return Err(err),
         };
         self.label_and_assign(pull.number, new)?;
-        self.request_reviewers(pull.number, &new.reviewers)?;
-        let mut cr = pull.into_change_request();
+        // The answer to the create lists no reviewers yet; the reviewer request's does.
+        let pull = self
+            .request_reviewers(pull.number, &new.reviewers)?
+            .unwrap_or(pull);
+        let mut cr = pull.into_change_request(&self.owner);
         for label in &new.labels {
             if !cr.labels.contains(label) {
                 cr.labels.push(label.clone());
@@ -616,9 +786,17 @@ impl Forge for GitHub {
         };
         self.add_labels(number, &edit.labels)?;
         self.add_assignees(number, &edit.assignees)?;
-        self.request_reviewers(number, &edit.reviewers)?;
-        let mut cr = match pull {
-            Some(pull) => pull.into_change_request(),
+        let reviewed = self.reviewed(number, &edit.reviewers)?;
+        let reviewers: Vec<String> = edit
+            .reviewers
+            .iter()
+            .filter(|r| !reviewed.contains(r))
+            .cloned()
+            .collect();
+        let requested = self.request_reviewers(number, &reviewers)?;
+        // The freshest answer: the reviewer request's, else the edit's, else a read.
+        let mut cr = match requested.or(pull) {
+            Some(pull) => pull.into_change_request(&self.owner),
             None => self.get(number)?,
         };
         for label in &edit.labels {
@@ -629,26 +807,35 @@ impl Forge for GitHub {
         Ok(cr)
     }
 
+    /// ferry's comment is the one carrying `marker` whose author is ferry ([`is_own`]): the
+    /// oldest such is edited in place. After creating one, the list is read again: when two
+    /// runs raced and both created, the newer is deleted, so one comment stays.
     fn upsert_comment(
         &self,
         number: u64,
         marker: &str,
         body: &str,
     ) -> Result<(Comment, CommentAction), ForgeError> {
-        #[derive(Deserialize)]
-        struct Raw {
-            id: u64,
-            body: Option<String>,
-            user: Option<User>,
+        if marker.is_empty() || !body.contains(marker) {
+            return Err(ForgeError::Unexpected {
+                forge: KIND,
+                call: format!("upsert a comment on pull request #{number}"),
+                message:
+                    "the comment's body does not carry its marker, so it could not be found again"
+                        .to_owned(),
+            });
         }
         let me = self.login()?;
-        let comments: Vec<Raw> =
-            self.pages(&self.repo_path(&format!("/issues/{number}/comments")))?;
-        // Only ferry's own: a person who quotes the comment keeps theirs.
-        let existing = comments.into_iter().find(|c| {
-            c.user.as_ref().is_some_and(|u| u.login == me)
-                && c.body.as_deref().is_some_and(|b| b.contains(marker))
-        });
+        let comments_path = self.repo_path(&format!("/issues/{number}/comments"));
+        let own = |comments: Vec<RawComment>| -> Vec<RawComment> {
+            let mut own: Vec<RawComment> = comments
+                .into_iter()
+                .filter(|c| is_own(c, me.as_deref(), marker))
+                .collect();
+            own.sort_by_key(|c| c.id);
+            own
+        };
+        let existing = own(self.pages(&comments_path)?).into_iter().next();
         let (request, action) = match existing {
             Some(c) if c.body.as_deref() == Some(body) => {
                 return Ok((
@@ -667,22 +854,53 @@ impl Forge for GitHub {
                 CommentAction::Updated,
             ),
             None => (
-                self.request(
-                    Method::POST,
-                    &self.repo_path(&format!("/issues/{number}/comments")),
-                ),
+                self.request(Method::POST, &comments_path),
                 CommentAction::Created,
             ),
         };
         let request = request.json(json!({ "body": body }));
-        let raw: Raw = self.api.call(&request)?.json(KIND, &request.call)?;
-        Ok((
-            Comment {
-                id: raw.id,
-                body: raw.body.unwrap_or_default(),
-            },
-            action,
-        ))
+        let raw: RawComment = self.api.call(&request)?.json(KIND, &request.call)?;
+        if action != CommentAction::Created {
+            return Ok((raw.into_comment(), action));
+        }
+        // Now the author is known: ferry's own login from here on.
+        if me.is_none()
+            && let Some(user) = &raw.user
+        {
+            *self.me.borrow_mut() = Some(user.login.clone());
+        }
+        let again = own(self.pages(&comments_path)?);
+        match again.first() {
+            Some(first) if first.id != raw.id => {
+                // Another run created one first: keep that one, with this body.
+                let delete = self.request(
+                    Method::DELETE,
+                    &self.repo_path(&format!("/issues/comments/{}", raw.id)),
+                );
+                match self.api.call(&delete) {
+                    Ok(_) | Err(ForgeError::NotFound { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+                if first.body.as_deref() == Some(body) {
+                    return Ok((
+                        Comment {
+                            id: first.id,
+                            body: body.to_owned(),
+                        },
+                        CommentAction::Updated,
+                    ));
+                }
+                let request = self
+                    .request(
+                        Method::PATCH,
+                        &self.repo_path(&format!("/issues/comments/{}", first.id)),
+                    )
+                    .json(json!({ "body": body }));
+                let kept: RawComment = self.api.call(&request)?.json(KIND, &request.call)?;
+                Ok((kept.into_comment(), CommentAction::Updated))
+            }
+            _ => Ok((raw.into_comment(), CommentAction::Created)),
+        }
     }
 
     fn set_status(&self, status: &CommitStatus) -> Result<(), ForgeError> {
@@ -773,23 +991,38 @@ impl Forge for GitHub {
                 && (pull.mergeable.is_none() || state_word == "unknown"),
             draft: pull.draft.unwrap_or(false),
             other_blockers: Vec::new(),
+            unchecked: Vec::new(),
         };
         if readiness.state != CrState::Open || mergeable_now {
             return Ok(readiness);
         }
-        // Not mergeable as it is: find out why.
+        // Not mergeable as it is: find out why. The base branch's rules come from rulesets
+        // (`rules/branches`) and from classic branch protection (its required checks are in the
+        // branch's own answer, readable with read access; its approval count only by admins).
         let rules = self.rules(&pull.base.name)?;
-        let required_approvals = rules
+        let mut required_approvals = rules
             .iter()
             .filter_map(|r| r.parameters.as_ref()?.required_approving_review_count)
             .max();
-        let required_checks: Vec<String> = rules
+        let mut required_checks: Vec<String> = rules
             .iter()
             .filter_map(|r| r.parameters.as_ref()?.required_status_checks.as_ref())
             .flatten()
             .map(|c| c.context.clone())
             .collect();
-        readiness.checks = self.checks(&pull.head.sha, &required_checks)?;
+        if let Some(classic) = self.classic_protection(&pull.base.name)? {
+            for context in classic.contexts {
+                if !required_checks.contains(&context) {
+                    required_checks.push(context);
+                }
+            }
+            required_approvals = match (required_approvals, classic.approvals) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        readiness.checks =
+            self.checks(&pull.head.sha, &required_checks, &mut readiness.unchecked)?;
         readiness.approvals.required = required_approvals;
         readiness.approvals.satisfied = !changes_requested
             && match required_approvals {
@@ -933,6 +1166,15 @@ struct Pull {
     mergeable: Option<bool>,
     mergeable_state: Option<String>,
     user: Option<User>,
+    #[serde(default)]
+    requested_reviewers: Vec<User>,
+    #[serde(default)]
+    requested_teams: Vec<Team>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Team {
+    slug: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -950,6 +1192,41 @@ struct Label {
 #[derive(Debug, Deserialize)]
 struct User {
     login: String,
+    /// `User`, `Bot` (an App's or GitHub Actions' installation), `Organization`.
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+/// An issue comment, as far as ferry reads it.
+#[derive(Debug, Deserialize)]
+struct RawComment {
+    id: u64,
+    body: Option<String>,
+    user: Option<User>,
+}
+
+impl RawComment {
+    fn into_comment(self) -> Comment {
+        Comment {
+            id: self.id,
+            body: self.body.unwrap_or_default(),
+        }
+    }
+}
+
+/// Whether `comment` is ferry's: it carries `marker` and ferry wrote it. With ferry's login
+/// known (a user's token, an App's token ferry minted), the author is that login; without it
+/// (an installation token made elsewhere: `GET /user` is 403), the author is a bot (`type:
+/// Bot`, `<app>[bot]`), never a person, so a person who quotes the marker keeps their comment.
+fn is_own(comment: &RawComment, me: Option<&str>, marker: &str) -> bool {
+    let Some(user) = &comment.user else {
+        return false;
+    };
+    let by_me = match me {
+        Some(me) => user.login == me,
+        None => user.kind.as_deref() == Some("Bot") && user.login.ends_with("[bot]"),
+    };
+    by_me && comment.body.as_deref().is_some_and(|b| b.contains(marker))
 }
 
 /// A branch rule (`GET /repos/{owner}/{repo}/rules/branches/{branch}`).
@@ -980,8 +1257,20 @@ impl Pull {
         }
     }
 
-    fn into_change_request(self) -> ChangeRequest {
+    /// The change request; `owner` is the organisation its teams belong to.
+    fn into_change_request(self, owner: &str) -> ChangeRequest {
+        let reviewers = self
+            .requested_reviewers
+            .iter()
+            .map(|u| u.login.clone())
+            .chain(
+                self.requested_teams
+                    .iter()
+                    .map(|t| format!("{owner}/{}", t.slug)),
+            )
+            .collect();
         ChangeRequest {
+            reviewers,
             state: self.state(),
             number: self.number,
             url: self.html_url,
@@ -994,6 +1283,31 @@ impl Pull {
             draft: self.draft.unwrap_or(false),
             author: self.user.map(|u| u.login),
         }
+    }
+}
+
+/// Classic branch protection, as far as the token may read it.
+struct Classic {
+    /// Required status contexts and check names.
+    contexts: Vec<String>,
+    /// Required approvals, when readable (admins).
+    approvals: Option<u32>,
+}
+
+/// `result`, or, when GitHub answers 403 (the token may not read this), nothing, with `what`
+/// noted in `unchecked`.
+fn readable<T>(
+    result: Result<Vec<T>, ForgeError>,
+    what: &str,
+    unchecked: &mut Vec<String>,
+) -> Result<Vec<T>, ForgeError> {
+    match result {
+        Ok(items) => Ok(items),
+        Err(ForgeError::Auth { status: 403, .. }) => {
+            unchecked.push(what.to_owned());
+            Ok(Vec::new())
+        }
+        Err(err) => Err(err),
     }
 }
 
@@ -1058,7 +1372,7 @@ mod tests {
                 "mergeable": null, "mergeable_state": "unknown", "extra": {"ignored": true}}"#,
         )
         .expect("pull");
-        let cr = pull.into_change_request();
+        let cr = pull.into_change_request("acme");
         assert_eq!(cr.state, CrState::Merged);
         assert_eq!(cr.body, "");
         assert_eq!(cr.head_branch, "ferry/prod/cart");

@@ -1001,6 +1001,12 @@ fn change_request(mr: &MrJson) -> ChangeRequest {
             .as_ref()
             .map(|a| a.username.clone())
             .filter(|a| !a.is_empty()),
+        reviewers: mr
+            .reviewers
+            .iter()
+            .map(|r| r.username.clone())
+            .filter(|r| !r.is_empty())
+            .collect(),
     }
 }
 
@@ -1087,6 +1093,7 @@ fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
         computing: false,
         draft: mr.draft || mr.work_in_progress,
         other_blockers: Vec::new(),
+        unchecked: Vec::new(),
     };
     let pipeline_required = matches!(status, "ci_must_pass" | "ci_still_running");
     if let Some(pipeline) = &mr.head_pipeline {
@@ -1341,6 +1348,7 @@ mod tests {
                 labels: vec!["ferry".to_owned(), "env:staging".to_owned()],
                 draft: false,
                 author: None,
+                reviewers: Vec::new(),
             }
         );
 

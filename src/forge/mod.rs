@@ -112,6 +112,9 @@ pub struct ChangeRequest {
     pub draft: bool,
     /// Who opened it (login), when the forge says.
     pub author: Option<String>,
+    /// Whose review is requested and still pending, as the forge lists them (GitHub drops a
+    /// reviewer from the list once they reviewed; a team is `org/team`).
+    pub reviewers: Vec<String>,
 }
 
 /// Which change requests [`Forge::list`] returns.
@@ -240,6 +243,10 @@ pub struct Readiness {
     /// Whatever else the forge says blocks the merge, in its words (unresolved discussions,
     /// a branch that must be up to date, ...).
     pub other_blockers: Vec<String>,
+    /// What the token could not read, each with the permission that would let it (GitHub check
+    /// runs for a fine-grained token, classic branch protection without admin): what is
+    /// missing is then told from the rest, and these lines say what went unchecked.
+    pub unchecked: Vec<String>,
 }
 
 impl Readiness {
@@ -300,6 +307,11 @@ impl Readiness {
             missing.push(format!("{} is still computing mergeability", words.forge));
         }
         missing.extend(self.other_blockers.iter().cloned());
+        missing.extend(
+            self.unchecked
+                .iter()
+                .map(|u| format!("could not check {u}")),
+        );
         missing
     }
 }
@@ -536,6 +548,7 @@ mod tests {
             computing: false,
             draft: false,
             other_blockers: Vec::new(),
+            unchecked: Vec::new(),
         }
     }
 
@@ -597,6 +610,7 @@ mod tests {
             labels: vec!["ferry".to_owned(), "team".to_owned()],
             draft: false,
             author: None,
+            reviewers: Vec::new(),
         };
         let mut edit = ChangeRequestEdit {
             title: Some("t".to_owned()),

@@ -49,6 +49,30 @@ fn unprocessable(errors: &[&str]) -> Resp {
     )
 }
 
+/// The API versions GitHub accepts in `X-GitHub-Api-Version`.
+const SUPPORTED_VERSIONS: [&str; 2] = ["2022-11-28", "2026-03-10"];
+
+fn is_installation(p: &Principal) -> bool {
+    matches!(
+        p,
+        Principal::Token {
+            kind: TokenKind::Installation { .. },
+            ..
+        }
+    )
+}
+
+/// Whether `p` is a fine-grained token without `permission` ("checks", "statuses").
+fn fine_grained_lacks(p: &Principal, permission: &str) -> bool {
+    match p {
+        Principal::Token {
+            kind: TokenKind::FineGrained { statuses },
+            ..
+        } => permission == "checks" || (permission == "statuses" && !statuses),
+        _ => false,
+    }
+}
+
 /// The `403` a token without write access gets.
 fn forbidden(p: &Principal) -> Resp {
     let installation = matches!(
@@ -438,8 +462,8 @@ fn pull_json(st: &mut State, full: &str, number: u64) -> Value {
         "merge_commit_sha": cr.merge_commit_sha,
         "assignee": assignees.first().cloned().unwrap_or(Value::Null),
         "assignees": assignees,
-        "requested_reviewers": cr.reviewers.iter().map(|r| user_json(st, r)).collect::<Vec<_>>(),
-        "requested_teams": []
+        "requested_reviewers": cr.reviewers.iter().filter(|r| !r.contains('/')).map(|r| user_json(st, r)).collect::<Vec<_>>(),
+        "requested_teams": cr.reviewers.iter().filter(|r| r.contains('/')).map(|t| team_json(st, t)).collect::<Vec<_>>()
     });
     let more = json!({
         "head": {
@@ -593,6 +617,19 @@ pub fn handle(st: &mut State, p: &Principal, req: &Req) -> Resp {
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
+    let version = req.header("x-github-api-version").map(str::to_owned);
+    st.github_headers
+        .push((req.header("accept").map(str::to_owned), version.clone()));
+    // GitHub answers 400 to a version it does not know (and takes 2022-11-28 when none is sent).
+    if let Some(v) = version.filter(|v| !SUPPORTED_VERSIONS.contains(&v.as_str())) {
+        return error(
+            400,
+            &format!(
+                "Unsupported 'X-GitHub-Api-Version' header value: {v}. Supported versions are: {}",
+                SUPPORTED_VERSIONS.join(", ")
+            ),
+        );
+    }
     let is_app = matches!(p, Principal::App { .. });
     let app_route = matches!(
         (m, segs.as_slice()),
@@ -607,6 +644,8 @@ pub fn handle(st: &mut State, p: &Principal, req: &Req) -> Resp {
         return error(401, "Bad credentials");
     }
     match (m, segs.as_slice()) {
+        // An installation token has no user: "Resource not accessible by integration".
+        ("GET", ["user"]) if is_installation(p) => forbidden(p),
         ("GET", ["user"]) => {
             let mut v = user_json(st, p.login());
             v["name"] = json!(p.login());
@@ -877,10 +916,16 @@ fn repo_route(st: &mut State, p: &Principal, req: &Req, full: &str, rest: &[&str
                         .repos
                         .get(full)
                         .and_then(|r| r.cr(n))
-                        .map_or_else(Vec::new, |c| {
-                            c.reviewers.iter().map(|u| user_json(st, u)).collect()
-                        });
-                    Resp::json(200, &json!({"users": users, "teams": []}))
+                        .map_or_else(Vec::new, |c| c.reviewers.clone());
+                    let (teams, users): (Vec<String>, Vec<String>) =
+                        users.into_iter().partition(|r| r.contains('/'));
+                    Resp::json(
+                        200,
+                        &json!({
+                            "users": users.iter().map(|u| user_json(st, u)).collect::<Vec<_>>(),
+                            "teams": teams.iter().map(|t| team_json(st, t)).collect::<Vec<_>>()
+                        }),
+                    )
                 }
                 None => not_found(),
             }
@@ -948,9 +993,24 @@ fn repo_route(st: &mut State, p: &Principal, req: &Req, full: &str, rest: &[&str
             Some(id) => update_comment(st, req, full, id),
             None => not_found(),
         },
+        ("DELETE", ["issues", "comments", id]) if write => match number(id) {
+            Some(id) => delete_comment(st, full, id),
+            None => not_found(),
+        },
         ("POST", ["statuses", sha]) if write => create_status(st, p, req, full, sha),
+        ("GET", ["commits", _, ..])
+            if rest.last() == Some(&"check-runs") && fine_grained_lacks(p, "checks") =>
+        {
+            forbidden(p)
+        }
+        ("GET", ["commits", _, ..])
+            if matches!(rest.last(), Some(&"status" | &"statuses"))
+                && fine_grained_lacks(p, "statuses") =>
+        {
+            forbidden(p)
+        }
         ("GET", ["commits", r @ .., "status"]) if !r.is_empty() => {
-            combined_status(st, full, &r.join("/"))
+            combined_status(st, req, full, &r.join("/"))
         }
         ("GET", ["commits", r @ .., "statuses"]) if !r.is_empty() => {
             list_statuses(st, req, full, &r.join("/"))
@@ -961,6 +1021,16 @@ fn repo_route(st: &mut State, p: &Principal, req: &Req, full: &str, rest: &[&str
         ("GET", ["rules", "branches", b @ ..]) if !b.is_empty() => {
             branch_rules(st, req, full, &b.join("/"))
         }
+        (
+            "GET",
+            [
+                "branches",
+                b @ ..,
+                "protection",
+                "required_pull_request_reviews",
+            ],
+        ) if !b.is_empty() => required_reviews(st, access, full, &b.join("/")),
+        ("GET", ["branches", b @ ..]) if !b.is_empty() => get_branch(st, full, &b.join("/")),
         // A write route without write access.
         ("POST" | "PATCH" | "PUT" | "DELETE", _) if !write && known_write_route(rest) => {
             forbidden(p)
@@ -978,6 +1048,97 @@ fn known_write_route(rest: &[&str]) -> bool {
             | ["issues", _, "labels" | "assignees" | "comments"]
             | ["issues", "comments", _]
             | ["statuses", _]
+    )
+}
+
+/// A team (`org/slug`) as GitHub lists it among requested reviewers.
+fn team_json(st: &State, team: &str) -> Value {
+    let (org, slug) = team.split_once('/').unwrap_or(("", team));
+    json!({
+        "id": team.len(),
+        "name": slug,
+        "slug": slug,
+        "privacy": "closed",
+        "permission": "pull",
+        "url": format!("{}/orgs/{org}/teams/{slug}", st.api_v3()),
+        "html_url": format!("{}/orgs/{org}/teams/{slug}", st.web)
+    })
+}
+
+fn delete_comment(st: &mut State, full: &str, id: u64) -> Resp {
+    let Some(repo) = st.repos.get_mut(full) else {
+        return not_found();
+    };
+    let before = repo.comments.len();
+    repo.comments.retain(|c| c.id != id);
+    if repo.comments.len() == before {
+        return not_found();
+    }
+    Resp::empty(204)
+}
+
+/// `GET /repos/{o}/{r}/branches/{branch}`: the branch, with the summary of its classic
+/// protection that anyone who may read the repository sees.
+fn get_branch(st: &State, full: &str, branch: &str) -> Resp {
+    let Some(repo) = st.repos.get(full) else {
+        return not_found();
+    };
+    let Some(sha) = repo.tips.get(branch).cloned() else {
+        return error(404, "Branch not found");
+    };
+    let api = st.api_v3();
+    let url = format!("{api}/repos/{full}/branches/{branch}");
+    let classic = repo.protections.get(branch).filter(|p| p.classic);
+    let mut v = json!({
+        "name": branch,
+        "commit": {"sha": sha, "url": format!("{api}/repos/{full}/commits/{sha}")},
+        "_links": {"self": url, "html": format!("{}/{full}/tree/{branch}", st.web)},
+        "protected": classic.is_some(),
+        "protection_url": format!("{url}/protection"),
+    });
+    v["protection"] = match classic {
+        Some(p) => json!({
+            "enabled": true,
+            "required_status_checks": {
+                "enforcement_level": "non_admins",
+                "contexts": p.required_checks,
+                "checks": p.required_checks.iter().map(|c| json!({"context": c, "app_id": null})).collect::<Vec<_>>()
+            }
+        }),
+        None => json!({
+            "enabled": false,
+            "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []}
+        }),
+    };
+    Resp::json(200, &v)
+}
+
+/// `GET .../branches/{branch}/protection/required_pull_request_reviews`: admins only.
+fn required_reviews(st: &State, access: Access, full: &str, branch: &str) -> Resp {
+    if access < Access::Admin {
+        return error(403, "Must have admin rights to Repository.");
+    }
+    let Some(p) = st
+        .repos
+        .get(full)
+        .and_then(|r| r.protections.get(branch))
+        .filter(|p| p.classic)
+    else {
+        return error(404, "Branch not protected");
+    };
+    if p.required_approvals == 0 {
+        return error(404, "Required pull request reviews not enabled");
+    }
+    let api = st.api_v3();
+    Resp::json(
+        200,
+        &json!({
+            "url": format!("{api}/repos/{full}/branches/{branch}/protection/required_pull_request_reviews"),
+            "dismiss_stale_reviews": true,
+            "require_code_owner_reviews": false,
+            "require_last_push_approval": false,
+            "required_approving_review_count": p.required_approvals
+        }),
     )
 }
 
@@ -1321,10 +1482,14 @@ fn request_reviewers(st: &mut State, req: &Req, full: &str, number: u64) -> Resp
         Err(resp) => return resp,
     };
     let reviewers: Vec<String> = names_in(body.get("reviewers")).unwrap_or_default();
-    let teams = body
-        .get("team_reviewers")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
+    // Teams are named by slug, in the repository owner's organisation.
+    let owner = full.split('/').next().unwrap_or_default();
+    let teams: Vec<String> = names_in(body.get("team_reviewers"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| format!("{owner}/{t}"))
+        .collect();
+    let unknown_team = teams.iter().any(|t| !st.teams.contains(t));
     let author = st
         .repos
         .get(full)
@@ -1334,7 +1499,8 @@ fn request_reviewers(st: &mut State, req: &Req, full: &str, number: u64) -> Resp
     if reviewers.contains(&author) {
         return error(422, "Review cannot be requested from pull request author.");
     }
-    if teams || reviewers.iter().any(|r| st.user(r).is_none()) {
+    // GitHub refuses the whole request, adding no one, and names no culprit.
+    if unknown_team || reviewers.iter().any(|r| st.user(r).is_none()) {
         return error(
             422,
             &format!(
@@ -1344,7 +1510,7 @@ fn request_reviewers(st: &mut State, req: &Req, full: &str, number: u64) -> Resp
     }
     let now = util::now_millis();
     if let Some(cr) = st.repos.get_mut(full).and_then(|r| r.cr_mut(number)) {
-        for r in reviewers {
+        for r in reviewers.into_iter().chain(teams) {
             if !cr.reviewers.contains(&r) {
                 cr.reviewers.push(r);
             }
@@ -1466,7 +1632,7 @@ fn resolve_ref(st: &State, full: &str, r: &str) -> Option<String> {
         .or_else(|| super::git_ops::resolve_commit(&repo.path, r))
 }
 
-fn combined_status(st: &State, full: &str, r: &str) -> Resp {
+fn combined_status(st: &State, req: &Req, full: &str, r: &str) -> Resp {
     let Some(sha) = resolve_ref(st, full, r) else {
         return error(422, &format!("No commit found for SHA: {r}"));
     };
@@ -1489,18 +1655,33 @@ fn combined_status(st: &State, full: &str, r: &str) -> Resp {
         "success"
     };
     let api = st.api_v3();
-    Resp::json(
+    // `statuses` is paginated (`per_page`, `page`, `Link`), like GitHub's.
+    let total = latest.len();
+    let page = paginate(
+        &st.web,
+        req,
+        latest
+            .iter()
+            .rev()
+            .map(|s| status_json(st, full, s))
+            .collect(),
+        false,
+    );
+    let statuses: Value = serde_json::from_slice(&page.body).unwrap_or(Value::Array(Vec::new()));
+    let mut resp = Resp::json(
         200,
         &json!({
             "state": state,
-            "statuses": latest.iter().rev().map(|s| status_json(st, full, s)).collect::<Vec<_>>(),
+            "statuses": statuses,
             "sha": sha,
-            "total_count": latest.len(),
+            "total_count": total,
             "repository": repo_json(st, full, None),
             "commit_url": format!("{api}/repos/{full}/commits/{sha}"),
             "url": format!("{api}/repos/{full}/commits/{sha}/status")
         }),
-    )
+    );
+    resp.headers = page.headers;
+    resp
 }
 
 fn list_statuses(st: &State, req: &Req, full: &str, r: &str) -> Resp {
@@ -1580,7 +1761,8 @@ fn branch_rules(st: &State, req: &Req, full: &str, branch: &str) -> Resp {
     let Some(repo) = st.repos.get(full) else {
         return not_found();
     };
-    let Some(p) = repo.protections.get(branch) else {
+    // Classic branch protection is not a ruleset: it does not show here.
+    let Some(p) = repo.protections.get(branch).filter(|p| !p.classic) else {
         return paginate(&st.web, req, Vec::new(), false);
     };
     let ruleset_id = repo.id * 100 + 1;

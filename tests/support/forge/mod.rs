@@ -89,6 +89,12 @@ pub struct Protection {
     /// GitHub "require branches to be up to date": a head not containing the base tip is
     /// `behind` and cannot merge.
     pub strict: bool,
+    /// GitHub: configured as classic branch protection rather than a ruleset. `GET
+    /// /rules/branches/{b}` then lists nothing; `GET /branches/{b}` shows the required checks
+    /// (to anyone who may read the repository) and `GET /branches/{b}/protection/
+    /// required_pull_request_reviews` the approval count (to admins; others get 403). Merging
+    /// is held to the same rules either way.
+    pub classic: bool,
 }
 
 /// A failure the server plays instead of (or on top of) its normal answer.
@@ -941,6 +947,48 @@ impl ForgeServer {
             },
         );
         job_id
+    }
+
+    /// Adds a GitHub App installation token made outside ferry (a workflow's app-token step):
+    /// it acts as `<slug>[bot]` (a `Bot` user) with write access to every repository, and,
+    /// like GitHub, answers 403 to `GET /user`.
+    pub fn add_installation_token(&self, token: &str, slug: &str) {
+        let mut st = self.state();
+        let login = format!("{slug}[bot]");
+        st.ensure_user(&login, true);
+        let installation_id = st.next_id();
+        st.add_token(
+            token,
+            &login,
+            Access::Write,
+            None,
+            TokenKind::Installation { installation_id },
+        );
+    }
+
+    /// Adds a GitHub fine-grained personal access token of `login` with "Contents" and "Pull
+    /// requests" at `access`, "Commit statuses: read" when `statuses`, and no "Checks"
+    /// (fine-grained tokens cannot have it): check runs answer 403.
+    pub fn add_fine_grained_token(&self, token: &str, login: &str, access: Access, statuses: bool) {
+        self.state().add_token(
+            token,
+            login,
+            access,
+            None,
+            TokenKind::FineGrained { statuses },
+        );
+    }
+
+    /// Adds a GitHub team (`org/slug`) that may be requested as a reviewer (any other team
+    /// is refused, as GitHub refuses a team the token cannot see or without access).
+    pub fn add_team(&self, team: &str) {
+        self.state().teams.insert(team.to_owned());
+    }
+
+    /// The `Accept` and `X-GitHub-Api-Version` headers of every GitHub REST request so far
+    /// (`None` when absent).
+    pub fn github_request_headers(&self) -> Vec<(Option<String>, Option<String>)> {
+        self.state().github_headers.clone()
     }
 
     /// Makes `token` expired: the APIs answer `401` and the git server refuses it.

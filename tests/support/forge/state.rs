@@ -24,6 +24,10 @@ pub enum TokenKind {
     Installation { installation_id: u64 },
     /// A GitLab CI job token of job `job_id` in `repo`.
     Job { repo: String, job_id: u64 },
+    /// A GitHub fine-grained personal access token: "Contents" and "Pull requests" as its
+    /// access says, "Commit statuses: read" when `statuses`, and never "Checks" (GitHub offers
+    /// that permission to Apps only): listing check runs answers 403.
+    FineGrained { statuses: bool },
 }
 
 pub struct User {
@@ -469,6 +473,10 @@ pub struct State {
     /// Statuses agents post once some requests are answered.
     pub later: Vec<LaterStatus>,
     pub log: Vec<Logged>,
+    /// `Accept` and `X-GitHub-Api-Version` of each GitHub REST request.
+    pub github_headers: Vec<(Option<String>, Option<String>)>,
+    /// GitHub teams (`org/slug`) that exist and may be requested as reviewers.
+    pub teams: BTreeSet<String>,
     merge_cache: HashMap<(String, String, String), MergeTree>,
 }
 
@@ -485,6 +493,8 @@ impl State {
             repos: BTreeMap::new(),
             next_project_id: 1,
             next_id: 1000,
+            github_headers: Vec::new(),
+            teams: BTreeSet::new(),
             faults: Vec::new(),
             later: Vec::new(),
             log: Vec::new(),
