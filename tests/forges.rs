@@ -722,3 +722,84 @@ fn a_dry_run_says_which_branch_and_change_request_and_touches_nothing() {
         assert_eq!(lab.git.pushes_accepted(), 0);
     }
 }
+
+/// The documented fine-grained token (Contents and Pull requests; no Checks, which GitHub
+/// does not offer such tokens; here no Commit statuses either): `ferry merge` on a pull
+/// request waiting for approval says what is missing and what it could not check (exit 11),
+/// instead of failing on GitHub's 403 (exit 5).
+#[test]
+fn merge_with_a_fine_grained_token_waits_and_says_what_it_could_not_check() {
+    let lab = new_lab(Kind::GitHub);
+    lab.require_approvals(1);
+    let bumped = bump_production(&lab, "aaaaaaa");
+    let number = bumped["change_request"]["number"].as_u64().expect("number");
+    lab.forge
+        .add_fine_grained_token("github_pat_11finegrained", "deployer", Access::Write, false);
+    let out = lab
+        .command_as(Some("github_pat_11finegrained"))
+        .args(["merge", &number.to_string()])
+        .output()
+        .expect("ferry runs");
+    assert_eq!(code(&out), 11, "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("approvals 0 of 1"), "{said}");
+    assert!(said.contains("could not check check runs"), "{said}");
+    assert!(said.contains("could not check commit statuses"), "{said}");
+}
+
+/// GitHub refuses a reviewer request naming anyone it cannot take, and adds no one: the bump
+/// still succeeds, the valid reviewer is requested, the refused one is named in a warning.
+#[test]
+fn a_bump_whose_reviewer_github_refuses_still_requests_the_others() {
+    let config = CONFIG.replace("reviewers: [alice]", "reviewers: [alice, mallory]");
+    let lab = Lab::new(
+        Kind::GitHub,
+        &[
+            ("ferry.yaml", config.as_bytes()),
+            ("envs/staging/kustomization.yaml", KUSTOMIZATION.as_bytes()),
+            (
+                "envs/production/kustomization.yaml",
+                KUSTOMIZATION.as_bytes(),
+            ),
+        ],
+    );
+    let out = lab.bump(&[
+        "--env",
+        "production",
+        "--output",
+        "json",
+        "ghcr.io/acme/cart=aaaaaaa",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("refused `mallory` as a reviewer"),
+        "{}",
+        text(&out)
+    );
+    let open = lab.open();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].reviewers, ["alice"]);
+    // The rerun changes nothing (mallory is still refused, said again).
+    let out = lab.bump(&[
+        "--env",
+        "production",
+        "--output",
+        "json",
+        "ghcr.io/acme/cart=aaaaaaa",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json_of(&out)["change_request"]["action"], "unchanged");
+}
+
+/// Right after a push GitHub answers `mergeable: null` while it computes: `ferry merge` reads
+/// again (pausing like its retries) and merges once GitHub knows.
+#[test]
+fn merge_reads_again_while_github_computes_mergeability() {
+    let lab = new_lab(Kind::GitHub);
+    let bumped = bump_production(&lab, "aaaaaaa");
+    let number = bumped["change_request"]["number"].as_u64().expect("number");
+    lab.forge.github_computing_mergeability(2);
+    let out = lab.merge(&[&number.to_string()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(lab.forge.change_requests(REPO)[0].state, CrState::Merged);
+}

@@ -260,6 +260,16 @@ impl<T: Transport> Api<T> {
         self.kind
     }
 
+    /// Waits as the retry policy would before attempt `attempt + 1`: for a forge that is
+    /// still computing something it will answer shortly (GitHub's mergeability).
+    pub fn pause(&self, attempt: u32) {
+        std::thread::sleep(backoff(
+            self.options.backoff,
+            attempt,
+            self.options.max_wait,
+        ));
+    }
+
     #[must_use]
     pub fn calls(&self) -> u32 {
         self.calls.get()

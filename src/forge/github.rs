@@ -40,6 +40,10 @@ pub const API_VERSION: &str = "2022-11-28";
 /// The media type GitHub recommends for every REST request (`Accept`).
 pub const MEDIA_TYPE: &str = "application/vnd.github+json";
 
+/// How many more times readiness reads a pull request whose mergeability GitHub is still
+/// computing (about 3.5 s with the default backoff).
+const MERGEABILITY_READS: u32 = 3;
+
 /// Most pages read from one list (10,000 items): a bound, not a limit anyone should meet.
 const MAX_PAGES: u32 = 100;
 
@@ -954,7 +958,20 @@ impl Forge for GitHub {
             user: Option<User>,
             state: String,
         }
-        let pull = self.get_pull(number)?;
+        // GitHub computes mergeability in the background after a push to either branch:
+        // `mergeable` is null (`mergeable_state` "unknown") until then. Read again a few times,
+        // pausing as the retry policy does, before reporting it as still computing.
+        let mut pull = self.get_pull(number)?;
+        for attempt in 1..=MERGEABILITY_READS {
+            let computing =
+                pull.mergeable.is_none() || pull.mergeable_state.as_deref() == Some("unknown");
+            if pull.state() != CrState::Open || !computing {
+                break;
+            }
+            tracing::debug!(number, attempt, "GitHub is still computing mergeability");
+            self.api.pause(attempt);
+            pull = self.get_pull(number)?;
+        }
         let reviews: Vec<Review> =
             self.pages(&self.repo_path(&format!("/pulls/{number}/reviews")))?;
         // The latest opinion of each reviewer counts; comments are not opinions.

@@ -856,7 +856,17 @@ fn repo_route(st: &mut State, p: &Principal, req: &Req, full: &str, rest: &[&str
         ("GET", ["pulls"]) => list_pulls(st, req, full),
         ("POST", ["pulls"]) if write => create_pull(st, p, req, full),
         ("GET", ["pulls", n]) => match number(n).filter(|n| has_cr(st, full, *n)) {
-            Some(n) => Resp::json(200, &pull_json(st, full, n)),
+            Some(n) => {
+                let mut v = pull_json(st, full, n);
+                // Mergeability still being computed (after a push): null / "unknown".
+                if st.github_computing > 0 && v["state"] == "open" {
+                    st.github_computing -= 1;
+                    v["mergeable"] = Value::Null;
+                    v["mergeable_state"] = json!("unknown");
+                    v["rebaseable"] = Value::Null;
+                }
+                Resp::json(200, &v)
+            }
             None => not_found(),
         },
         ("PATCH", ["pulls", n]) if write => match number(n).filter(|n| has_cr(st, full, *n)) {

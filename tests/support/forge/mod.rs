@@ -29,8 +29,23 @@
 //!   recorded as `rebase`; GitLab merges with the project merge method `merge` only;
 //! - GitLab auto-merge follows "merge when pipeline succeeds" (an active head pipeline is
 //!   needed to schedule it), not GitLab 17's "merge when checks pass";
-//! - mergeability is computed on every read, never `checking`/`unknown` for an open change
-//!   request whose base exists.
+//! - mergeability is computed on every read; GitHub's is `unknown` only when a test says so
+//!   ([`ForgeServer::github_computing_mergeability`]), not after every push.
+//!
+//! What it simulates of GitHub as it really answers (docs.github.com REST reference):
+//! - installation tokens get 403 "Resource not accessible by integration" from `GET /user`
+//!   ([`ForgeServer::add_installation_token`]); their user is a `Bot` named `<app>[bot]`;
+//! - classic branch protection beside rulesets ([`Protection::classic`]): `GET /rules/branches`
+//!   lists only rulesets, `GET /branches/{b}` shows the required checks to readers, and
+//!   `.../protection/required_pull_request_reviews` answers admins only (403 otherwise);
+//! - fine-grained personal access tokens, which cannot hold "Checks" (check runs answer 403)
+//!   and may lack "Commit statuses" ([`ForgeServer::add_fine_grained_token`]);
+//! - reviewer requests refused whole (422, no culprit named, no one added) when one user is not
+//!   a collaborator or one team is unknown ([`ForgeServer::add_team`]); a review drops its
+//!   author from `requested_reviewers`;
+//! - paginated combined statuses, check runs and rules (`per_page`, `page`, `Link`);
+//! - `X-GitHub-Api-Version`: 400 for a version GitHub does not know; the headers of every
+//!   request are kept ([`ForgeServer::github_request_headers`]).
 
 mod app_key;
 pub mod client;
@@ -977,6 +992,13 @@ impl ForgeServer {
             None,
             TokenKind::FineGrained { statuses },
         );
+    }
+
+    /// GitHub computing mergeability in the background (as after a push): the next `reads`
+    /// reads of an open pull request (`GET /pulls/{n}`) answer `mergeable: null`,
+    /// `mergeable_state: "unknown"`.
+    pub fn github_computing_mergeability(&self, reads: usize) {
+        self.state().github_computing = reads;
     }
 
     /// Adds a GitHub team (`org/slug`) that may be requested as a reviewer (any other team

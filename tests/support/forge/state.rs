@@ -477,6 +477,8 @@ pub struct State {
     pub github_headers: Vec<(Option<String>, Option<String>)>,
     /// GitHub teams (`org/slug`) that exist and may be requested as reviewers.
     pub teams: BTreeSet<String>,
+    /// How many more reads of one open pull request answer "mergeability still computing".
+    pub github_computing: usize,
     merge_cache: HashMap<(String, String, String), MergeTree>,
 }
 
@@ -495,6 +497,7 @@ impl State {
             next_id: 1000,
             github_headers: Vec::new(),
             teams: BTreeSet::new(),
+            github_computing: 0,
             faults: Vec::new(),
             later: Vec::new(),
             log: Vec::new(),
