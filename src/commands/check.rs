@@ -775,7 +775,7 @@ impl Checker<'_> {
                 (None, _) => String::new(),
             };
             hint.push_str(
-                "docs/agents.md shows the agents' configurations and the names they post; if another tool posts this status (a CI job), the gate is right and this warning does not apply",
+                "docs/agents.md shows the agents' configurations and the names they post; if something else posts this exact name (a CI job, a Flux Provider's `commitStatusExpr`), the gate is right and this warning does not apply",
             );
             self.push(
                 Severity::Warning,
@@ -1307,7 +1307,7 @@ fn gate_context_problem(context: &str) -> Option<ContextProblem> {
     }
     if lower != text && (argocd_can_post(&lower, pattern) || flux_can_post(&lower, pattern)) {
         return problem(
-            "Flux posts names in lower case and Argo CD application names are lower case, while ferry compares names exactly",
+            "Flux names its statuses in lower case, Argo CD application names are lower case, and ferry compares names exactly",
             Some(format!("{lower}{star}")),
         );
     }
