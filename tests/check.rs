@@ -211,7 +211,14 @@ fn gate_contexts_no_agent_posts_are_warnings_at_their_line() {
     assert_eq!(findings[0]["line"], 13);
     assert_eq!(
         findings[3]["message"],
-        "promotion gate `ci/smoke-test`: neither Argo CD notifications (`continuous-delivery/<application>`) nor Flux's notification-controller (`kustomization/<name>/<id>`) posts a status of this name"
+        "promotion gate `ci/smoke-test`: neither Argo CD nor Flux posts a status of this name"
+    );
+    let hint = findings[3]["hint"].as_str().expect("a hint");
+    assert!(
+        hint.contains("`continuous-delivery/<application>`")
+            && hint.contains("`kustomization/<name>/<id>`")
+            && hint.contains("docs/agents.md"),
+        "{hint}"
     );
     assert!(
         stderr(&output).contains("::warning file=ferry.yaml,line=15,col=9,"),

@@ -4,8 +4,8 @@
 //! here, in the pull request that introduces it: `ferry.yaml` is valid, every template ferry
 //! would render (commit messages, change requests, previews) renders with realistic sample
 //! values and a rendered preview passes the checks made before pushing, every environment's
-//! directory exists and holds image references ferry can find, and `previews.deploy.path`
-//! exists.
+//! directory exists and holds image references ferry can find, `previews.deploy.path`
+//! exists, and each promotion gate's status context is one Argo CD or Flux can post.
 //!
 //! Each finding names a file relative to the working tree's root, with a line and a hint; in
 //! GitHub Actions it is also an annotation on that line. Errors exit 2 (4 when a file is one
@@ -775,7 +775,7 @@ impl Checker<'_> {
                 (None, _) => String::new(),
             };
             hint.push_str(
-                "docs/agents.md shows the agents' configurations and the names they post; if something else posts this exact name (a CI job, a Flux Provider's `commitStatusExpr`), the gate is right and this warning does not apply",
+                "Argo CD notifications post `continuous-delivery/<application>`, Flux's notification-controller `kustomization/<name>/<id>` (configurations in docs/agents.md). If something else posts this exact name (a CI job, a Flux Provider's `commitStatusExpr`), the gate is right and this warning does not apply",
             );
             self.push(
                 Severity::Warning,
@@ -1313,7 +1313,7 @@ fn gate_context_problem(context: &str) -> Option<ContextProblem> {
     }
     if let Some(rest) = lower.strip_prefix("argocd/") {
         return problem(
-            "Argo CD posts no `argocd/…` status of its own: its notifications post the label their template sets, `continuous-delivery/<application>` in Argo CD's documentation and docs/agents.md",
+            "Argo CD posts no `argocd/…` status of its own: its notifications post the label their template sets (`continuous-delivery/<application>` in Argo CD's documentation)",
             Some(format!("{ARGOCD_PREFIX}{rest}{star}")),
         );
     }
@@ -1350,10 +1350,7 @@ fn gate_context_problem(context: &str) -> Option<ContextProblem> {
             Some(format!("{FLUX_PREFIX}<name>/*")),
         );
     }
-    problem(
-        "neither Argo CD notifications (`continuous-delivery/<application>`) nor Flux's notification-controller (`kustomization/<name>/<id>`) posts a status of this name",
-        None,
-    )
+    problem("neither Argo CD nor Flux posts a status of this name", None)
 }
 
 /// Whether Argo CD notifications can post a status named `text` (or, for a pattern, one
@@ -1652,8 +1649,10 @@ mod tests {
         );
         // Anything else: what the agents post, no guess.
         let other = gate_context_problem("ci/build").expect("warned");
-        assert!(other.why.contains("continuous-delivery/<application>"));
-        assert!(other.why.contains("kustomization/<name>/<id>"));
+        assert_eq!(
+            other.why,
+            "neither Argo CD nor Flux posts a status of this name"
+        );
         assert_eq!(other.instead, None);
         // Shapes the agents cannot produce.
         for context in [
