@@ -164,6 +164,70 @@ fn warnings_do_not_fail() {
 }
 
 #[test]
+fn gate_contexts_no_agent_posts_are_warnings_at_their_line() {
+    let output = golden("gate-contexts");
+    // Warnings: the check passes.
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("4 warnings"), "{text}");
+    // The two forms the agents post pass; each other one is named at its line, with the fix.
+    assert!(
+        !text.contains("`continuous-delivery/cart-staging`:"),
+        "{text}"
+    );
+    assert!(!text.contains("`kustomization/cart-staging/*`:"), "{text}");
+    assert!(
+        text.contains("ferry.yaml:13:9: warning: promotion gate `argocd/cart-staging`:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("write `continuous-delivery/cart-staging`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferry.yaml:14:9: warning: promotion gate `kustomization/cart-staging`:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("write `kustomization/cart-staging/*`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not for HelmReleases") && text.contains("docs/agents.md"),
+        "{text}"
+    );
+
+    // The same findings as JSON, and as annotations in GitHub Actions.
+    let mut cmd = check(&fixtures().join("gate-contexts"));
+    cmd.args(["--output", "json"]).env("GITHUB_ACTIONS", "true");
+    let output = run(cmd);
+    assert_eq!(output.status.code(), Some(0));
+    let findings: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    let findings = findings.as_array().expect("an array");
+    assert_eq!(findings.len(), 4, "{findings:?}");
+    assert!(findings.iter().all(|f| f["level"] == "warning"));
+    assert_eq!(findings[0]["file"], "ferry.yaml");
+    assert_eq!(findings[0]["line"], 13);
+    assert_eq!(
+        findings[3]["message"],
+        "promotion gate `ci/smoke-test`: neither Argo CD nor Flux posts a status of this name"
+    );
+    let hint = findings[3]["hint"].as_str().expect("a hint");
+    assert!(
+        hint.contains("`continuous-delivery/<application>`")
+            && hint.contains("`kustomization/<name>/<id>`")
+            && hint.contains("docs/agents.md"),
+        "{hint}"
+    );
+    assert!(
+        stderr(&output).contains("::warning file=ferry.yaml,line=15,col=9,"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn an_environment_on_another_branch_is_not_checked() {
     let output = golden("other-branch");
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));

@@ -3,6 +3,7 @@
 mod bump;
 mod check;
 mod cli;
+mod examples;
 mod forge_api;
 mod forge_server;
 mod forges;

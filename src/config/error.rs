@@ -278,11 +278,11 @@ pub(crate) fn field_help(path: &KeyPath) -> Option<(&'static str, &'static str)>
         ["promotion", "gates"] => ("a mapping", "gates: {min-age: 1h}"),
         ["promotion", "gates", "require-status"] => (
             "a list of commit status contexts",
-            "require-status: [argocd/app-sync]",
+            "require-status: [continuous-delivery/cart-staging]",
         ),
         ["promotion", "gates", "require-status", "*"] => (
             "a commit status context",
-            "require-status: [argocd/app-sync]",
+            "require-status: [continuous-delivery/cart-staging]",
         ),
         ["promotion", "gates", "min-age"] => ("a duration", "min-age: 1h"),
         ["promotion", "gates", "windows"] => (

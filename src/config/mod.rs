@@ -947,6 +947,15 @@ impl Positions {
         let pos = self.0.value_pos(&KeyPath::keys(keys.iter().copied()))?;
         Some((pos.line, pos.column))
     }
+
+    /// The 1-based (line, column) of item `index` of the sequence at `keys`.
+    #[must_use]
+    pub fn item(&self, keys: &[&str], index: usize) -> Option<(usize, usize)> {
+        let pos = self
+            .0
+            .value_pos(&KeyPath::keys(keys.iter().copied()).index(index))?;
+        Some((pos.line, pos.column))
+    }
 }
 
 /// The JSON Schema (draft 2020-12) of `ferry.yaml`, pretty-printed with a trailing newline.

@@ -42,7 +42,7 @@ previews:
 promotion:
   order: [dev, staging, production]
   gates:
-    require-status: [argocd/app-sync]
+    require-status: [continuous-delivery/cart-staging, 'kustomization/cart-staging/*']
     min-age: 1h
     windows: ["Mon-Fri 09:00-17:00 Europe/Berlin"]
 commit:
@@ -143,7 +143,13 @@ fn full_config() {
 
     let promotion = config.promotion.as_ref().expect("promotion");
     assert_eq!(promotion.order, ["dev", "staging", "production"]);
-    assert_eq!(promotion.gates.require_status, ["argocd/app-sync"]);
+    assert_eq!(
+        promotion.gates.require_status,
+        [
+            "continuous-delivery/cart-staging",
+            "kustomization/cart-staging/*"
+        ]
+    );
     assert_eq!(promotion.gates.min_age.map(|d| d.as_secs()), Some(3600));
     assert_eq!(
         promotion.gates.windows,
@@ -1186,4 +1192,18 @@ fn user_text_in_config_errors_shows_controls_and_format_characters_escaped() {
     let shown = shown("prod\u{202e}uction\u{1b}[31m\n");
     assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}') && !shown.contains('\n'));
     assert!(shown.starts_with("prod\\u{202e}uction"), "{shown}");
+}
+
+#[test]
+fn positions_name_items_of_a_list() {
+    let text = "version: 1\npromotion:\n  gates:\n    require-status:\n      - continuous-delivery/cart-staging\n      - 'kustomization/cart-staging/*'\n    windows: [daily]\n";
+    let positions = Positions::of(text);
+    let keys = ["promotion", "gates", "require-status"];
+    assert_eq!(positions.item(&keys, 0), Some((5, 9)));
+    assert_eq!(positions.item(&keys, 1), Some((6, 9)));
+    assert_eq!(positions.item(&keys, 2), None);
+    assert_eq!(
+        positions.item(&["promotion", "gates", "windows"], 0),
+        Some((7, 15))
+    );
 }
