@@ -1505,7 +1505,7 @@ fn github_status_lists_are_read_whole() {
     set_check(
         &*forge,
         &head,
-        "argocd/wanted",
+        "continuous-delivery/wanted",
         StatusState::Success,
         "https://a.example/w",
     );
@@ -1520,7 +1520,7 @@ fn github_status_lists_are_read_whole() {
     }
     lab.forge.clear_requests();
     let checks = forge
-        .commit_statuses(&head, "argocd/wanted")
+        .commit_statuses(&head, "continuous-delivery/wanted")
         .expect("statuses");
     assert_eq!(checks.len(), 1, "{checks:?}");
     let pages = lab

@@ -290,23 +290,29 @@ fn each_gate_holds_a_promotion_until_it_is_met() {
         assert_eq!(lab.open().len(), 1);
 
         // A status on the commit that brought the tag into staging.
-        let out = promote(&["--require-status", "argocd/cart-staging"], T0 + 7300);
+        let out = promote(
+            &["--require-status", "continuous-delivery/cart-staging"],
+            T0 + 7300,
+        );
         assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
         assert!(
-            text(&out).contains("no status `argocd/cart-staging`"),
+            text(&out).contains("no status `continuous-delivery/cart-staging`"),
             "{}",
             text(&out)
         );
-        lab.agent_status(&bumped, "argocd/cart-staging", "failure");
-        let out = promote(&["--require-status", "argocd/*"], T0 + 7300);
+        lab.agent_status(&bumped, "continuous-delivery/cart-staging", "failure");
+        let out = promote(&["--require-status", "continuous-delivery/*"], T0 + 7300);
         assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
         assert!(
-            text(&out).contains("argocd/cart-staging failure"),
+            text(&out).contains("continuous-delivery/cart-staging failure"),
             "{}",
             text(&out)
         );
-        lab.agent_status(&bumped, "argocd/cart-staging", "success");
-        let out = promote(&["--require-status", "argocd/cart-staging"], T0 + 7300);
+        lab.agent_status(&bumped, "continuous-delivery/cart-staging", "success");
+        let out = promote(
+            &["--require-status", "continuous-delivery/cart-staging"],
+            T0 + 7300,
+        );
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
 
         // Time windows: Saturday is outside Mon-Fri; Monday 10:00 is inside.
@@ -370,7 +376,7 @@ fn merge_checks_a_promotions_gates_again_before_merging() {
         let lab = new_lab(kind, CONFIG);
         lab.require_approvals(1);
         let bumped = lab.staging_bump("aaaaaaa", T0);
-        lab.agent_status(&bumped, "argocd/cart-staging", "success");
+        lab.agent_status(&bumped, "continuous-delivery/cart-staging", "success");
         let out = lab.ferry(
             &[
                 "promote",
@@ -379,7 +385,7 @@ fn merge_checks_a_promotions_gates_again_before_merging() {
                 "--window",
                 window,
                 "--require-status",
-                "argocd/*",
+                "continuous-delivery/*",
             ],
             Some(monday),
         );
@@ -390,15 +396,17 @@ fn merge_checks_a_promotions_gates_again_before_merging() {
         lab.approve(open[0].number);
 
         // Approved, but the agent now reports the staging sync failed: the status gate holds it.
-        lab.agent_status(&bumped, "argocd/cart-staging", "failure");
+        lab.agent_status(&bumped, "continuous-delivery/cart-staging", "failure");
         let out = lab.ferry(&["merge", &number], Some(monday));
         assert_eq!(code(&out), 11, "{kind:?}: {}", text(&out));
         assert!(
-            text(&out).contains("gate status argocd/*: argocd/cart-staging failure"),
+            text(&out).contains(
+                "gate status continuous-delivery/*: continuous-delivery/cart-staging failure"
+            ),
             "{kind:?}: {}",
             text(&out)
         );
-        lab.agent_status(&bumped, "argocd/cart-staging", "success");
+        lab.agent_status(&bumped, "continuous-delivery/cart-staging", "success");
 
         // Outside the window recorded when it was opened: waits, naming the next opening.
         let out = lab.ferry(&["merge", &number], Some(saturday));
@@ -675,18 +683,18 @@ fn wait_reports_the_agents_verdict() {
                 None,
             )
         };
-        lab.agent_status(&commit, "flux/staging", "success");
-        let out = wait("flux/staging");
+        lab.agent_status(&commit, "kustomization/staging/3f2a9c1d", "success");
+        let out = wait("kustomization/staging/3f2a9c1d");
         assert_eq!(code(&out), 0, "{kind:?}: {}", text(&out));
         assert!(
             text(&out).contains("https://argocd.example.invalid/applications/cart"),
             "{}",
             text(&out)
         );
-        lab.agent_status(&commit, "flux/other", "failure");
-        let out = wait("flux/other");
+        lab.agent_status(&commit, "kustomization/other/3f2a9c1d", "failure");
+        let out = wait("kustomization/other/3f2a9c1d");
         assert_eq!(code(&out), 13, "{kind:?}: {}", text(&out));
-        let out = wait("flux/never");
+        let out = wait("kustomization/never/3f2a9c1d");
         assert_eq!(code(&out), 14, "{kind:?}: {}", text(&out));
         assert!(
             text(&out).contains("no such status was posted"),
@@ -695,7 +703,7 @@ fn wait_reports_the_agents_verdict() {
         );
 
         // Pending at the first poll; the agent reports success while ferry waits.
-        lab.agent_status(&commit, "flux/slow", "pending");
+        lab.agent_status(&commit, "kustomization/slow/3f2a9c1d", "pending");
         let polls_before = status_polls(&lab);
         lab.forge.post_status_later(LaterStatus {
             method: "GET".to_owned(),
@@ -703,7 +711,7 @@ fn wait_reports_the_agents_verdict() {
             after: 1,
             repo: REPO.to_owned(),
             sha: commit.clone(),
-            context: "flux/slow".to_owned(),
+            context: "kustomization/slow/3f2a9c1d".to_owned(),
             state: "success".to_owned(),
             target_url: Some("https://flux.example.invalid/slow".to_owned()),
         });
@@ -713,7 +721,7 @@ fn wait_reports_the_agents_verdict() {
                 "--env",
                 "staging",
                 "--context",
-                "flux/slow",
+                "kustomization/slow/3f2a9c1d",
                 "--timeout",
                 "1m",
                 "--interval",

@@ -44,7 +44,7 @@ pub const TRAILER_PROMOTION: &str = "Ferry-Promotion";
 pub const TRAILER_PROMOTED_FROM: &str = "Ferry-Promoted-From";
 /// Trailer naming the source repository of a promotion across repositories.
 pub const TRAILER_PROMOTED_FROM_REPO: &str = "Ferry-Promoted-From-Repo";
-/// Trailer recording a gate given by flag (`require-status=argocd/*`, `min-age=2h`,
+/// Trailer recording a gate given by flag (`require-status=continuous-delivery/*`, `min-age=2h`,
 /// `window=...`), so that `ferry merge` checks the same gates again before merging.
 pub const TRAILER_GATE: &str = "Ferry-Gate";
 
