@@ -548,8 +548,7 @@ impl Forge for GitLab {
         // Another run may have created one meanwhile: the oldest stays, ours goes.
         match find()? {
             Some(oldest) if oldest.id != created.id => {
-                let request =
-                    self.request(Method::DELETE, &format!("{notes_path}/{}", created.id));
+                let request = self.request(Method::DELETE, &format!("{notes_path}/{}", created.id));
                 let response = self.api.send(&request)?;
                 if !(response.status == 404 || (200..300).contains(&response.status)) {
                     return Err(refine(self.api.error(&request, &response, 1)));
@@ -1244,12 +1243,12 @@ fn status_meaning(status: &str, mr: &MrJson) -> StatusMeaning {
         "status_checks_must_pass" | "external_status_checks" => {
             blocked("external status checks must pass")
         }
-        "security_policy_violations" => {
-            blocked("the project's security policies are not satisfied (merge request approval policies)")
-        }
-        "locked_paths" => {
-            blocked("paths this merge request changes are locked by another user: they must be unlocked")
-        }
+        "security_policy_violations" => blocked(
+            "the project's security policies are not satisfied (merge request approval policies)",
+        ),
+        "locked_paths" => blocked(
+            "paths this merge request changes are locked by another user: they must be unlocked",
+        ),
         "locked_lfs_files" => blocked(
             "LFS files this merge request changes are locked by another user: they must be unlocked",
         ),
@@ -1714,7 +1713,9 @@ mod tests {
         let readiness = readiness_of(&mr(open_mr("some_new_check")), Ok(&all_approved()));
         assert_eq!(
             readiness.missing(KIND.words()),
-            ["GitLab reports `some_new_check`: open the merge request to see which merge check fails"]
+            [
+                "GitLab reports `some_new_check`: open the merge request to see which merge check fails"
+            ]
         );
         assert!(!readiness.is_ready());
     }
@@ -1740,7 +1741,10 @@ mod tests {
                 "ci_must_pass",
                 &["a pipeline must succeed, and the head commit has none"],
             ),
-            ("ci_still_running", &["required check `pipeline` is pending"]),
+            (
+                "ci_still_running",
+                &["required check `pipeline` is pending"],
+            ),
             ("not_open", &["GitLab reports `not_open`"]),
             (
                 "discussions_not_resolved",
@@ -1748,7 +1752,9 @@ mod tests {
             ),
             (
                 "commits_status",
-                &["the source branch is gone or has no commits on top of the target branch (GitLab's `commits_status`)"],
+                &[
+                    "the source branch is gone or has no commits on top of the target branch (GitLab's `commits_status`)",
+                ],
             ),
             (
                 "merge_request_blocked",
@@ -1776,15 +1782,21 @@ mod tests {
             ),
             (
                 "security_policy_violations",
-                &["the project's security policies are not satisfied (merge request approval policies)"],
+                &[
+                    "the project's security policies are not satisfied (merge request approval policies)",
+                ],
             ),
             (
                 "locked_paths",
-                &["paths this merge request changes are locked by another user: they must be unlocked"],
+                &[
+                    "paths this merge request changes are locked by another user: they must be unlocked",
+                ],
             ),
             (
                 "locked_lfs_files",
-                &["LFS files this merge request changes are locked by another user: they must be unlocked"],
+                &[
+                    "LFS files this merge request changes are locked by another user: they must be unlocked",
+                ],
             ),
             (
                 "title_regex",
@@ -1810,7 +1822,10 @@ mod tests {
         // `need_rebase` is the branch being behind: `ferry merge` recomputes ferry's own.
         let readiness = readiness_of(&mr(open_mr("need_rebase")), Ok(&all_approved()));
         assert!(readiness.behind);
-        assert!(NEED_REBASE.contains("`ferry merge` recomputes"), "{NEED_REBASE}");
+        assert!(
+            NEED_REBASE.contains("`ferry merge` recomputes"),
+            "{NEED_REBASE}"
+        );
         assert!(NEED_REBASE.contains("Rebase"), "{NEED_REBASE}");
         // `merge_time` names the time when GitLab gives it.
         let mut json = open_mr("merge_time");
@@ -1872,7 +1887,8 @@ mod tests {
         assert_eq!(readiness.missing(KIND.words()), ["approvals 1 of 2"]);
 
         // Null where a list or count is expected.
-        let nulls = approvals(json!({ "approved": null, "approvals_left": null, "approved_by": null }));
+        let nulls =
+            approvals(json!({ "approved": null, "approvals_left": null, "approved_by": null }));
         assert!(readiness_of(&mr(open_mr("mergeable")), Ok(&nulls)).is_ready());
     }
 
@@ -1914,7 +1930,10 @@ mod tests {
         });
         let text = err.to_string();
         assert!(text.contains("insufficient_scope"), "{text}");
-        assert!(text.contains("hint: ") && text.contains("`api` scope"), "{text}");
+        assert!(
+            text.contains("hint: ") && text.contains("`api` scope"),
+            "{text}"
+        );
         // A 403 about the role keeps its hint.
         let err = refine(ForgeError::Auth {
             forge: KIND,
@@ -1925,9 +1944,10 @@ mod tests {
         });
         assert!(err.to_string().ends_with("hint: the role"), "{err}");
 
-        let me: UserJson =
-            serde_json::from_value(json!({ "id": 77, "username": "project_3_bot_4ffca233d8298ea1", "bot": true }))
-                .expect("user");
+        let me: UserJson = serde_json::from_value(
+            json!({ "id": 77, "username": "project_3_bot_4ffca233d8298ea1", "bot": true }),
+        )
+        .expect("user");
         assert_eq!(note_author(Some(&me), false, "/n").expect("id"), 77);
         for job in [false, true] {
             let err = note_author(None, job, "/projects/g%2Fenv/merge_requests/7/notes")

@@ -54,6 +54,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 pub use app_key::{APP_PRIVATE_KEY_PEM, APP_PUBLIC_KEY_PEM, app_jwt};
+pub use state::{GitLabEvent, GitLabLater, GitLabTier};
 use state::{State, TokenKind};
 
 use crate::support::git_http::GitServer;
@@ -487,6 +488,9 @@ impl Inner {
             Api::None => Resp::json(404, &json!({"message": "Not Found"})),
         };
         st.post_later_statuses(&req.method, &req.path);
+        if api == Api::GitLab {
+            st.run_gitlab_later(&req.method, &req.path);
+        }
         resp
     }
 
@@ -1000,6 +1004,78 @@ impl ForgeServer {
         let id = st.set_pipeline(repo, sha, status);
         st.sweep_auto_merge(repo);
         id
+    }
+
+    /// GitLab's tier for `repo`: on [`GitLabTier::Free`] there are no approval rules (a
+    /// protection's `required_approvals` does not count on the GitLab side) and `GET
+    /// .../approvals` answers the Free shape. [`GitLabTier::Premium`] is the default.
+    pub fn set_gitlab_tier(&self, repo: &str, tier: GitLabTier) {
+        self.with_repo(repo, |r| r.gitlab.tier = tier);
+    }
+
+    /// Makes GitLab answer a failed merge (`Branch cannot be merged`) with `406`, as GitLab
+    /// did before 16.0, rather than `422`.
+    pub fn set_gitlab_legacy_merge_errors(&self, repo: &str, legacy: bool) {
+        self.with_repo(repo, |r| r.gitlab.legacy_merge_errors = legacy);
+    }
+
+    /// The next GitLab merge of `repo` whose checks pass fails in the merge itself (a
+    /// server hook refused the merge commit, the target moved meanwhile): `422` (or `406`)
+    /// `Branch cannot be merged`, and nothing merges.
+    pub fn fail_next_gitlab_merge(&self, repo: &str) {
+        self.with_repo(repo, |r| r.gitlab.fail_next_merge = true);
+    }
+
+    /// Adds a GitLab project access token of `repo` with the role `access`: GitLab makes a
+    /// bot user `project_{id}_bot_{random}` for it, which `GET /user` names (`bot: true`) and
+    /// which writes what the token writes. It sees only `repo`. Returns the bot's user name.
+    pub fn add_gitlab_project_token(&self, token: &str, repo: &str, access: Access) -> String {
+        let id = self.project_id(repo);
+        let login = format!("project_{id}_bot_{}", util::random_hex(16));
+        let mut st = self.state();
+        st.ensure_user(&login, true);
+        let repos = BTreeSet::from([repo.to_owned()]);
+        st.add_token(token, &login, access, Some(repos), TokenKind::Personal);
+        login
+    }
+
+    /// Adds a GitLab group access token of `group` (every `group/*` repository known now)
+    /// with the role `access`; its bot user is `group_{id}_bot_{random}`. Returns the bot's
+    /// user name.
+    pub fn add_gitlab_group_token(&self, token: &str, group: &str, access: Access) -> String {
+        let mut st = self.state();
+        let id = st.next_id();
+        let login = format!("group_{id}_bot_{}", util::random_hex(16));
+        st.ensure_user(&login, true);
+        let repos = st
+            .repos
+            .keys()
+            .filter(|full| full.split('/').next() == Some(group))
+            .cloned()
+            .collect();
+        st.add_token(token, &login, access, Some(repos), TokenKind::Personal);
+        login
+    }
+
+    /// Adds a token of `login` with only the `read_api` (and `read_repository`) scope: every
+    /// GitLab API write answers `403 insufficient_scope`. Git accepts it for reads only.
+    pub fn add_gitlab_read_api_token(&self, token: &str, login: &str) {
+        let mut st = self.state();
+        st.add_token(token, login, Access::Read, None, TokenKind::Personal);
+        st.gitlab.read_only.insert(token.to_owned());
+    }
+
+    /// Schedules a [`GitLabEvent`] (a push, another run's note) for once the requests
+    /// `later` names have been answered: what happens between two of ferry's calls.
+    pub fn gitlab_later(&self, later: GitLabLater) {
+        self.state().gitlab.later.push(later);
+    }
+
+    /// Writes a note by `author` on change request `number` of `repo`, out of band (many at
+    /// once, for pagination); returns its id.
+    pub fn add_note(&self, repo: &str, number: u64, author: &str, body: &str) -> u64 {
+        self.with_repo(repo, |_| ());
+        self.state().add_note(repo, number, author, body)
     }
 
     /// Adds a GitHub check run on `sha`; returns its id.
