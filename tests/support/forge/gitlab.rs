@@ -2,6 +2,31 @@
 //! (docs.gitlab.com/api). Parameters come from the query string, a JSON body, or a
 //! form-encoded body (the `gitlab` crate sends forms: `labels=a,b`, `assignee_ids[]=1`), as
 //! GitLab's Grape API merges them all.
+//!
+//! Where each answer comes from:
+//! - `GET .../merge_requests/:iid/approvals`: Premium/Ultimate answer the approval state
+//!   (`approvals_required`, `approvals_left`, `approved`, `approved_by`, ...,
+//!   <https://docs.gitlab.com/api/merge_request_approvals/>); GitLab Free (the FOSS
+//!   `API::Entities::MergeRequestApprovals`) answers only `user_has_approved`,
+//!   `user_can_approve`, `approved` (`approvals.present?`) and `approved_by`;
+//! - `PUT .../merge_requests/:iid/merge` (<https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request>):
+//!   `401 Unauthorized` (may not merge), `405 Method Not Allowed` (cannot be merged now),
+//!   `409 SHA does not match HEAD of source branch: <sha>`, `422 Branch cannot be merged`
+//!   (the merge failed; `406` in the docs of GitLab before 16.0), each as `{"message": ...}`;
+//! - `detailed_merge_status` values: <https://docs.gitlab.com/api/merge_requests/#merge-status>;
+//! - a token whose scope is too narrow: `403` `{"error": "insufficient_scope",
+//!   "error_description": "The request requires higher privileges than provided by the
+//!   access token.", "scope": "api"}`; scopes: <https://docs.gitlab.com/user/profile/personal_access_tokens/#personal-access-token-scopes>;
+//! - project and group access tokens act as bot users `project_{project_id}_bot_{random_string}`
+//!   and `group_{group_id}_bot_{random_string}`
+//!   (<https://docs.gitlab.com/user/project/settings/project_access_tokens/#bot-users-for-projects>,
+//!   <https://docs.gitlab.com/user/group/settings/group_access_tokens/>); `GET /user`
+//!   (<https://docs.gitlab.com/api/users/#retrieve-the-authenticated-user>) carries `bot`;
+//! - `CI_JOB_TOKEN`: `GET /job` names the job and its user
+//!   (<https://docs.gitlab.com/api/jobs/#get-job-tokens-job>); the token reaches only the
+//!   endpoints of <https://docs.gitlab.com/ci/jobs/ci_job_token/#job-token-feature-access>;
+//! - notes: <https://docs.gitlab.com/api/notes/#merge-requests> (`DELETE` answers `204`);
+//! - pagination headers: <https://docs.gitlab.com/api/rest/#pagination>.
 
 use serde_json::{Map, Value, json};
 

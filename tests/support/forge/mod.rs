@@ -31,6 +31,46 @@
 //!   needed to schedule it), not GitLab 17's "merge when checks pass";
 //! - mergeability is computed on every read, never `checking`/`unknown` for an open change
 //!   request whose base exists.
+//!
+//! GitLab, what it simulates (each shape with its source in `gitlab.rs`'s module docs):
+//! - tiers ([`ForgeServer::set_gitlab_tier`]): Premium (the default) has approval rules and
+//!   answers `GET .../approvals` with the full approval state; Free has none, so a
+//!   protection's `required_approvals` never blocks, and the approvals answer is the Free one
+//!   (`user_has_approved`, `user_can_approve`, `approved` = anyone approved, `approved_by`);
+//! - token kinds: personal tokens; project and group access tokens, whose bot users
+//!   (`project_{id}_bot_{random}`, `group_{id}_bot_{random}`) `GET /user` names with
+//!   `bot: true` ([`ForgeServer::add_gitlab_project_token`],
+//!   [`ForgeServer::add_gitlab_group_token`]); `CI_JOB_TOKEN`, whose `GET /job` names the
+//!   job's user and which every write refuses (`401`); `read_api` tokens, whose writes answer
+//!   `403 insufficient_scope` ([`ForgeServer::add_gitlab_read_api_token`]);
+//! - every refusal of `PUT .../merge`: `401` (a role that may not merge into the branch),
+//!   `403` (scope), `405` (a merge check fails, a known conflict included), `409` (`sha` is
+//!   not the head), `422` `Branch cannot be merged` when the merge itself fails
+//!   ([`ForgeServer::fail_next_gitlab_merge`]), `406` instead on an older GitLab
+//!   ([`ForgeServer::set_gitlab_legacy_merge_errors`]);
+//! - what happens between two of ferry's calls ([`ForgeServer::gitlab_later`]): a push to a
+//!   branch, another run's note; notes are deleted by their author (or a Maintainer);
+//! - pagination of every list (`per_page` honoured up to 100, 20 by default; `x-page`,
+//!   `x-per-page`, `x-next-page` (empty on the last page), `x-prev-page`, `x-total`,
+//!   `x-total-pages` and `Link` with `prev`/`next`/`first`/`last`).
+//!
+//! GitLab, where it still differs:
+//! - `detailed_merge_status` is only ever `mergeable`, `unchecked`, `not_open`,
+//!   `draft_status`, `conflict`, `not_approved`, `ci_must_pass` or `ci_still_running`; the
+//!   other documented values (`need_rebase`, `discussions_not_resolved`,
+//!   `requested_changes`, `merge_time`, `status_checks_must_pass`, ...) are covered by
+//!   ferry's unit tests, not here;
+//! - a conflict it knows of is a `405`; GitLab, whose mergeability is computed in the
+//!   background, may instead answer `422` when its last computation predates the conflict;
+//! - GitLab.com's Free projects (GitLab's EE code without a license) answer the approvals
+//!   with the Premium shape and zero counts; only the self-managed Free (FOSS) shape is here;
+//!   approvals refused outright (`403`/`404`) are played with faults ([`ForgeServer::inject`]);
+//! - `CI_JOB_TOKEN` may read merge requests and notes of its own project here; GitLab lets
+//!   it reach only the endpoints of its allowlist, which has no merge requests or notes (on
+//!   a private project those answer as to an anonymous caller);
+//! - scopes are `api` (every token) or `read_api` ([`ForgeServer::add_gitlab_read_api_token`]);
+//!   roles are [`Access`] (`Read` = Reporter, `Write` = Developer, `Admin` = Maintainer);
+//!   a group token sees the group's repositories known when it was made.
 
 mod app_key;
 pub mod client;
