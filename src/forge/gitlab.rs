@@ -61,8 +61,8 @@ const MERGE_FORBIDDEN_HINT: &str = "GitLab refuses this token the merge: the tok
 /// 409 on the merge endpoint: `SHA does not match HEAD of source branch`.
 const HEAD_MOVED_HINT: &str = "the source branch moved after ferry checked it (a push); ferry merges only the head it checked and never forces: rerun `ferry merge` to check the new head";
 
-/// 422 (406 before GitLab 16): `Branch cannot be merged`.
-const CANNOT_MERGE_HINT: &str = "GitLab's merge checks passed but the merge itself failed: a conflict that appeared after the check, a target branch that moved while merging, or a server hook that refused the merge commit; rerun `ferry merge` (it recomputes a ferry merge request on the target's new tip), or open the merge request to see GitLab's merge error";
+/// 422 (406 on older GitLab, whose API docs listed it): `Branch cannot be merged`.
+const CANNOT_MERGE_HINT: &str = "GitLab could not merge the branch: a conflict that appeared after the check, a merge request it depends on that has not merged yet, the target branch moving during the merge, or a server hook refusing the merge commit; rerun `ferry merge` (it recomputes a ferry merge request on the target's new tip), or open the merge request to see GitLab's merge error";
 
 /// A 403 whose body is GitLab's `insufficient_scope` (a `read_api` token that writes).
 const SCOPE_HINT: &str = "the token's scope allows only reads (`read_api`, `read_repository`): opening and merging merge requests, notes and commit statuses need a token with the `api` scope";

@@ -12,7 +12,9 @@
 //! - `PUT .../merge_requests/:iid/merge` (<https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request>):
 //!   `401 Unauthorized` (may not merge), `405 Method Not Allowed` (cannot be merged now),
 //!   `409 SHA does not match HEAD of source branch: <sha>`, `422 Branch cannot be merged`
-//!   (the merge failed; `406` in the docs of GitLab before 16.0), each as `{"message": ...}`;
+//!   (the merge failed; older GitLab answered and documented `406`), each as `{"message": ...}`.
+//!   A conflict GitLab already knows of is a `405` (<https://gitlab.com/gitlab-org/gitlab/-/issues/364102>);
+//!   unmerged dependencies are a `422` (<https://gitlab.com/nomadic-labs/marge-bot/-/merge_requests/26>);
 //! - `detailed_merge_status` values: <https://docs.gitlab.com/api/merge_requests/#merge-status>;
 //! - a token whose scope is too narrow: `403` `{"error": "insufficient_scope",
 //!   "error_description": "The request requires higher privileges than provided by the
@@ -1391,7 +1393,7 @@ fn merge_mr(
         squash_message: params.str("squash_commit_message"),
         remove_source,
     };
-    // `Branch cannot be merged`: 422 since GitLab 16.0, 406 before.
+    // `Branch cannot be merged`: 422 now, 406 on older GitLab.
     let cannot_merge = if legacy_errors { 406 } else { 422 };
     if fail_next {
         if let Some(repo) = st.repos.get_mut(full) {

@@ -1054,7 +1054,7 @@ impl ForgeServer {
     }
 
     /// Makes GitLab answer a failed merge (`Branch cannot be merged`) with `406`, as GitLab
-    /// did before 16.0, rather than `422`.
+    /// did in older versions (their API docs list it), rather than `422`.
     pub fn set_gitlab_legacy_merge_errors(&self, repo: &str, legacy: bool) {
         self.with_repo(repo, |r| r.gitlab.legacy_merge_errors = legacy);
     }

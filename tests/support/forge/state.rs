@@ -44,7 +44,7 @@ pub enum GitLabTier {
 pub struct GitLabProject {
     pub tier: GitLabTier,
     /// Answer `406` rather than `422` to a merge that fails (`Branch cannot be merged`), as
-    /// GitLab did before 16.0.
+    /// older GitLab did (its API docs listed `406`).
     pub legacy_merge_errors: bool,
     /// Fail the next merge (`PUT .../merge`) after its checks passed: `422` (or `406`)
     /// `Branch cannot be merged`, nothing merged.
