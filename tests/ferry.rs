@@ -8,6 +8,7 @@ mod forge_api;
 mod forge_server;
 mod forges;
 mod fuzz_regressions;
+mod gitlab_forge;
 mod golden;
 mod pipelines;
 mod previews;

@@ -379,7 +379,7 @@ fn merge_now(
         }
         // The head moved after it was checked, or the forge disagrees: report, never force.
         Err(ForgeError::Refused {
-            status: 405 | 409 | 422,
+            status: 405 | 406 | 409 | 422,
             message,
             ..
         }) => {

@@ -47,12 +47,25 @@ const MAX_PAGES: u32 = 1000;
 
 const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
 
-/// Why GitLab would not merge, when its answer does not say (a bare `405 Method Not Allowed`).
-const MERGE_HINT: &str = "GitLab does not say why; `ferry merge` checks readiness first and lists what it finds missing (approvals, pipeline, unresolved discussions, conflicts, draft); project rules it cannot see (merge checks, the right to merge into the branch) may block the merge too";
+/// Why GitLab would not merge, when its answer does not say (a bare `405 Method Not Allowed`):
+/// <https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request>.
+const MERGE_HINT: &str = "GitLab answers 405 when one of its merge checks fails (the merge request is a draft or not open, a pipeline must succeed, threads are unresolved, approvals are missing, it conflicts, or a project rule blocks it); `ferry merge` reads them again and lists what is missing: rerun it once that is done, or open the merge request to see which check fails";
 
 /// What a 401 means on the merge endpoint: the token was valid at connect (`GET /user`), so it
 /// is the user's right to merge, not the token, that is missing.
 const MERGE_PERMISSION_HINT: &str = "GitLab answers 401 when the token's user may not merge this merge request: merging into a protected branch needs a role that is allowed to merge there (at least Developer, often Maintainer); project and group access tokens need such a role too";
+
+/// A 403 on the merge endpoint that is not about the token's scope.
+const MERGE_FORBIDDEN_HINT: &str = "GitLab refuses this token the merge: the token's role must be allowed to merge into the target branch (protected branches: 'Allowed to merge', often Maintainer), and a project or group access token must be active (not expired or revoked)";
+
+/// 409 on the merge endpoint: `SHA does not match HEAD of source branch`.
+const HEAD_MOVED_HINT: &str = "the source branch moved after ferry checked it (a push); ferry merges only the head it checked and never forces: rerun `ferry merge` to check the new head";
+
+/// 422 (406 on older GitLab, whose API docs listed it): `Branch cannot be merged`.
+const CANNOT_MERGE_HINT: &str = "GitLab could not merge the branch: a conflict that appeared after the check, a merge request it depends on that has not merged yet, the target branch moving during the merge, or a server hook refusing the merge commit; rerun `ferry merge` (it recomputes a ferry merge request on the target's new tip), or open the merge request to see GitLab's merge error";
+
+/// A 403 whose body is GitLab's `insufficient_scope` (a `read_api` token that writes).
+const SCOPE_HINT: &str = "the token's scope allows only reads (`read_api`, `read_repository`): opening and merging merge requests, notes and commit statuses need a token with the `api` scope";
 
 /// A GitLab project's merge requests, notes and commit statuses, for one repository.
 pub struct GitLab {
@@ -129,7 +142,7 @@ impl GitLab {
     fn whoami(&self, job: bool) -> Result<Option<UserJson>, ForgeError> {
         let path = if job { "/job" } else { "/user" };
         let request = Request::new(Method::GET, &self.base, path);
-        let response = match self.api.call(&request) {
+        let response = match self.call(&request) {
             Ok(response) => response,
             Err(ForgeError::NotFound { .. }) => {
                 return Err(ForgeError::Usage(format!(
@@ -157,7 +170,7 @@ impl GitLab {
 
     /// One call, its answer as `T`.
     fn fetch<T: DeserializeOwned>(&self, request: &Request) -> Result<T, ForgeError> {
-        self.api.call(request)?.json(KIND, &request.call)
+        self.call(request)?.json(KIND, &request.call)
     }
 
     /// `GET` of `path` (whose query sets `per_page`), every page: one call per page.
@@ -166,7 +179,7 @@ impl GitLab {
         let mut items = Vec::new();
         let mut page = 1;
         for _ in 0..MAX_PAGES {
-            let response = self.api.call(&request)?;
+            let response = self.call(&request)?;
             let mut batch: Vec<T> = response.json(KIND, &request.call)?;
             items.append(&mut batch);
             match next_page(&response, &request.url, &self.base, page) {
@@ -288,25 +301,79 @@ impl GitLab {
             .json(body)
     }
 
-    /// The error for a refused merge: a 401 is about the right to merge (the token itself was
-    /// checked at connect); a 405/422 gets the hint, since GitLab does not say why.
+    /// The error for a refused merge, naming the call, GitLab's message, the cause and the
+    /// fix (<https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request>):
+    /// - 401: the right to merge (the token itself was checked at connect);
+    /// - 403: the token's scope (`insufficient_scope`) or a project rule;
+    /// - 405: a merge check fails; 409: the head moved; 406 (older GitLab) / 422: the merge
+    ///   itself failed. These are [`ForgeError::Refused`]: `ferry merge` reads the merge request
+    ///   again and says what is missing (exit 11, waiting).
     fn merge_error(&self, request: &Request, response: &Response) -> ForgeError {
+        let message = server_message(&response.body);
+        let refused = |hint: &str| ForgeError::Refused {
+            forge: KIND,
+            call: request.call.clone(),
+            status: response.status,
+            message: format!("{message}\n  hint: {hint}"),
+        };
         match response.status {
             401 if !self.api.job_token() => ForgeError::Auth {
                 forge: KIND,
                 call: request.call.clone(),
                 status: 401,
-                message: server_message(&response.body),
+                message,
                 hint: MERGE_PERMISSION_HINT.to_owned(),
             },
-            405 | 422 => ForgeError::Refused {
+            403 if !self.api.job_token() => ForgeError::Auth {
                 forge: KIND,
                 call: request.call.clone(),
-                status: response.status,
-                message: format!("{}\n  hint: {MERGE_HINT}", server_message(&response.body)),
+                status: 403,
+                hint: if is_scope_refusal(&message) {
+                    SCOPE_HINT
+                } else {
+                    MERGE_FORBIDDEN_HINT
+                }
+                .to_owned(),
+                message,
             },
-            _ => self.api.error(request, response, 1),
+            405 => refused(MERGE_HINT),
+            406 | 422 => refused(CANNOT_MERGE_HINT),
+            409 => refused(HEAD_MOVED_HINT),
+            _ => refine(self.api.error(request, response, 1)),
         }
+    }
+
+    /// One call under the retry policy; a non-2xx answer is an error ([`refine`]d).
+    fn call(&self, request: &Request) -> Result<Response, ForgeError> {
+        self.api.call(request).map_err(refine)
+    }
+}
+
+/// Whether GitLab's message is its `insufficient_scope` refusal (`{"error":
+/// "insufficient_scope", "error_description": "The request requires higher privileges than
+/// provided by the access token.", "scope": "api"}`).
+fn is_scope_refusal(message: &str) -> bool {
+    message.contains("insufficient_scope")
+}
+
+/// GitLab's 403 for a token whose scope is too narrow gets the scope's hint rather than the
+/// role's.
+fn refine(err: ForgeError) -> ForgeError {
+    match err {
+        ForgeError::Auth {
+            forge,
+            call,
+            status: 403,
+            message,
+            ..
+        } if is_scope_refusal(&message) => ForgeError::Auth {
+            forge,
+            call,
+            status: 403,
+            message,
+            hint: SCOPE_HINT.to_owned(),
+        },
+        other => other,
     }
 }
 
@@ -430,8 +497,15 @@ impl Forge for GitLab {
     }
 
     /// `GET /projects/:id/merge_requests/:iid/notes` (every page of 100), then nothing when
-    /// the note is unchanged, `PUT .../notes/:note_id` when it changed, or `POST .../notes`:
-    /// 1 or 2 calls. Only a non-system note written by the token's user counts as ferry's.
+    /// the note is unchanged, `PUT .../notes/:note_id` when it changed, or `POST .../notes`
+    /// followed by one more read of the notes: 1 or 2 calls, 3 to create. Only a non-system
+    /// note written by the token's user counts as ferry's: the user `GET /user` names (a
+    /// project or group access token's bot user too) or, for `CI_JOB_TOKEN`, the job's user
+    /// from `GET /job`.
+    ///
+    /// Two runs that both found no note may both create one: the read after the create sees
+    /// both, and the run whose note is not the oldest deletes it (`DELETE .../notes/:note_id`)
+    /// and makes the oldest say what it wrote, so one note is left.
     fn upsert_comment(
         &self,
         number: u64,
@@ -448,17 +522,13 @@ impl Forge for GitLab {
                         .to_owned(),
             });
         }
-        let me = self.me.as_ref().map(|u| u.id).ok_or_else(|| ForgeError::Unexpected {
-            forge: KIND,
-            call: format!("GET {notes_path}"),
-            message: "GitLab did not name the token's user, so ferry cannot tell its own note: use a project or group access token".to_owned(),
-        })?;
+        let me = note_author(self.me.as_ref(), self.api.job_token(), &notes_path)?;
         let notes_query = format!("{notes_path}?sort=asc&order_by=created_at&per_page={PER_PAGE}");
         let find = || -> Result<Option<NoteJson>, ForgeError> {
             let notes: Vec<NoteJson> = self.get_all(&notes_query)?;
             Ok(find_marked(&notes, me, marker).cloned())
         };
-        if let Some(note) = find()? {
+        let edit = |note: NoteJson| -> Result<(Comment, CommentAction), ForgeError> {
             if note.body.trim_end() == body.trim_end() {
                 return Ok((note.into_comment(), CommentAction::Unchanged));
             }
@@ -466,13 +536,32 @@ impl Forge for GitLab {
                 .request(Method::PUT, &format!("{notes_path}/{}", note.id))
                 .json(json!({ "body": body }));
             let updated: NoteJson = self.fetch(&request)?;
-            return Ok((updated.into_comment(), CommentAction::Updated));
+            Ok((updated.into_comment(), CommentAction::Updated))
+        };
+        if let Some(note) = find()? {
+            return edit(note);
         }
         let request = self
             .request(Method::POST, &notes_path)
             .json(json!({ "body": body }));
         let created: NoteJson = self.create(&request, find)?;
-        Ok((created.into_comment(), CommentAction::Created))
+        // Another run may have created one meanwhile: the oldest stays, ours goes.
+        match find()? {
+            Some(oldest) if oldest.id != created.id => {
+                let request = self.request(Method::DELETE, &format!("{notes_path}/{}", created.id));
+                let response = self.api.send(&request)?;
+                if !(response.status == 404 || (200..300).contains(&response.status)) {
+                    return Err(refine(self.api.error(&request, &response, 1)));
+                }
+                tracing::info!(
+                    kept = oldest.id,
+                    removed = created.id,
+                    "another run wrote ferry's note at the same time; one is kept"
+                );
+                edit(oldest)
+            }
+            _ => Ok((created.into_comment(), CommentAction::Created)),
+        }
     }
 
     /// `POST /projects/:id/statuses/:sha`: 1 call, retried like an idempotent request (it sets
@@ -506,7 +595,7 @@ impl Forge for GitLab {
                 );
                 Ok(())
             }
-            _ => Err(self.api.error(&request, &response, 1)),
+            _ => Err(refine(self.api.error(&request, &response, 1))),
         }
     }
 
@@ -543,12 +632,30 @@ impl Forge for GitLab {
 
     /// `GET /projects/:id/merge_requests/:iid` and `GET .../approvals`: 2 calls. GitLab's
     /// `detailed_merge_status` is authoritative: whenever it is not `mergeable`, the result is
-    /// not ready, and says why.
+    /// not ready, and says why. The approvals answer differs by tier (see [`readiness_of`]);
+    /// where GitLab refuses it (403, or 404 from a GitLab without the endpoint or a role that
+    /// may not read it), the merge status alone decides and the approvals are reported unknown.
     fn readiness(&self, number: u64) -> Result<Readiness, ForgeError> {
         let mr = self.get_mr(number)?;
-        let approvals: ApprovalsJson =
-            self.fetch(&self.request(Method::GET, &format!("{}/approvals", self.mr_path(number))))?;
-        Ok(readiness_of(&mr, &approvals))
+        let request = self.request(Method::GET, &format!("{}/approvals", self.mr_path(number)));
+        let response = self.api.send(&request)?;
+        let approvals: ApprovalsJson = match response.status {
+            200..=299 => response.json(KIND, &request.call)?,
+            403 | 404 if !self.api.job_token() => {
+                let why = format!(
+                    "`{}` answered {}: {}",
+                    request.call,
+                    response.status,
+                    server_message(&response.body)
+                );
+                tracing::warn!(
+                    "approvals of merge request !{number} cannot be read ({why}); GitLab's merge status decides alone"
+                );
+                return Ok(readiness_of(&mr, Err(&why)));
+            }
+            _ => return Err(refine(self.api.error(&request, &response, 1))),
+        };
+        Ok(readiness_of(&mr, Ok(&approvals)))
     }
 
     /// `PUT /projects/:id/merge_requests/:iid/merge` pinned to `expected_head`: 1 call. A 409
@@ -968,6 +1075,21 @@ fn find_marked<'a>(notes: &'a [NoteJson], me: u64, marker: &str) -> Option<&'a N
     })
 }
 
+/// The user id whose notes are ferry's. `None` when GitLab named no user (a `GET /job` whose
+/// job has none): ferry then cannot tell its note from a copy, and says so rather than write
+/// a second one.
+fn note_author(me: Option<&UserJson>, job: bool, notes_path: &str) -> Result<u64, ForgeError> {
+    me.map(|u| u.id).ok_or_else(|| ForgeError::Unexpected {
+        forge: KIND,
+        call: format!("GET {notes_path}"),
+        message: if job {
+            "GitLab's `GET /job` named no user for this CI_JOB_TOKEN, so ferry cannot tell its own note (and a job token may not write notes): give a project or group access token with the `api` scope (FERRY_APP_TOKEN for an application repository)".to_owned()
+        } else {
+            "GitLab did not name the token's user, so ferry cannot tell its own note from a copy and writes none: give a project, group or personal access token with the `api` scope".to_owned()
+        },
+    })
+}
+
 fn cr_state(state: &str) -> CrState {
     match state {
         "opened" => CrState::Open,
@@ -1068,25 +1190,120 @@ fn detailed_status(mr: &MrJson) -> &str {
     }
 }
 
-fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
+/// What a `detailed_merge_status` value means for ferry. The values are those of
+/// <https://docs.gitlab.com/api/merge_requests/#merge-status> (and the older names
+/// `blocked_status` and `external_status_checks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StatusMeaning {
+    /// Nothing blocks the merge.
+    Mergeable,
+    /// GitLab is still working it out: ask again shortly.
+    Computing,
+    Conflict,
+    Draft,
+    NotApproved,
+    ChangesRequested,
+    /// The project merges by fast-forward (or semi-linear history) and the source branch is
+    /// behind the target.
+    NeedRebase,
+    /// A pipeline must succeed (`ci_must_pass`) or is still running (`ci_still_running`).
+    Pipeline,
+    NotOpen,
+    /// Anything else that blocks, said in words.
+    Blocked(String),
+}
+
+/// Why the source branch must be rebased, and what to do about it.
+const NEED_REBASE: &str = "the source branch is behind the target branch and the project merges only branches rebased onto it (fast-forward or semi-linear merges): `ferry merge` recomputes a ferry merge request on the target's tip; rebase any other (GitLab's Rebase button)";
+
+fn status_meaning(status: &str, mr: &MrJson) -> StatusMeaning {
+    let blocked = |text: &str| StatusMeaning::Blocked(text.to_owned());
+    match status {
+        "mergeable" => StatusMeaning::Mergeable,
+        "checking" | "unchecked" | "preparing" | "approvals_syncing" => StatusMeaning::Computing,
+        "conflict" => StatusMeaning::Conflict,
+        "draft_status" => StatusMeaning::Draft,
+        "not_approved" => StatusMeaning::NotApproved,
+        "requested_changes" => StatusMeaning::ChangesRequested,
+        "need_rebase" => StatusMeaning::NeedRebase,
+        "ci_must_pass" | "ci_still_running" => StatusMeaning::Pipeline,
+        "not_open" => StatusMeaning::NotOpen,
+        "discussions_not_resolved" => {
+            blocked("unresolved discussions: the project requires every thread to be resolved")
+        }
+        "commits_status" => blocked(
+            "the source branch is gone or has no commits on top of the target branch (GitLab's `commits_status`)",
+        ),
+        "merge_request_blocked" | "blocked_status" => {
+            blocked("blocked by another merge request, which must merge first")
+        }
+        "merge_time" => StatusMeaning::Blocked(match mr.merge_after.as_deref() {
+            Some(after) if !after.is_empty() => {
+                format!("scheduled: the merge request may not merge before {after}")
+            }
+            _ => "scheduled: the merge request may not merge before the time set on it".to_owned(),
+        }),
+        "jira_association_missing" => {
+            blocked("the title or description must name a Jira issue (a project setting)")
+        }
+        "status_checks_must_pass" | "external_status_checks" => {
+            blocked("external status checks must pass")
+        }
+        "security_policy_violations" => blocked(
+            "the project's security policies are not satisfied (merge request approval policies)",
+        ),
+        "locked_paths" => blocked(
+            "paths this merge request changes are locked by another user: they must be unlocked",
+        ),
+        "locked_lfs_files" => blocked(
+            "LFS files this merge request changes are locked by another user: they must be unlocked",
+        ),
+        "title_regex" => blocked("the title does not match the pattern the project requires"),
+        other => StatusMeaning::Blocked(format!(
+            "GitLab reports `{other}`: open the merge request to see which merge check fails"
+        )),
+    }
+}
+
+/// Readiness from the merge request and its approvals (`Err` when they could not be read:
+/// why). GitLab's `detailed_merge_status` is authoritative; the approvals only say how many.
+///
+/// Both answers of `GET .../approvals` fit: GitLab Free without approval rules (the FOSS
+/// entity: `approved` is whether anyone approved, no `approvals_required`/`approvals_left`) and
+/// Premium/Ultimate (or GitLab.com, whose Free projects run the same code): `approvals_left` 0
+/// when nothing is required.
+fn readiness_of(mr: &MrJson, approvals: Result<&ApprovalsJson, &str>) -> Readiness {
     let status = detailed_status(mr);
     let state = cr_state(&mr.state);
     let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
-    let left = approvals.approvals_left.map(count);
+    let approvals_state = match approvals {
+        Ok(approvals) => {
+            let left = approvals.approvals_left.map(count);
+            Approvals {
+                given: u32::try_from(approvals.approved_by.len()).unwrap_or(u32::MAX),
+                required: approvals.approvals_required.map(count),
+                // Without approval rules (GitLab Free) there is no `approvals_left`: nothing
+                // is required, and `approved` only says whether someone approved.
+                // `not_approved` below overrides either way.
+                satisfied: left.unwrap_or(0) == 0 || approvals.approved.unwrap_or(false),
+                changes_requested: false,
+            }
+        }
+        // Unknown: GitLab's status alone says whether approvals are missing (below).
+        Err(_) => Approvals {
+            given: 0,
+            required: None,
+            satisfied: true,
+            changes_requested: false,
+        },
+    };
     let mut readiness = Readiness {
         number: mr.iid,
         url: mr.web_url.clone(),
         state,
         head_branch: mr.source_branch.clone(),
         head_sha: mr.sha.clone(),
-        approvals: Approvals {
-            given: u32::try_from(approvals.approved_by.len()).unwrap_or(u32::MAX),
-            required: approvals.approvals_required.map(count),
-            // Without approval rules (GitLab Free) there is no `approvals_left`: nothing is
-            // required. `not_approved` below overrides either way.
-            satisfied: approvals.approved.unwrap_or(false) || left.unwrap_or(0) == 0,
-            changes_requested: false,
-        },
+        approvals: approvals_state,
         checks: Vec::new(),
         conflicts: mr.has_conflicts,
         behind: false,
@@ -1104,27 +1321,26 @@ fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
             url: pipeline.web_url.clone(),
         });
     }
-    match status {
-        "mergeable" => {}
-        "checking" | "unchecked" | "preparing" | "approvals_syncing" => readiness.computing = true,
-        "conflict" => readiness.conflicts = true,
-        "draft_status" => readiness.draft = true,
-        "not_approved" => readiness.approvals.satisfied = false,
-        "requested_changes" => {
-            // GitLab blocks until that reviewer approves; `Readiness::is_ready` reads only
-            // `satisfied`, so both are set.
+    match status_meaning(status, mr) {
+        StatusMeaning::Mergeable => {}
+        StatusMeaning::Computing => readiness.computing = true,
+        StatusMeaning::Conflict => readiness.conflicts = true,
+        StatusMeaning::Draft => readiness.draft = true,
+        StatusMeaning::NotApproved => match approvals {
+            Ok(_) => readiness.approvals.satisfied = false,
+            Err(why) => readiness.other_blockers.push(format!(
+                "approvals: GitLab requires more (`not_approved`), and who approved could not be read ({why})"
+            )),
+        },
+        StatusMeaning::ChangesRequested => {
+            // GitLab blocks until that reviewer approves.
             readiness.approvals.changes_requested = true;
         }
-        "need_rebase" => {
+        StatusMeaning::NeedRebase => {
             readiness.behind = true;
-            readiness
-                .other_blockers
-                .push("the source branch must be rebased onto the target branch".to_owned());
+            readiness.other_blockers.push(NEED_REBASE.to_owned());
         }
-        "discussions_not_resolved" => readiness
-            .other_blockers
-            .push("unresolved discussions".to_owned()),
-        "ci_must_pass" | "ci_still_running" => {
+        StatusMeaning::Pipeline => {
             let blocked = readiness.checks.iter().any(|c| {
                 c.required && matches!(c.state, CheckState::Pending | CheckState::Failure)
             });
@@ -1149,16 +1365,14 @@ fn readiness_of(mr: &MrJson, approvals: &ApprovalsJson) -> Readiness {
                 }
             }
         }
-        "not_open" => {
+        StatusMeaning::NotOpen => {
             if state == CrState::Open {
                 readiness
                     .other_blockers
                     .push("GitLab reports `not_open`".to_owned());
             }
         }
-        other => readiness
-            .other_blockers
-            .push(format!("GitLab reports `{other}`")),
+        StatusMeaning::Blocked(why) => readiness.other_blockers.push(why),
     }
     readiness
 }
@@ -1222,6 +1436,9 @@ struct MrJson {
     auto_merge_enabled: bool,
     #[serde(default)]
     merge_error: Option<String>,
+    /// GitLab 17.5+: the earliest time the merge request may merge (`merge_time`).
+    #[serde(default)]
+    merge_after: Option<String>,
 }
 
 /// A label: a name, or an object with `with_labels_details=true`.
@@ -1382,7 +1599,7 @@ mod tests {
             "id": 5, "sha": "a".repeat(40), "status": "success",
             "web_url": "https://gitlab.example.com/g/env/-/pipelines/5",
         });
-        let readiness = readiness_of(&mr(json), &all_approved());
+        let readiness = readiness_of(&mr(json), Ok(&all_approved()));
         assert!(readiness.is_ready(), "{readiness:?}");
         assert_eq!(readiness.approvals.given, 1);
         assert_eq!(readiness.approvals.required, Some(1));
@@ -1398,7 +1615,7 @@ mod tests {
 
         // GitLab Free: no approval rules, no `approvals_left`, nobody approved.
         let free = approvals(json!({ "approved": false, "approved_by": [] }));
-        assert!(readiness_of(&mr(open_mr("mergeable")), &free).is_ready());
+        assert!(readiness_of(&mr(open_mr("mergeable")), Ok(&free)).is_ready());
     }
 
     #[test]
@@ -1407,15 +1624,15 @@ mod tests {
             "approved": false, "approvals_required": 2, "approvals_left": 1,
             "approved_by": [{ "user": { "id": 9, "username": "alice" } }],
         }));
-        let readiness = readiness_of(&mr(open_mr("not_approved")), &waiting);
+        let readiness = readiness_of(&mr(open_mr("not_approved")), Ok(&waiting));
         assert!(!readiness.is_ready());
         assert_eq!(readiness.missing(KIND.words()), ["approvals 1 of 2"]);
 
         // GitLab's status wins over counts that look satisfied.
-        let readiness = readiness_of(&mr(open_mr("not_approved")), &all_approved());
+        let readiness = readiness_of(&mr(open_mr("not_approved")), Ok(&all_approved()));
         assert!(!readiness.approvals.satisfied);
 
-        let readiness = readiness_of(&mr(open_mr("requested_changes")), &all_approved());
+        let readiness = readiness_of(&mr(open_mr("requested_changes")), Ok(&all_approved()));
         assert!(readiness.approvals.changes_requested && !readiness.is_ready());
     }
 
@@ -1423,7 +1640,7 @@ mod tests {
     fn a_running_pipeline_is_a_pending_required_check() {
         let mut json = open_mr("ci_still_running");
         json["head_pipeline"] = json!({ "id": 5, "status": "running", "web_url": null });
-        let readiness = readiness_of(&mr(json), &all_approved());
+        let readiness = readiness_of(&mr(json), Ok(&all_approved()));
         assert!(!readiness.is_ready());
         assert_eq!(
             readiness.missing(KIND.words()),
@@ -1433,12 +1650,12 @@ mod tests {
         // A failed pipeline the project requires.
         let mut json = open_mr("ci_must_pass");
         json["head_pipeline"] = json!({ "id": 5, "status": "failed" });
-        let readiness = readiness_of(&mr(json), &all_approved());
+        let readiness = readiness_of(&mr(json), Ok(&all_approved()));
         assert_eq!(readiness.checks[0].state, CheckState::Failure);
         assert!(readiness.checks[0].required && !readiness.is_ready());
 
         // Required, but there is no pipeline at all.
-        let readiness = readiness_of(&mr(open_mr("ci_must_pass")), &all_approved());
+        let readiness = readiness_of(&mr(open_mr("ci_must_pass")), Ok(&all_approved()));
         assert!(!readiness.is_ready());
         assert_eq!(
             readiness.other_blockers,
@@ -1448,7 +1665,7 @@ mod tests {
         // Skipped, and GitLab does not count skipped pipelines as successful.
         let mut json = open_mr("ci_must_pass");
         json["head_pipeline"] = json!({ "id": 5, "status": "skipped" });
-        let readiness = readiness_of(&mr(json), &all_approved());
+        let readiness = readiness_of(&mr(json), Ok(&all_approved()));
         assert_eq!(readiness.checks[0].state, CheckState::Neutral);
         assert!(!readiness.is_ready());
 
@@ -1468,54 +1685,286 @@ mod tests {
 
     #[test]
     fn conflicts_computing_and_drafts_block_the_merge() {
-        let readiness = readiness_of(&mr(open_mr("conflict")), &all_approved());
+        let readiness = readiness_of(&mr(open_mr("conflict")), Ok(&all_approved()));
         assert!(readiness.conflicts && !readiness.is_ready());
 
         let mut json = open_mr("mergeable");
         json["has_conflicts"] = json!(true);
-        assert!(readiness_of(&mr(json), &all_approved()).conflicts);
+        assert!(readiness_of(&mr(json), Ok(&all_approved())).conflicts);
 
         for status in ["checking", "unchecked", "preparing", "approvals_syncing"] {
-            let readiness = readiness_of(&mr(open_mr(status)), &all_approved());
+            let readiness = readiness_of(&mr(open_mr(status)), Ok(&all_approved()));
             assert!(readiness.computing && !readiness.is_ready(), "{status}");
         }
 
-        let readiness = readiness_of(&mr(open_mr("draft_status")), &all_approved());
+        let readiness = readiness_of(&mr(open_mr("draft_status")), Ok(&all_approved()));
         assert!(readiness.draft && !readiness.is_ready());
         let mut json = open_mr("mergeable");
         json["draft"] = json!(true);
-        assert!(readiness_of(&mr(json), &all_approved()).draft);
+        assert!(readiness_of(&mr(json), Ok(&all_approved())).draft);
 
         // Before GitLab 15.6 there is only `merge_status`.
         let mut json = open_mr("mergeable");
         json["detailed_merge_status"] = Value::Null;
         json["merge_status"] = json!("cannot_be_merged");
-        assert!(readiness_of(&mr(json), &all_approved()).conflicts);
+        assert!(readiness_of(&mr(json), Ok(&all_approved())).conflicts);
     }
 
     #[test]
     fn other_statuses_are_named_as_blockers() {
-        for (status, blocker) in [
-            (
-                "need_rebase",
-                "the source branch must be rebased onto the target branch",
-            ),
-            ("discussions_not_resolved", "unresolved discussions"),
-            ("merge_time", "GitLab reports `merge_time`"),
-            (
-                "jira_association_missing",
-                "GitLab reports `jira_association_missing`",
-            ),
-        ] {
-            let readiness = readiness_of(&mr(open_mr(status)), &all_approved());
-            assert_eq!(readiness.other_blockers, [blocker], "{status}");
-            assert!(!readiness.is_ready());
-        }
         // A merged merge request is not open; that is enough said.
         let mut json = open_mr("not_open");
         json["state"] = json!("merged");
-        let readiness = readiness_of(&mr(json), &all_approved());
+        let readiness = readiness_of(&mr(json), Ok(&all_approved()));
         assert!(readiness.other_blockers.is_empty() && readiness.state == CrState::Merged);
+        // A value GitLab adds later still blocks, and says where to look.
+        let readiness = readiness_of(&mr(open_mr("some_new_check")), Ok(&all_approved()));
+        assert_eq!(
+            readiness.missing(KIND.words()),
+            [
+                "GitLab reports `some_new_check`: open the merge request to see which merge check fails"
+            ]
+        );
+        assert!(!readiness.is_ready());
+    }
+
+    /// Every `detailed_merge_status` of <https://docs.gitlab.com/api/merge_requests/#merge-status>
+    /// (and the older names `blocked_status`, `external_status_checks`): what ferry says is
+    /// missing, in words, or that GitLab is still computing (ask again).
+    #[test]
+    fn every_documented_merge_status_says_what_is_missing() {
+        const COMPUTING: &str = "GitLab is still computing mergeability";
+        let table: &[(&str, &[&str])] = &[
+            ("mergeable", &[]),
+            ("checking", &[COMPUTING]),
+            ("unchecked", &[COMPUTING]),
+            ("preparing", &[COMPUTING]),
+            ("approvals_syncing", &[COMPUTING]),
+            ("conflict", &["conflicts with the target branch"]),
+            ("draft_status", &["the merge request is a draft"]),
+            ("not_approved", &["approvals 0 of 1"]),
+            ("requested_changes", &["a reviewer requested changes"]),
+            ("need_rebase", &[NEED_REBASE]),
+            (
+                "ci_must_pass",
+                &["a pipeline must succeed, and the head commit has none"],
+            ),
+            (
+                "ci_still_running",
+                &["required check `pipeline` is pending"],
+            ),
+            ("not_open", &["GitLab reports `not_open`"]),
+            (
+                "discussions_not_resolved",
+                &["unresolved discussions: the project requires every thread to be resolved"],
+            ),
+            (
+                "commits_status",
+                &[
+                    "the source branch is gone or has no commits on top of the target branch (GitLab's `commits_status`)",
+                ],
+            ),
+            (
+                "merge_request_blocked",
+                &["blocked by another merge request, which must merge first"],
+            ),
+            (
+                "blocked_status",
+                &["blocked by another merge request, which must merge first"],
+            ),
+            (
+                "merge_time",
+                &["scheduled: the merge request may not merge before the time set on it"],
+            ),
+            (
+                "jira_association_missing",
+                &["the title or description must name a Jira issue (a project setting)"],
+            ),
+            (
+                "status_checks_must_pass",
+                &["external status checks must pass"],
+            ),
+            (
+                "external_status_checks",
+                &["external status checks must pass"],
+            ),
+            (
+                "security_policy_violations",
+                &[
+                    "the project's security policies are not satisfied (merge request approval policies)",
+                ],
+            ),
+            (
+                "locked_paths",
+                &[
+                    "paths this merge request changes are locked by another user: they must be unlocked",
+                ],
+            ),
+            (
+                "locked_lfs_files",
+                &[
+                    "LFS files this merge request changes are locked by another user: they must be unlocked",
+                ],
+            ),
+            (
+                "title_regex",
+                &["the title does not match the pattern the project requires"],
+            ),
+        ];
+        let waiting = approvals(json!({
+            "approved": false, "approvals_required": 1, "approvals_left": 1, "approved_by": [],
+        }));
+        for (status, missing) in table {
+            // `not_approved` comes with counts that say so; every other status with none left.
+            let counts = if *status == "not_approved" {
+                &waiting
+            } else {
+                &all_approved()
+            };
+            let readiness = readiness_of(&mr(open_mr(status)), Ok(counts));
+            assert_eq!(readiness.missing(KIND.words()), *missing, "{status}");
+            assert_eq!(readiness.is_ready(), missing.is_empty(), "{status}");
+            let computing = missing.first() == Some(&COMPUTING);
+            assert_eq!(readiness.computing, computing, "{status}");
+        }
+        // `need_rebase` is the branch being behind: `ferry merge` recomputes ferry's own.
+        let readiness = readiness_of(&mr(open_mr("need_rebase")), Ok(&all_approved()));
+        assert!(readiness.behind);
+        assert!(
+            NEED_REBASE.contains("`ferry merge` recomputes"),
+            "{NEED_REBASE}"
+        );
+        assert!(NEED_REBASE.contains("Rebase"), "{NEED_REBASE}");
+        // `merge_time` names the time when GitLab gives it.
+        let mut json = open_mr("merge_time");
+        json["merge_after"] = json!("2026-12-01T08:00:00.000Z");
+        assert_eq!(
+            readiness_of(&mr(json), Ok(&all_approved())).other_blockers,
+            ["scheduled: the merge request may not merge before 2026-12-01T08:00:00.000Z"]
+        );
+    }
+
+    #[test]
+    fn approvals_read_on_every_tier() {
+        // GitLab Free (the FOSS entity): no rules, so no counts; `approved` is whether anyone
+        // approved. Nobody did, and nothing is required.
+        let free_none = approvals(json!({
+            "user_has_approved": false, "user_can_approve": true,
+            "approved": false, "approved_by": [],
+        }));
+        let readiness = readiness_of(&mr(open_mr("mergeable")), Ok(&free_none));
+        assert!(readiness.is_ready(), "{readiness:?}");
+        assert_eq!(
+            readiness.approvals,
+            Approvals {
+                given: 0,
+                required: None,
+                satisfied: true,
+                changes_requested: false
+            }
+        );
+        // Free, someone approved.
+        let free_one = approvals(json!({
+            "user_has_approved": false, "user_can_approve": true, "approved": true,
+            "approved_by": [{ "user": { "id": 9, "username": "alice" }, "approved_at": "2026-01-01T00:00:00Z" }],
+        }));
+        let readiness = readiness_of(&mr(open_mr("mergeable")), Ok(&free_one));
+        assert_eq!((readiness.approvals.given, readiness.is_ready()), (1, true));
+
+        // GitLab.com Free or Premium without rules (the EE entity): zero required, zero left.
+        let ee_none = approvals(json!({
+            "id": 1, "iid": 7, "project_id": 3, "title": "t", "state": "opened",
+            "merge_status": "can_be_merged", "approved": true, "approvals_required": 0,
+            "approvals_left": 0, "require_password_to_approve": false, "approved_by": [],
+            "suggested_approvers": [], "approvers": [], "approver_groups": [],
+            "user_has_approved": false, "user_can_approve": true, "approval_rules_left": [],
+            "has_approval_rules": false, "merge_request_approvers_available": false,
+            "multiple_approval_rules_available": false, "invalid_approvers_rules": [],
+        }));
+        let readiness = readiness_of(&mr(open_mr("mergeable")), Ok(&ee_none));
+        assert!(readiness.is_ready());
+        assert_eq!(readiness.approvals.required, Some(0));
+
+        // Premium with a rule of two, one given: GitLab says `not_approved`.
+        let premium = approvals(json!({
+            "approved": false, "approvals_required": 2, "approvals_left": 1,
+            "approved_by": [{ "user": { "id": 9, "username": "alice" } }],
+            "approval_rules_left": [{ "id": 1, "name": "Maintainers", "rule_type": "regular" }],
+        }));
+        let readiness = readiness_of(&mr(open_mr("not_approved")), Ok(&premium));
+        assert_eq!(readiness.missing(KIND.words()), ["approvals 1 of 2"]);
+
+        // Null where a list or count is expected.
+        let nulls =
+            approvals(json!({ "approved": null, "approvals_left": null, "approved_by": null }));
+        assert!(readiness_of(&mr(open_mr("mergeable")), Ok(&nulls)).is_ready());
+    }
+
+    #[test]
+    fn unreadable_approvals_leave_the_merge_status_in_charge() {
+        let why = "`GET /projects/g%2Fenv/merge_requests/7/approvals` answered 403: 403 Forbidden";
+        // Mergeable: nothing is missing, the approvals simply are not counted.
+        let readiness = readiness_of(&mr(open_mr("mergeable")), Err(why));
+        assert!(readiness.is_ready(), "{readiness:?}");
+        assert_eq!(readiness.approvals.required, None);
+        // Not approved: said so, with why the counts are unknown, and not ready.
+        let readiness = readiness_of(&mr(open_mr("not_approved")), Err(why));
+        assert!(!readiness.is_ready());
+        assert_eq!(
+            readiness.missing(KIND.words()),
+            [format!(
+                "approvals: GitLab requires more (`not_approved`), and who approved could not be read ({why})"
+            )]
+        );
+        // Everything else still reads from the status.
+        let readiness = readiness_of(&mr(open_mr("ci_still_running")), Err(why));
+        assert_eq!(
+            readiness.missing(KIND.words()),
+            ["required check `pipeline` is pending"]
+        );
+    }
+
+    #[test]
+    fn a_narrow_scope_gets_the_scope_hint_and_no_user_no_note() {
+        let message = server_message(
+            br#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"api"}"#,
+        );
+        let err = refine(ForgeError::Auth {
+            forge: KIND,
+            call: "POST /projects/g%2Fenv/merge_requests".to_owned(),
+            status: 403,
+            message,
+            hint: "the role".to_owned(),
+        });
+        let text = err.to_string();
+        assert!(text.contains("insufficient_scope"), "{text}");
+        assert!(
+            text.contains("hint: ") && text.contains("`api` scope"),
+            "{text}"
+        );
+        // A 403 about the role keeps its hint.
+        let err = refine(ForgeError::Auth {
+            forge: KIND,
+            call: "PUT /x".to_owned(),
+            status: 403,
+            message: "403 Forbidden".to_owned(),
+            hint: "the role".to_owned(),
+        });
+        assert!(err.to_string().ends_with("hint: the role"), "{err}");
+
+        let me: UserJson = serde_json::from_value(
+            json!({ "id": 77, "username": "project_3_bot_4ffca233d8298ea1", "bot": true }),
+        )
+        .expect("user");
+        assert_eq!(note_author(Some(&me), false, "/n").expect("id"), 77);
+        for job in [false, true] {
+            let err = note_author(None, job, "/projects/g%2Fenv/merge_requests/7/notes")
+                .expect_err("no user");
+            let text = err.to_string();
+            assert!(text.contains("cannot tell its own note"), "{text}");
+            assert!(text.contains("access token"), "{text}");
+            assert_eq!(text.contains("CI_JOB_TOKEN"), job, "{text}");
+        }
     }
 
     #[test]

@@ -2,12 +2,39 @@
 //! (docs.gitlab.com/api). Parameters come from the query string, a JSON body, or a
 //! form-encoded body (the `gitlab` crate sends forms: `labels=a,b`, `assignee_ids[]=1`), as
 //! GitLab's Grape API merges them all.
+//!
+//! Where each answer comes from:
+//! - `GET .../merge_requests/:iid/approvals`: Premium/Ultimate answer the approval state
+//!   (`approvals_required`, `approvals_left`, `approved`, `approved_by`, ...,
+//!   <https://docs.gitlab.com/api/merge_request_approvals/>); GitLab Free (the FOSS
+//!   `API::Entities::MergeRequestApprovals`) answers only `user_has_approved`,
+//!   `user_can_approve`, `approved` (`approvals.present?`) and `approved_by`;
+//! - `PUT .../merge_requests/:iid/merge` (<https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request>):
+//!   `401 Unauthorized` (may not merge), `405 Method Not Allowed` (cannot be merged now),
+//!   `409 SHA does not match HEAD of source branch: <sha>`, `422 Branch cannot be merged`
+//!   (the merge failed; older GitLab answered and documented `406`), each as `{"message": ...}`.
+//!   A conflict GitLab already knows of is a `405` (<https://gitlab.com/gitlab-org/gitlab/-/issues/364102>);
+//!   unmerged dependencies are a `422` (<https://gitlab.com/nomadic-labs/marge-bot/-/merge_requests/26>);
+//! - `detailed_merge_status` values: <https://docs.gitlab.com/api/merge_requests/#merge-status>;
+//! - a token whose scope is too narrow: `403` `{"error": "insufficient_scope",
+//!   "error_description": "The request requires higher privileges than provided by the
+//!   access token.", "scope": "api"}`; scopes: <https://docs.gitlab.com/user/profile/personal_access_tokens/#personal-access-token-scopes>;
+//! - project and group access tokens act as bot users `project_{project_id}_bot_{random_string}`
+//!   and `group_{group_id}_bot_{random_string}`
+//!   (<https://docs.gitlab.com/user/project/settings/project_access_tokens/#bot-users-for-projects>,
+//!   <https://docs.gitlab.com/user/group/settings/group_access_tokens/>); `GET /user`
+//!   (<https://docs.gitlab.com/api/users/#retrieve-the-authenticated-user>) carries `bot`;
+//! - `CI_JOB_TOKEN`: `GET /job` names the job and its user
+//!   (<https://docs.gitlab.com/api/jobs/#get-job-tokens-job>); the token reaches only the
+//!   endpoints of <https://docs.gitlab.com/ci/jobs/ci_job_token/#job-token-feature-access>;
+//! - notes: <https://docs.gitlab.com/api/notes/#merge-requests> (`DELETE` answers `204`);
+//! - pagination headers: <https://docs.gitlab.com/api/rest/#pagination>.
 
 use serde_json::{Map, Value, json};
 
 use super::state::{
-    Approval, AutoMerge, CommentRec, Cr, Forge, MergeError, MergeStyle, State, StatusRec,
-    TokenKind, gitlab_detailed_status, pipeline_active, ref_for_sha,
+    Approval, AutoMerge, CommentRec, Cr, Forge, GitLabTier, MergeError, MergeStyle, State,
+    StatusRec, TokenKind, gitlab_detailed_status, pipeline_active, ref_for_sha,
 };
 use super::{Access, CrState, Principal, Req, Resp, paginate, util};
 
@@ -338,9 +365,9 @@ fn mr_json(st: &mut State, full: &str, iid: u64, single: bool, viewer: Option<Ac
     let Some(cr) = repo.cr(iid) else {
         return Value::Null;
     };
-    let detailed = assessment
-        .as_ref()
-        .map_or("unchecked", |a| gitlab_detailed_status(cr, a));
+    let detailed = assessment.as_ref().map_or("unchecked", |a| {
+        gitlab_detailed_status(cr, a, repo.gitlab.tier == GitLabTier::Free)
+    });
     let conflict = assessment
         .as_ref()
         .is_some_and(super::state::Assessment::conflict);
@@ -526,6 +553,19 @@ fn approvals_json(st: &mut State, full: &str, iid: u64, viewer: &str) -> Value {
         .map_or(0, super::state::Assessment::approvals_left);
     let user_has_approved = current.iter().any(|a| a.user == viewer);
     let can_approve = !user_has_approved && (cr.author != viewer || repo.author_can_approve);
+    if repo.gitlab.tier == GitLabTier::Free {
+        // The FOSS entity (`API::Entities::MergeRequestApprovals`): no rules, no counts;
+        // `approved` is whether anyone approved.
+        return json!({
+            "user_has_approved": user_has_approved,
+            "user_can_approve": can_approve,
+            "approved": !current.is_empty(),
+            "approved_by": current
+                .iter()
+                .map(|a| json!({"user": user_json(st, &a.user), "approved_at": time(a.at)}))
+                .collect::<Vec<_>>()
+        });
+    }
     let conflict = assessment
         .as_ref()
         .is_some_and(super::state::Assessment::conflict);
@@ -596,6 +636,20 @@ pub fn handle(st: &mut State, p: &Principal, req: &Req) -> Resp {
     if job.is_some() && !job_token_allowed(m, &segs) {
         return unauthorized();
     }
+    // A `read_api` token: GitLab's scope check answers before any route.
+    if let Principal::Token { token, .. } = p
+        && m != "GET"
+        && st.gitlab.read_only.contains(token)
+    {
+        return Resp::json(
+            403,
+            &json!({
+                "error": "insufficient_scope",
+                "error_description": "The request requires higher privileges than provided by the access token.",
+                "scope": "api"
+            }),
+        );
+    }
     let params = match Params::from_req(req) {
         Ok(p) => p,
         Err(resp) => return resp,
@@ -608,7 +662,8 @@ pub fn handle(st: &mut State, p: &Principal, req: &Req) -> Resp {
             v["public_email"] = Value::Null;
             v["email"] = json!(format!("{}@users.noreply.gitlab.example", p.login()));
             v["is_admin"] = json!(false);
-            v["bot"] = json!(false);
+            // Project and group access tokens act as bot users.
+            v["bot"] = json!(st.user(p.login()).is_some_and(|u| u.bot));
             Resp::json(200, &v)
         }
         ("GET", ["job"]) => match job {
@@ -818,6 +873,7 @@ fn mr_route(
         }
         ("POST", ["notes"]) if write => create_note(st, p, params, full, iid),
         ("PUT", ["notes", id]) if write => update_note(st, p, params, full, iid, id),
+        ("DELETE", ["notes", id]) => delete_note(st, p, full, iid, id, access),
         ("GET", ["approvals"]) => Resp::json(200, &approvals_json(st, full, iid, p.login())),
         ("POST", ["approve"]) => approve(st, p, params, full, iid, write),
         ("POST", ["unapprove"]) => {
@@ -1187,6 +1243,32 @@ fn update_note(
     Resp::json(200, &note_json(st, full, &rec))
 }
 
+/// `DELETE .../notes/:note_id`: `204`; only its author or a Maintainer may (`403`).
+fn delete_note(
+    st: &mut State,
+    p: &Principal,
+    full: &str,
+    iid: u64,
+    id: &str,
+    access: Access,
+) -> Resp {
+    let Some(repo) = st.repos.get_mut(full) else {
+        return project_not_found();
+    };
+    let Some(index) = id.parse::<u64>().ok().and_then(|id| {
+        repo.comments
+            .iter()
+            .position(|c| c.id == id && c.number == iid)
+    }) else {
+        return message(404, "404 Not found");
+    };
+    if repo.comments[index].author != p.login() && access < Access::Admin {
+        return forbidden();
+    }
+    repo.comments.remove(index);
+    Resp::empty(204)
+}
+
 fn approve(
     st: &mut State,
     p: &Principal,
@@ -1250,12 +1332,13 @@ fn merge_mr(
     if access < Access::Write || (admin_only && access < Access::Admin) {
         return unauthorized();
     }
+    let (legacy_errors, fail_next) = (repo.gitlab.legacy_merge_errors, repo.gitlab.fail_next_merge);
     let Some(a) = assessment else {
         return message(405, "405 Method Not Allowed");
     };
     let auto = params.bool("merge_when_pipeline_succeeds").unwrap_or(false)
         || params.bool("auto_merge").unwrap_or(false);
-    let detailed = gitlab_detailed_status(cr, &a);
+    let detailed = gitlab_detailed_status(cr, &a, repo.gitlab.tier == GitLabTier::Free);
     let pipeline_status = a.pipeline.as_ref().map(|(_, s)| s.as_str());
     // GitLab's `automatically_mergeable?`: auto-merge asked, an active head pipeline, and
     // nothing but checks (approvals, CI) in the way.
@@ -1310,10 +1393,18 @@ fn merge_mr(
         squash_message: params.str("squash_commit_message"),
         remove_source,
     };
+    // `Branch cannot be merged`: 422 now, 406 on older GitLab.
+    let cannot_merge = if legacy_errors { 406 } else { 422 };
+    if fail_next {
+        if let Some(repo) = st.repos.get_mut(full) {
+            repo.gitlab.fail_next_merge = false;
+        }
+        return message(cannot_merge, "Branch cannot be merged");
+    }
     match st.perform_merge(full, iid, &style, p.login()) {
         Ok(_) => Resp::json(200, &mr_json(st, full, iid, true, Some(access))),
         Err(MergeError::Conflict | MergeError::BaseMoved | MergeError::NoBase) => {
-            message(422, "Branch cannot be merged")
+            message(cannot_merge, "Branch cannot be merged")
         }
         Err(MergeError::Git(e)) => message(500, &format!("500 Internal Server Error: {e}")),
     }

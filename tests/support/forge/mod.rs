@@ -46,6 +46,46 @@
 //! - paginated combined statuses, check runs and rules (`per_page`, `page`, `Link`);
 //! - `X-GitHub-Api-Version`: 400 for a version GitHub does not know; the headers of every
 //!   request are kept ([`ForgeServer::github_request_headers`]).
+//!
+//! GitLab, what it simulates (each shape with its source in `gitlab.rs`'s module docs):
+//! - tiers ([`ForgeServer::set_gitlab_tier`]): Premium (the default) has approval rules and
+//!   answers `GET .../approvals` with the full approval state; Free has none, so a
+//!   protection's `required_approvals` never blocks, and the approvals answer is the Free one
+//!   (`user_has_approved`, `user_can_approve`, `approved` = anyone approved, `approved_by`);
+//! - token kinds: personal tokens; project and group access tokens, whose bot users
+//!   (`project_{id}_bot_{random}`, `group_{id}_bot_{random}`) `GET /user` names with
+//!   `bot: true` ([`ForgeServer::add_gitlab_project_token`],
+//!   [`ForgeServer::add_gitlab_group_token`]); `CI_JOB_TOKEN`, whose `GET /job` names the
+//!   job's user and which every write refuses (`401`); `read_api` tokens, whose writes answer
+//!   `403 insufficient_scope` ([`ForgeServer::add_gitlab_read_api_token`]);
+//! - every refusal of `PUT .../merge`: `401` (a role that may not merge into the branch),
+//!   `403` (scope), `405` (a merge check fails, a known conflict included), `409` (`sha` is
+//!   not the head), `422` `Branch cannot be merged` when the merge itself fails
+//!   ([`ForgeServer::fail_next_gitlab_merge`]), `406` instead on an older GitLab
+//!   ([`ForgeServer::set_gitlab_legacy_merge_errors`]);
+//! - what happens between two of ferry's calls ([`ForgeServer::gitlab_later`]): a push to a
+//!   branch, another run's note; notes are deleted by their author (or a Maintainer);
+//! - pagination of every list (`per_page` honoured up to 100, 20 by default; `x-page`,
+//!   `x-per-page`, `x-next-page` (empty on the last page), `x-prev-page`, `x-total`,
+//!   `x-total-pages` and `Link` with `prev`/`next`/`first`/`last`).
+//!
+//! GitLab, where it still differs:
+//! - `detailed_merge_status` is only ever `mergeable`, `unchecked`, `not_open`,
+//!   `draft_status`, `conflict`, `not_approved`, `ci_must_pass` or `ci_still_running`; the
+//!   other documented values (`need_rebase`, `discussions_not_resolved`,
+//!   `requested_changes`, `merge_time`, `status_checks_must_pass`, ...) are covered by
+//!   ferry's unit tests, not here;
+//! - a conflict it knows of is a `405`; GitLab, whose mergeability is computed in the
+//!   background, may instead answer `422` when its last computation predates the conflict;
+//! - GitLab.com's Free projects (GitLab's EE code without a license) answer the approvals
+//!   with the Premium shape and zero counts; only the self-managed Free (FOSS) shape is here;
+//!   approvals refused outright (`403`/`404`) are played with faults ([`ForgeServer::inject`]);
+//! - `CI_JOB_TOKEN` may read merge requests and notes of its own project here; GitLab lets
+//!   it reach only the endpoints of its allowlist, which has no merge requests or notes (on
+//!   a private project those answer as to an anonymous caller);
+//! - scopes are `api` (every token) or `read_api` ([`ForgeServer::add_gitlab_read_api_token`]);
+//!   roles are [`Access`] (`Read` = Reporter, `Write` = Developer, `Admin` = Maintainer);
+//!   a group token sees the group's repositories known when it was made.
 
 mod app_key;
 pub mod client;
@@ -69,6 +109,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 pub use app_key::{APP_PRIVATE_KEY_PEM, APP_PUBLIC_KEY_PEM, app_jwt};
+pub use state::{GitLabEvent, GitLabLater, GitLabTier};
 use state::{State, TokenKind};
 
 use crate::support::git_http::GitServer;
@@ -508,6 +549,9 @@ impl Inner {
             Api::None => Resp::json(404, &json!({"message": "Not Found"})),
         };
         st.post_later_statuses(&req.method, &req.path);
+        if api == Api::GitLab {
+            st.run_gitlab_later(&req.method, &req.path);
+        }
         resp
     }
 
@@ -1070,6 +1114,78 @@ impl ForgeServer {
         let id = st.set_pipeline(repo, sha, status);
         st.sweep_auto_merge(repo);
         id
+    }
+
+    /// GitLab's tier for `repo`: on [`GitLabTier::Free`] there are no approval rules (a
+    /// protection's `required_approvals` does not count on the GitLab side) and `GET
+    /// .../approvals` answers the Free shape. [`GitLabTier::Premium`] is the default.
+    pub fn set_gitlab_tier(&self, repo: &str, tier: GitLabTier) {
+        self.with_repo(repo, |r| r.gitlab.tier = tier);
+    }
+
+    /// Makes GitLab answer a failed merge (`Branch cannot be merged`) with `406`, as GitLab
+    /// did in older versions (their API docs list it), rather than `422`.
+    pub fn set_gitlab_legacy_merge_errors(&self, repo: &str, legacy: bool) {
+        self.with_repo(repo, |r| r.gitlab.legacy_merge_errors = legacy);
+    }
+
+    /// The next GitLab merge of `repo` whose checks pass fails in the merge itself (a
+    /// server hook refused the merge commit, the target moved meanwhile): `422` (or `406`)
+    /// `Branch cannot be merged`, and nothing merges.
+    pub fn fail_next_gitlab_merge(&self, repo: &str) {
+        self.with_repo(repo, |r| r.gitlab.fail_next_merge = true);
+    }
+
+    /// Adds a GitLab project access token of `repo` with the role `access`: GitLab makes a
+    /// bot user `project_{id}_bot_{random}` for it, which `GET /user` names (`bot: true`) and
+    /// which writes what the token writes. It sees only `repo`. Returns the bot's user name.
+    pub fn add_gitlab_project_token(&self, token: &str, repo: &str, access: Access) -> String {
+        let id = self.project_id(repo);
+        let login = format!("project_{id}_bot_{}", util::random_hex(16));
+        let mut st = self.state();
+        st.ensure_user(&login, true);
+        let repos = BTreeSet::from([repo.to_owned()]);
+        st.add_token(token, &login, access, Some(repos), TokenKind::Personal);
+        login
+    }
+
+    /// Adds a GitLab group access token of `group` (every `group/*` repository known now)
+    /// with the role `access`; its bot user is `group_{id}_bot_{random}`. Returns the bot's
+    /// user name.
+    pub fn add_gitlab_group_token(&self, token: &str, group: &str, access: Access) -> String {
+        let mut st = self.state();
+        let id = st.next_id();
+        let login = format!("group_{id}_bot_{}", util::random_hex(16));
+        st.ensure_user(&login, true);
+        let repos = st
+            .repos
+            .keys()
+            .filter(|full| full.split('/').next() == Some(group))
+            .cloned()
+            .collect();
+        st.add_token(token, &login, access, Some(repos), TokenKind::Personal);
+        login
+    }
+
+    /// Adds a token of `login` with only the `read_api` (and `read_repository`) scope: every
+    /// GitLab API write answers `403 insufficient_scope`. Git accepts it for reads only.
+    pub fn add_gitlab_read_api_token(&self, token: &str, login: &str) {
+        let mut st = self.state();
+        st.add_token(token, login, Access::Read, None, TokenKind::Personal);
+        st.gitlab.read_only.insert(token.to_owned());
+    }
+
+    /// Schedules a [`GitLabEvent`] (a push, another run's note) for once the requests
+    /// `later` names have been answered: what happens between two of ferry's calls.
+    pub fn gitlab_later(&self, later: GitLabLater) {
+        self.state().gitlab.later.push(later);
+    }
+
+    /// Writes a note by `author` on change request `number` of `repo`, out of band (many at
+    /// once, for pagination); returns its id.
+    pub fn add_note(&self, repo: &str, number: u64, author: &str, body: &str) -> u64 {
+        self.with_repo(repo, |_| ());
+        self.state().add_note(repo, number, author, body)
     }
 
     /// Adds a GitHub check run on `sha`; returns its id.

@@ -30,6 +30,72 @@ pub enum TokenKind {
     FineGrained { statuses: bool },
 }
 
+/// A GitLab tier, for what differs between them here: approval rules (and so the answer of
+/// `GET .../approvals`) exist on Premium and Ultimate only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GitLabTier {
+    /// GitLab Free (the FOSS code): no approval rules; `GET .../approvals` answers only
+    /// `user_has_approved`, `user_can_approve`, `approved` (whether anyone approved) and
+    /// `approved_by`.
+    Free,
+    /// Premium or Ultimate: approval rules, and the full approval state.
+    #[default]
+    Premium,
+}
+
+/// GitLab-only settings of a project.
+#[derive(Clone, Debug, Default)]
+pub struct GitLabProject {
+    pub tier: GitLabTier,
+    /// Answer `406` rather than `422` to a merge that fails (`Branch cannot be merged`), as
+    /// older GitLab did (its API docs listed `406`).
+    pub legacy_merge_errors: bool,
+    /// Fail the next merge (`PUT .../merge`) after its checks passed: `422` (or `406`)
+    /// `Branch cannot be merged`, nothing merged.
+    pub fail_next_merge: bool,
+}
+
+/// What happens out of band on the GitLab side once a request has been answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GitLabEvent {
+    /// Someone pushes: `branch` of `repo` now points at `sha` (a commit already in it).
+    MoveBranch {
+        repo: String,
+        branch: String,
+        sha: String,
+    },
+    /// Someone (or another run of ferry) writes a note on merge request `number`.
+    Note {
+        repo: String,
+        number: u64,
+        author: String,
+        body: String,
+    },
+}
+
+/// A [`GitLabEvent`] that happens once the `after`-th request matching `method` and
+/// `path_contains` has been answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitLabLater {
+    /// `GET`, `POST`, … or `*`.
+    pub method: String,
+    /// A substring of the request path.
+    pub path_contains: String,
+    /// How many more matching requests are answered before it happens.
+    pub after: usize,
+    pub event: GitLabEvent,
+}
+
+/// GitLab-only state of the server.
+#[derive(Default)]
+pub struct GitLabState {
+    /// Tokens with the `read_api` scope (and `read_repository`): every write is `403
+    /// insufficient_scope`.
+    pub read_only: BTreeSet<String>,
+    /// Events still to happen.
+    pub later: Vec<GitLabLater>,
+}
+
 pub struct User {
     pub login: String,
     pub id: u64,
@@ -189,6 +255,8 @@ pub struct Repo {
     pub labels: Vec<Label>,
     pub allow_auto_merge: bool,
     pub author_can_approve: bool,
+    /// GitLab-only settings.
+    pub gitlab: GitLabProject,
     /// Branch → tip, as of the start of the current request.
     pub tips: BTreeMap<String, String>,
     pub created: i64,
@@ -404,8 +472,9 @@ pub fn github_merge_refusal(cr: &Cr, a: &Assessment) -> Option<String> {
     None
 }
 
-/// GitLab's `detailed_merge_status` of a merge request.
-pub fn gitlab_detailed_status(cr: &Cr, a: &Assessment) -> &'static str {
+/// GitLab's `detailed_merge_status` of a merge request. On GitLab Free (`free`) there are no
+/// approval rules: approvals never block.
+pub fn gitlab_detailed_status(cr: &Cr, a: &Assessment, free: bool) -> &'static str {
     if cr.state != CrState::Open {
         return "not_open";
     }
@@ -417,7 +486,7 @@ pub fn gitlab_detailed_status(cr: &Cr, a: &Assessment) -> &'static str {
         Some(MergeTree::Conflict) => return "conflict",
         Some(MergeTree::Clean(_)) => {}
     }
-    if a.approvals_left() > 0 {
+    if !free && a.approvals_left() > 0 {
         return "not_approved";
     }
     if a.protection.pipeline_must_succeed {
@@ -479,6 +548,8 @@ pub struct State {
     pub teams: BTreeSet<String>,
     /// How many more reads of one open pull request answer "mergeability still computing".
     pub github_computing: usize,
+    /// GitLab-only state.
+    pub gitlab: GitLabState,
     merge_cache: HashMap<(String, String, String), MergeTree>,
 }
 
@@ -501,6 +572,7 @@ impl State {
             faults: Vec::new(),
             later: Vec::new(),
             log: Vec::new(),
+            gitlab: GitLabState::default(),
             merge_cache: HashMap::new(),
         };
         // Ids in path order, so a test knows them without asking.
@@ -672,6 +744,7 @@ impl State {
                     labels: Vec::new(),
                     allow_auto_merge: false,
                     author_can_approve: false,
+                    gitlab: GitLabProject::default(),
                     tips,
                     created: util::now_millis(),
                 },
@@ -745,6 +818,68 @@ impl State {
             }
             self.sweep_auto_merge(&full);
         }
+    }
+
+    /// Counts an answered GitLab request against the scheduled [`GitLabLater`] events, and
+    /// makes those now due happen.
+    pub fn run_gitlab_later(&mut self, method: &str, path: &str) {
+        let mut due = Vec::new();
+        self.gitlab.later.retain_mut(|l| {
+            if (l.method == "*" || l.method.eq_ignore_ascii_case(method))
+                && path.contains(&l.path_contains)
+            {
+                l.after = l.after.saturating_sub(1);
+                if l.after == 0 {
+                    due.push(l.event.clone());
+                    return false;
+                }
+            }
+            true
+        });
+        for event in due {
+            match event {
+                GitLabEvent::MoveBranch { repo, branch, sha } => {
+                    let Some(r) = self.repos.get(&repo) else {
+                        continue;
+                    };
+                    let path = r.path.clone();
+                    let old = git_ops::branch_tips(&path)
+                        .get(&branch)
+                        .cloned()
+                        .unwrap_or_else(|| "0".repeat(40));
+                    if let Err(e) = git_ops::update_branch(&path, &branch, &sha, &old) {
+                        panic!("fake forge: moving {repo} {branch} to {sha}: {e}");
+                    }
+                    self.refresh(&repo);
+                }
+                GitLabEvent::Note {
+                    repo,
+                    number,
+                    author,
+                    body,
+                } => {
+                    self.add_note(&repo, number, &author, &body);
+                }
+            }
+        }
+    }
+
+    /// Writes a note (comment) by `author` on change request `number` of `full`; its id.
+    pub fn add_note(&mut self, full: &str, number: u64, author: &str, body: &str) -> u64 {
+        self.ensure_user(author, false);
+        let id = self.next_id();
+        let now = util::now_millis();
+        if let Some(repo) = self.repos.get_mut(full) {
+            repo.comments.push(CommentRec {
+                id,
+                number,
+                author: author.to_owned(),
+                body: body.to_owned(),
+                created: now,
+                updated: now,
+            });
+        }
+        id
     }
 
     /// Takes one use of the first fault rule matching the request.
@@ -1039,7 +1174,13 @@ impl State {
                 // Merge when pipeline succeeds waits for the pipeline whatever the project's
                 // "pipelines must succeed" setting says.
                 Forge::GitLab => (
-                    gitlab_detailed_status(cr, &a) == "mergeable"
+                    gitlab_detailed_status(
+                        cr,
+                        &a,
+                        self.repos
+                            .get(full)
+                            .is_some_and(|r| r.gitlab.tier == GitLabTier::Free),
+                    ) == "mergeable"
                         && a.pipeline.as_ref().is_some_and(|(_, s)| s == "success"),
                     MergeStyle::GitLab {
                         squash: am.squash,
