@@ -1531,3 +1531,41 @@ fn github_status_lists_are_read_whole() {
         .count();
     assert_eq!(pages, 2);
 }
+
+/// Two runs race: both find no comment, both create one. The run that created the newer one
+/// sees the older on reading again, deletes its own and edits the older: one comment stays.
+#[test]
+fn racing_runs_keep_one_github_comment() {
+    let lab = Lab::new(ForgeKind::GitHub);
+    let token = "ghs_installationtokenmadebyanotherstep1";
+    lab.forge.add_installation_token(token, "deploy-bot");
+    let forge = lab.connect_as(token, false).expect("connect");
+    lab.branch(
+        "ferry/staging",
+        &[("envs/staging/app.yaml", "image: web:v2\n")],
+    );
+    let cr = lab.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+    // The other run's comment lands right after this run listed the comments.
+    lab.forge.gitlab_later(fake::GitLabLater {
+        method: "GET".to_owned(),
+        path_contains: format!("/issues/{}/comments", cr.number),
+        after: 1,
+        event: fake::GitLabEvent::Note {
+            repo: REPO.to_owned(),
+            number: cr.number,
+            author: "deploy-bot[bot]".to_owned(),
+            body: format!("{MARKER}\nPlan: web v1 → v2 (the other run)"),
+        },
+    });
+    let body = format!("{MARKER}\nPlan: web v1 → v2");
+    let (kept, action) = forge
+        .upsert_comment(cr.number, MARKER, &body)
+        .expect("upsert");
+    assert_eq!(action, CommentAction::Updated);
+    let comments = lab.forge.comments(REPO, cr.number);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert_eq!(
+        (comments[0].id, comments[0].body.as_str()),
+        (kept.id, body.as_str())
+    );
+}

@@ -803,3 +803,37 @@ fn merge_reads_again_while_github_computes_mergeability() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(lab.forge.change_requests(REPO)[0].state, CrState::Merged);
 }
+
+/// GitLab declining "merge when the pipeline succeeds" (409: the head moved; 422: the branch
+/// cannot be merged) leaves the merge request waiting with GitLab's words, exit 11, never an
+/// error exit. (A 405 there means nothing is pending: ferry merges at once.)
+#[test]
+fn a_declined_auto_merge_waits_and_says_why() {
+    for status in [409, 422] {
+        let lab = new_lab(Kind::GitLab);
+        let bumped = bump_production(&lab, "fffffff");
+        let number = bumped["change_request"]["number"].as_u64().expect("number");
+        let head_sha = bumped["change_request"]["head_sha"]
+            .as_str()
+            .expect("head sha")
+            .to_owned();
+        lab.forge.protect(
+            REPO,
+            "main",
+            Protection {
+                pipeline_must_succeed: true,
+                ..Protection::default()
+            },
+        );
+        lab.forge.set_pipeline(REPO, &head_sha, "running");
+        lab.forge
+            .inject(FaultRule::new("PUT", "/merge", Fault::Status(status)));
+        let out = lab.merge(&[&number.to_string(), "--auto-merge"]);
+        assert_eq!(code(&out), 11, "{status}: {}", text(&out));
+        assert!(
+            text(&out).contains("GitLab declined to merge by itself"),
+            "{status}: {}",
+            text(&out)
+        );
+    }
+}

@@ -243,7 +243,24 @@ fn merge_ready(forge: &dyn Forge, args: &MergeArgs, readiness: &Readiness) -> Re
     item.missing = readiness.missing(forge.words());
     let blocked_for_good = readiness.conflicts || readiness.draft;
     if args.auto_merge && !blocked_for_good {
-        match forge.enable_auto_merge(number, &readiness.head_sha, args.method)? {
+        let asked = match forge.enable_auto_merge(number, &readiness.head_sha, args.method) {
+            // The forge declined to merge by itself (the head moved, a check it cannot wait
+            // for, a branch it cannot merge): like a declined merge, the change request waits
+            // and the forge's words say why.
+            Err(ForgeError::Refused {
+                status: 405 | 406 | 409 | 422,
+                message,
+                ..
+            }) => {
+                item.missing.push(format!(
+                    "{} declined to merge by itself: {message}",
+                    forge.words().forge
+                ));
+                return Ok(item);
+            }
+            other => other?,
+        };
+        match asked {
             AutoMerge::Enabled => item.status = Status::AutoMerge,
             AutoMerge::NothingPending => return merge_now(forge, args, readiness, item),
             AutoMerge::Merged(merged) => {

@@ -63,8 +63,8 @@
 //!   not the head), `422` `Branch cannot be merged` when the merge itself fails
 //!   ([`ForgeServer::fail_next_gitlab_merge`]), `406` instead on an older GitLab
 //!   ([`ForgeServer::set_gitlab_legacy_merge_errors`]);
-//! - what happens between two of ferry's calls ([`ForgeServer::gitlab_later`]): a push to a
-//!   branch, another run's note; notes are deleted by their author (or a Maintainer);
+//! - what happens between two of ferry's calls ([`ForgeServer::gitlab_later`], GitHub's REST
+//!   requests count too): a push to a branch, another run's note (a GitHub comment); notes are deleted by their author (or a Maintainer);
 //! - pagination of every list (`per_page` honoured up to 100, 20 by default; `x-page`,
 //!   `x-per-page`, `x-next-page` (empty on the last page), `x-prev-page`, `x-total`,
 //!   `x-total-pages` and `Link` with `prev`/`next`/`first`/`last`).
@@ -549,7 +549,8 @@ impl Inner {
             Api::None => Resp::json(404, &json!({"message": "Not Found"})),
         };
         st.post_later_statuses(&req.method, &req.path);
-        if api == Api::GitLab {
+        // The comments (notes) and branches these events touch serve both APIs.
+        if matches!(api, Api::GitLab | Api::GitHub) {
             st.run_gitlab_later(&req.method, &req.path);
         }
         resp
