@@ -37,12 +37,14 @@ pub enum Edit {
 impl Edit {
     /// The order edits apply in: by position, and at one position a replacement of an empty
     /// value before an insert (`digest: &d` at the end of the line where `newTag` is added),
-    /// and an insert at the end of a line before the removal of the next line.
-    pub fn order(&self) -> (usize, u8) {
+    /// and an insert at the end of a line before the removal of the next line. Two inserts at
+    /// one position end a mapping and the mapping nested at its end: the nested one (which
+    /// starts later) goes first, so that each entry lands in its own mapping.
+    pub fn order(&self) -> (usize, u8, usize) {
         match self {
-            Edit::Replace { span, .. } => (span.start, 0),
-            Edit::Insert { at, .. } => (*at, 1),
-            Edit::Remove { span, .. } => (span.start, 2),
+            Edit::Replace { span, .. } => (span.start, 0, 0),
+            Edit::Insert { at, mapping, .. } => (*at, 1, usize::MAX - mapping),
+            Edit::Remove { span, .. } => (span.start, 2, 0),
         }
     }
 
