@@ -13,25 +13,6 @@ use crate::config::Update;
 use crate::forge::{ForgeArgs, MergeMethod};
 use crate::image::{Digest, ImageUpdate};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done, or nothing to do (already up to date)
-  1  unexpected failure (I/O, a bug)
-  2  usage or configuration error (bad image, tag, flag or ferry.yaml)
-  3  no reference to a requested image was found
-  4  refused: a reference cannot be edited safely; nothing was written
-  5  authentication failed: the token is missing, wrong, or may not push
-  6  conflict: the branch kept moving; every attempt lost the compare-and-swap
-  7  rejected by the server (protected branch, hook); not retried
-  8  on hold: the environment or image is held in ferry.yaml
-  9  stale: a newer run of the same source branch already deployed this image
- 10  tag policy: the tag is mutable (latest, ...) or does not match the environment's policy
- 11  waiting: the pull/merge request is not ready to merge, or a promotion gate is unmet; rerun later
- 12  limit: the most previews alive at once (previews.max) are running; nothing was written
- 13  failed: the status `ferry wait` waited for reports failure
- 14  timeout: `ferry wait` ran out of time with the status pending or absent
- 15  stalled: a git server stopped answering (--git-timeout), or the command's --deadline passed";
-
 /// `ferry --version`: the package version and the commit it was built from (build.rs says how it
 /// finds it).
 pub const VERSION: &str = concat!(
@@ -52,7 +33,7 @@ Install (then start a new shell):
 
 /// ferry changes what a GitOps environment repository declares, safely, from a CI pipeline.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version = VERSION, propagate_version = true, after_long_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "ferry", version = VERSION, propagate_version = true, after_long_help = crate::exit::help(), max_term_width = 100)]
 pub struct Cli {
     /// More log detail on stderr (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -112,7 +93,7 @@ pub enum Command {
     /// (an `image:` field, a kustomization `images:` entry, Helm values `repository` + `tag`,
     /// Argo CD helm parameters, Flux setter markers...), and changes only the tag bytes:
     /// comments, quoting, key order and everything else stay as they are.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     SetImage(SetImageArgs),
 
     /// Set image tags in an environment of a remote environment repository, and push.
@@ -122,7 +103,7 @@ pub enum Command {
     /// fetched tip. When another pipeline pushed first, ferry fetches again, recomputes the edit on
     /// the new tip and retries, with jittered exponential backoff. Rerunning a finished bump
     /// changes nothing.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Bump(Box<BumpArgs>),
 
     /// Merge a pull/merge request once its approvals and checks allow it.
@@ -132,7 +113,7 @@ pub enum Command {
     /// missing and exits 11 (waiting), or with --auto-merge asks the forge to merge by itself
     /// once ready. A change request that conflicts with its target branch is never merged: rerun
     /// the bump, which recomputes it on the new tip.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Merge(Box<MergeArgs>),
 
     /// Preview environments per merge request: up, down, list, gc.
@@ -141,18 +122,18 @@ pub enum Command {
     /// `previews:`; by default `apps/` on `dynamic-envs`), holding an Argo CD Application or a
     /// Flux Kustomization rendered from a template. The agent deploys it into a namespace of its
     /// own and removes it when the file goes.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Preview(Box<PreviewArgs>),
 
     /// Carry one environment's image tags to the next (staging → production): through the
     /// environment's one promotion pull/merge request, or pushed directly; with --merge, merge
     /// it once approved. Gates (statuses, minimum age, time windows) are checked first.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Promote(Box<PromoteArgs>),
 
     /// Set an image in an environment back to an earlier tag found in its history, and
     /// optionally put the image on hold so that bumps don't undo it.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Rollback(Box<RollbackArgs>),
 
     /// The matrix of images × environments: each tag, when it changed and from which source
@@ -164,14 +145,14 @@ pub enum Command {
 
     /// Wait for the agents' verdict: a commit status (Flux, Argo CD notifications) on the
     /// environment repository's commit. Exits 0 on success, 13 on failure, 14 on timeout.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Wait(Box<WaitArgs>),
 
     /// Check an environment repository's working tree, for its own CI: ferry.yaml is valid,
     /// every template renders with sample values, and every environment's path exists and
     /// holds image references. Errors name file:line with a hint; they exit 2, or 4 when a
     /// file is one the agents and ferry refuse (a key defined twice).
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Check(Box<CheckArgs>),
 
     /// Print the JSON schema of ferry.yaml, for editor completion and validation.
@@ -214,16 +195,16 @@ pub enum PreviewCommand {
     /// Renders the template with the images' tags and writes the file; a rerun with the same
     /// inputs changes nothing (until half the preview's time to live has passed, when it renews
     /// the expiry). Keeps one comment on the merge request up to date.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Up(PreviewUpArgs),
     /// Remove the preview of a merge request (nothing to do when there is none).
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Down(PreviewDownArgs),
     /// List the previews on the previews branch.
     List(PreviewListArgs),
     /// Remove, in one commit, every preview whose merge request is closed or merged or whose
     /// expiry has passed.
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = crate::exit::help())]
     Gc(PreviewGcArgs),
 }
 

@@ -70,4 +70,137 @@ impl Exit {
             Exit::Stalled => 15,
         }
     }
+
+    /// Every exit, in code order.
+    pub const ALL: [Exit; 16] = [
+        Exit::Done,
+        Exit::Failure,
+        Exit::Usage,
+        Exit::NotFound,
+        Exit::Refused,
+        Exit::Auth,
+        Exit::Conflict,
+        Exit::Rejected,
+        Exit::Held,
+        Exit::Stale,
+        Exit::Policy,
+        Exit::Waiting,
+        Exit::Limit,
+        Exit::Failed,
+        Exit::Timeout,
+        Exit::Stalled,
+    ];
+
+    /// The name scripts and people know the exit by; the README's table starts each meaning
+    /// with it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Exit::Done => "done",
+            Exit::Failure => "unexpected failure",
+            Exit::Usage => "usage or configuration error",
+            Exit::NotFound => "no reference to a requested image was found",
+            Exit::Refused => "refused",
+            Exit::Auth => "authentication failed",
+            Exit::Conflict => "conflict",
+            Exit::Rejected => "rejected",
+            Exit::Held => "on hold",
+            Exit::Stale => "stale",
+            Exit::Policy => "tag policy",
+            Exit::Waiting => "waiting",
+            Exit::Limit => "limit",
+            Exit::Failed => "failed",
+            Exit::Timeout => "timeout",
+            Exit::Stalled => "stalled",
+        }
+    }
+
+    /// What the exit means, in one line for `--help` (after the label).
+    pub const fn summary(self) -> &'static str {
+        match self {
+            Exit::Done => ", or nothing to do (already up to date)",
+            Exit::Failure => " (I/O, a bug)",
+            Exit::Usage => " (bad image, tag, flag or ferry.yaml)",
+            Exit::NotFound => "",
+            Exit::Refused => ": a reference cannot be edited safely; nothing was written",
+            Exit::Auth => ": the token is missing, wrong, or may not push",
+            Exit::Conflict => ": the branch kept moving; every attempt lost the compare-and-swap",
+            Exit::Rejected => {
+                ": the server rejected the push (protected branch, hook); not retried"
+            }
+            Exit::Held => ": the environment or image is held in ferry.yaml",
+            Exit::Stale => ": a newer run of the same source branch already deployed this image",
+            Exit::Policy => {
+                ": the tag is mutable (latest, ...) or does not match the environment's policy"
+            }
+            Exit::Waiting => {
+                ": the pull/merge request is not ready to merge, or a promotion gate is unmet; rerun later"
+            }
+            Exit::Limit => {
+                ": the most previews alive at once (previews.max) are running; nothing was written"
+            }
+            Exit::Failed => ": the status `ferry wait` waited for reports failure",
+            Exit::Timeout => ": `ferry wait` ran out of time with the status pending or absent",
+            Exit::Stalled => {
+                ": a git server stopped answering (--git-timeout), or the command's --deadline passed"
+            }
+        }
+    }
+}
+
+/// The exit codes as `--help` lists them, one line each, from [`Exit::ALL`].
+#[must_use]
+pub fn help() -> String {
+    let mut text = String::from("Exit codes:");
+    for exit in Exit::ALL {
+        text.push_str(&format!(
+            "\n {:>2}  {}{}",
+            exit.code(),
+            exit.label(),
+            exit.summary()
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_in_order() {
+        for (i, exit) in Exit::ALL.iter().enumerate() {
+            assert_eq!(usize::from(exit.code()), i, "{exit:?}");
+        }
+    }
+
+    /// The README's exit-code table has one row per exit, in order, each meaning starting with
+    /// the exit's label: the documentation cannot drift from the enum.
+    #[test]
+    fn the_readme_table_matches_the_enum() {
+        let readme = include_str!("../README.md");
+        let rows: Vec<(u8, &str)> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| code | meaning |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let mut cells = l.trim_matches('|').splitn(2, '|');
+                let code = cells.next().unwrap_or_default().trim();
+                let meaning = cells.next().unwrap_or_default().trim();
+                (code.parse().expect("a code"), meaning)
+            })
+            .collect();
+        assert_eq!(rows.len(), Exit::ALL.len(), "{rows:?}");
+        for ((code, meaning), exit) in rows.iter().zip(Exit::ALL) {
+            assert_eq!(*code, exit.code(), "{meaning}");
+            assert!(
+                meaning.starts_with(exit.label()),
+                "README row {code} should start with `{}`: {meaning}",
+                exit.label()
+            );
+        }
+        let help = help();
+        assert!(help.contains(" 15  stalled: a git server"), "{help}");
+        assert!(help.contains("  0  done, or nothing to do"), "{help}");
+    }
 }

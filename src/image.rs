@@ -595,7 +595,7 @@ pub fn closest<'a>(
         .filter(|candidate| *candidate != target)
         .filter_map(|candidate| {
             let familiar = candidate.familiar();
-            let distance = edit_distance(&wanted, &familiar);
+            let distance = strsim::levenshtein(&wanted, &familiar);
             let same_last = candidate.last_component() == last;
             (distance <= limit || same_last).then_some((distance, !same_last, familiar, candidate))
         })
@@ -603,26 +603,6 @@ pub fn closest<'a>(
     ranked.sort();
     ranked.dedup_by(|a, b| a.3 == b.3);
     ranked.into_iter().take(max).map(|entry| entry.3).collect()
-}
-
-/// Levenshtein distance over bytes (names are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, &ca) in a.as_bytes().iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == cb {
-                diagonal
-            } else {
-                1 + diagonal.min(above).min(row[j])
-            };
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// A reference split into borrowed parts, the name part validated.
@@ -1851,15 +1831,6 @@ mod tests {
         let tie = [name("shop/carx"), name("shap/cart")];
         let found = closest(&name("shop/cart"), &tie, 2);
         assert_eq!(found, [&name("shap/cart"), &name("shop/carx")]);
-    }
-
-    #[test]
-    fn edit_distance_basics() {
-        assert_eq!(edit_distance("", ""), 0);
-        assert_eq!(edit_distance("abc", ""), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("cart", "cart"), 0);
     }
 
     // --- properties ---

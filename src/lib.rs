@@ -16,8 +16,10 @@
 //! - [`report`]: text and JSON output, logging; [`slug`]: DNS-label names from untrusted text;
 //! - [`inventory`]: what an environment runs; [`history`]: when it changed, from commits;
 //! - [`window`]: promotion time windows; [`verdict`]: the agents' verdict on a change;
-//! - [`clock`]: RFC 3339 times (preview expiry); [`exit`]: the documented exit codes.
+//! - [`clock`]: RFC 3339 times (preview expiry); [`exit`]: the documented exit codes;
+//! - [`backoff`]: the jittered, doubling waits of every retry loop.
 
+pub mod backoff;
 pub mod ci;
 pub mod cli;
 pub mod clock;

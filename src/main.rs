@@ -24,32 +24,24 @@ fn main() -> ExitCode {
     if let Err(err) = ferry::git::install_signal_cleanup() {
         ferry::report::diagnostics(&format!("warning: {err}\n"));
     }
-    let exit = match ferry::commands::run(&cli).map_err(anyhow::Error::from) {
+    let exit = match ferry::commands::run(&cli) {
         Ok(exit) => exit,
         Err(err) => {
-            let known = err.downcast_ref::<ferry::commands::Error>();
-            let exit = known.map_or(Exit::Failure, ferry::commands::Error::exit);
+            // The error and its causes, one after another, as anyhow's chain tells them.
+            let message = anyhow::Chain::new(&err)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ");
             // Errors quote what they were given (arguments, names read from repositories):
             // every line through the one-line escaper, whichever layer built the message.
-            ferry::report::diagnostics(&format!("error: {}\n", printable(&format!("{err:#}"))));
+            ferry::report::diagnostics(&format!("error: {}\n", printable(&message)));
             // In GitHub Actions, also an annotation on the run's page (at file:line if known).
-            let annotation = known.map_or_else(
-                || ferry::ci::Annotation {
-                    level: ferry::ci::Level::Error,
-                    file: None,
-                    line: None,
-                    column: None,
-                    title: format!("ferry: exit {}", exit.code()),
-                    message: format!("{err:#}"),
-                },
-                ferry::commands::Error::annotation,
-            );
-            let annotation = ferry::ci::Annotation {
+            let annotation = err.annotation();
+            ferry::ci::annotate(&ferry::ci::Annotation {
                 message: printable(&annotation.message),
                 ..annotation
-            };
-            ferry::ci::annotate(&annotation);
-            exit
+            });
+            err.exit()
         }
     };
     ExitCode::from(exit.code())

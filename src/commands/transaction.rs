@@ -11,7 +11,6 @@
 //! of its own); [`transact`] is the whole transaction for commands that rewrite whole files
 //! (`preview`), including a branch that does not exist yet.
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use super::Error;
@@ -123,21 +122,9 @@ fn gave_up(store: &mut dyn Store, last: Option<(GitError, String)>, attempts: u3
 /// in a simulation of 32 jobs started together, the chance that any of them runs out of its 8
 /// attempts fell from 0.5 % to 0.03 %.
 pub(crate) fn backoff(attempt: u32, slot: Duration) -> Duration {
-    let slots = 1u64 << attempt.min(16);
-    let window = (slot.as_millis() as u64)
-        .max(10)
-        .saturating_mul(slots)
-        .min(30_000);
-    let mut hasher = std::hash::RandomState::new().build_hasher();
-    hasher.write_u32(attempt);
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    hasher.write_u32(std::process::id());
-    Duration::from_millis((hasher.finish() % (window + 1)).max(10))
+    let floor = Duration::from_millis(10);
+    let window = crate::backoff::window(slot.max(floor), attempt, Duration::from_secs(30));
+    crate::backoff::between(floor, window)
 }
 
 /// What a plan made of one snapshot of the branch.

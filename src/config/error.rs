@@ -100,32 +100,6 @@ fn split_hint(text: &str) -> (String, Option<String>) {
     }
 }
 
-/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = best;
-        }
-    }
-    rows[a.len()][b.len()]
-}
-
 /// The candidate closest to `target`, if any is close enough to be a likely typo.
 pub(crate) fn closest<'a>(
     target: &str,
@@ -141,7 +115,8 @@ pub(crate) fn closest<'a>(
             // A prefix (`pul` for `pull-request`) is as good as one typo.
             1
         } else {
-            edit_distance(&target, &lower)
+            // Levenshtein plus adjacent transpositions (`pull-reqeust`).
+            strsim::osa_distance(&target, &lower)
         };
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));

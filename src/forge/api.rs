@@ -14,7 +14,6 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method};
@@ -480,14 +479,8 @@ fn rate_limit_wait(response: &Response, now: SystemTime) -> Option<Duration> {
 
 /// Jittered exponential backoff: a random wait between half and all of `first × 2^(attempt-1)`.
 fn backoff(first: Duration, attempt: u32, max: Duration) -> Duration {
-    let window = first
-        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-        .min(max);
-    let mut hasher = std::hash::RandomState::new().build_hasher();
-    hasher.write_u32(attempt);
-    let half = window / 2;
-    let millis = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
-    half + Duration::from_millis(hasher.finish() % millis)
+    let window = crate::backoff::window(first, attempt.saturating_sub(1), max);
+    crate::backoff::between(window / 2, window)
 }
 
 /// The server's explanation from an error body: GitHub's `message` (and `errors[].message`),
