@@ -151,6 +151,19 @@ impl Lab {
         cr
     }
 
+    /// ferry connected with an installation token made outside it (the App `deploy-bot`'s),
+    /// and a pull request it opened with that token.
+    fn as_installation(&self, token: &str) -> (Box<dyn Forge>, ChangeRequest) {
+        self.forge.add_installation_token(token, "deploy-bot");
+        let forge = self.connect_as(token, false).expect("connect");
+        self.branch(
+            "ferry/staging",
+            &[("envs/staging/app.yaml", "image: web:v2\n")],
+        );
+        let cr = self.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+        (forge, cr)
+    }
+
     /// A request to the forge's REST API as the owner of `token`, outside ferry.
     fn raw(&self, token: &str, method: &str, path: &str, body: &Value) -> HttpResponse {
         let url = format!("{}{path}", self.api_url());
@@ -1280,13 +1293,7 @@ fn github_requests_name_the_media_type_and_the_api_version() {
 fn an_installation_token_made_elsewhere_keeps_one_comment() {
     let lab = Lab::new(ForgeKind::GitHub);
     let token = "ghs_installationtokenmadebyanotherstep0";
-    lab.forge.add_installation_token(token, "deploy-bot");
-    let forge = lab.connect_as(token, false).expect("connect");
-    lab.branch(
-        "ferry/staging",
-        &[("envs/staging/app.yaml", "image: web:v2\n")],
-    );
-    let cr = lab.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+    let (forge, cr) = lab.as_installation(token);
     let quoted = format!("> {MARKER}\n> Plan: web v1 → v2\n\nWhy v2?");
     let alices = lab.comment_as(ALICE_TOKEN, cr.number, &quoted);
 
@@ -1537,14 +1544,7 @@ fn github_status_lists_are_read_whole() {
 #[test]
 fn racing_runs_keep_one_github_comment() {
     let lab = Lab::new(ForgeKind::GitHub);
-    let token = "ghs_installationtokenmadebyanotherstep1";
-    lab.forge.add_installation_token(token, "deploy-bot");
-    let forge = lab.connect_as(token, false).expect("connect");
-    lab.branch(
-        "ferry/staging",
-        &[("envs/staging/app.yaml", "image: web:v2\n")],
-    );
-    let cr = lab.open(&*forge, "ferry/staging", "main", "staging: web v2", &[]);
+    let (forge, cr) = lab.as_installation("ghs_installationtokenmadebyanotherstep1");
     // The other run's comment lands right after this run listed the comments.
     lab.forge.gitlab_later(fake::GitLabLater {
         method: "GET".to_owned(),

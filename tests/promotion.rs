@@ -789,11 +789,12 @@ fn wait_and_the_status_gate_read_the_revision_the_agent_synced() {
         assert_eq!(json_of(&out)["status"], "up-to-date");
         assert_eq!(json_of(&out)["commit"], mine.as_str(), "{kind:?}");
 
-        let wait = |context: &str, timeout: &str| {
+        // `ferry wait` on ferry's commit, its report as JSON or as text.
+        let wait_as = |output: &str, context: &str, timeout: &str| {
             lab.ferry(
                 &[
                     "--output",
-                    "json",
+                    output,
                     "wait",
                     "--env",
                     "staging",
@@ -809,24 +810,8 @@ fn wait_and_the_status_gate_read_the_revision_the_agent_synced() {
                 None,
             )
         };
-        let wait_text = |context: &str, timeout: &str| {
-            lab.ferry(
-                &[
-                    "wait",
-                    "--env",
-                    "staging",
-                    "--commit",
-                    &mine,
-                    "--context",
-                    context,
-                    "--timeout",
-                    timeout,
-                    "--interval",
-                    "1s",
-                ],
-                None,
-            )
-        };
+        let wait = |context: &str, timeout: &str| wait_as("json", context, timeout);
+        let wait_text = |context: &str, timeout: &str| wait_as("text", context, timeout);
         // Success on the later commit only: success, and it says where.
         lab.agent_status(&later, "continuous-delivery/ok", "success");
         let out = wait("continuous-delivery/ok", "1s");
