@@ -258,7 +258,7 @@ impl GitHub {
     /// The login the token acts as (1 call, the first time), or `None` for an installation
     /// token ferry did not mint (a workflow's `GITHUB_TOKEN`, an app-token step's): GitHub
     /// answers 403 to `GET /user` for those, and nothing else tells an installation token its
-    /// App's name. Its comments are then told by their author being a bot ([`is_own`]).
+    /// App's name. Its comments are then told by their author being a bot (`is_own`).
     fn login(&self) -> Result<Option<String>, ForgeError> {
         #[derive(Deserialize)]
         struct Me {
@@ -811,7 +811,7 @@ impl Forge for GitHub {
         Ok(cr)
     }
 
-    /// ferry's comment is the one carrying `marker` whose author is ferry ([`is_own`]): the
+    /// ferry's comment is the one carrying `marker` whose author is ferry (`is_own`): the
     /// oldest such is edited in place. After creating one, the list is read again: when two
     /// runs raced and both created, the newer is deleted, so one comment stays.
     fn upsert_comment(

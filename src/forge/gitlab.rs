@@ -632,7 +632,7 @@ impl Forge for GitLab {
 
     /// `GET /projects/:id/merge_requests/:iid` and `GET .../approvals`: 2 calls. GitLab's
     /// `detailed_merge_status` is authoritative: whenever it is not `mergeable`, the result is
-    /// not ready, and says why. The approvals answer differs by tier (see [`readiness_of`]);
+    /// not ready, and says why. The approvals answer differs by tier (see `readiness_of`);
     /// where GitLab refuses it (403, or 404 from a GitLab without the endpoint or a role that
     /// may not read it), the merge status alone decides and the approvals are reported unknown.
     fn readiness(&self, number: u64) -> Result<Readiness, ForgeError> {
