@@ -80,24 +80,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::trailers;
+
 /// File name of the GitLab dotenv report when `$FERRY_DOTENV` is not set.
 pub const DEFAULT_DOTENV: &str = "ferry.env";
 
 /// Prefix of every variable written to the GitLab dotenv report.
 pub const DOTENV_PREFIX: &str = "FERRY_";
-
-/// Trailer naming the web URL of the source (application) repository.
-pub const TRAILER_SOURCE_REPO: &str = "Ferry-Source-Repo";
-/// Trailer naming the source commit the change was built from.
-pub const TRAILER_SOURCE_COMMIT: &str = "Ferry-Source-Commit";
-/// Trailer naming the source branch (or tag).
-pub const TRAILER_SOURCE_REF: &str = "Ferry-Source-Ref";
-/// Trailer linking the CI run that made the change.
-pub const TRAILER_RUN_URL: &str = "Ferry-Run-Url";
-/// Trailer carrying the CI run number.
-pub const TRAILER_RUN_NUMBER: &str = "Ferry-Run-Number";
-/// Trailer carrying the pull request (GitHub) or merge request (GitLab) number.
-pub const TRAILER_CHANGE_REQUEST: &str = "Ferry-Change-Request";
 
 /// Largest GitHub event payload read; GitHub's own webhook payload cap is 25 MB.
 const MAX_EVENT_BYTES: u64 = 32 << 20;
@@ -362,8 +351,8 @@ fn escape_property(text: &str) -> String {
 }
 
 /// Audit trailers for a commit message, in a fixed order and only those that are known:
-/// [`TRAILER_SOURCE_REPO`], [`TRAILER_SOURCE_COMMIT`], [`TRAILER_SOURCE_REF`],
-/// [`TRAILER_RUN_URL`], [`TRAILER_RUN_NUMBER`], [`TRAILER_CHANGE_REQUEST`].
+/// [`trailers::SOURCE_REPO`], [`trailers::SOURCE_COMMIT`], [`trailers::SOURCE_REF`],
+/// [`trailers::RUN_URL`], [`trailers::RUN_NUMBER`], [`trailers::CHANGE_REQUEST`].
 ///
 /// Every value is forced onto one line: each run of control characters (CR, LF, tab, …) and
 /// Unicode line/paragraph separators becomes a single space, and the result is trimmed; a value
@@ -373,18 +362,21 @@ fn escape_property(text: &str) -> String {
 pub fn trailers(ctx: &Context) -> Vec<(&'static str, String)> {
     let candidates = [
         (
-            TRAILER_SOURCE_REPO,
+            trailers::SOURCE_REPO,
             ctx.source_repo.as_deref().map(one_line),
         ),
         (
-            TRAILER_SOURCE_COMMIT,
+            trailers::SOURCE_COMMIT,
             ctx.source_commit.as_deref().map(one_line),
         ),
-        (TRAILER_SOURCE_REF, ctx.source_ref.as_deref().map(one_line)),
-        (TRAILER_RUN_URL, ctx.run_url.as_deref().map(one_line)),
-        (TRAILER_RUN_NUMBER, ctx.run_number.map(|n| n.to_string())),
         (
-            TRAILER_CHANGE_REQUEST,
+            trailers::SOURCE_REF,
+            ctx.source_ref.as_deref().map(one_line),
+        ),
+        (trailers::RUN_URL, ctx.run_url.as_deref().map(one_line)),
+        (trailers::RUN_NUMBER, ctx.run_number.map(|n| n.to_string())),
+        (
+            trailers::CHANGE_REQUEST,
             ctx.change_request.map(|n| n.to_string()),
         ),
     ];
@@ -1420,17 +1412,17 @@ mod tests {
             trailers(&ctx),
             vec![
                 (
-                    TRAILER_SOURCE_REPO,
+                    trailers::SOURCE_REPO,
                     "https://github.com/acme/shop".to_owned()
                 ),
-                (TRAILER_SOURCE_COMMIT, "abc123".to_owned()),
-                (TRAILER_SOURCE_REF, "feature/x".to_owned()),
+                (trailers::SOURCE_COMMIT, "abc123".to_owned()),
+                (trailers::SOURCE_REF, "feature/x".to_owned()),
                 (
-                    TRAILER_RUN_URL,
+                    trailers::RUN_URL,
                     "https://github.com/acme/shop/actions/runs/9876543210".to_owned()
                 ),
-                (TRAILER_RUN_NUMBER, "57".to_owned()),
-                (TRAILER_CHANGE_REQUEST, "42".to_owned()),
+                (trailers::RUN_NUMBER, "57".to_owned()),
+                (trailers::CHANGE_REQUEST, "42".to_owned()),
             ]
         );
         assert_eq!(
@@ -1451,12 +1443,15 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (TRAILER_SOURCE_REPO, "https://x.example/a b c d".to_owned()),
                 (
-                    TRAILER_SOURCE_REF,
+                    trailers::SOURCE_REPO,
+                    "https://x.example/a b c d".to_owned()
+                ),
+                (
+                    trailers::SOURCE_REF,
                     "evil Signed-off-by: mallory Ferry-Source-Commit: 0000".to_owned()
                 ),
-                (TRAILER_CHANGE_REQUEST, "9".to_owned()),
+                (trailers::CHANGE_REQUEST, "9".to_owned()),
             ]
         );
         for (_, value) in &got {

@@ -185,38 +185,14 @@ fn inventory_at(
 /// The trailers of a commit; for a merge commit without any, those of the merged commit (a
 /// change request's), when it was fetched.
 fn trailers_of(store: &dyn Store, commit: &CommitInfo) -> Vec<(String, String)> {
-    let own = parse_trailers(&commit.message);
+    let own = crate::trailers::parse(&commit.message);
     if !own.is_empty() || commit.parents.len() < 2 {
         return own;
     }
     store
         .commit_message(&commit.parents[1])
-        .map(|m| parse_trailers(&m))
+        .map(|m| crate::trailers::parse(&m))
         .unwrap_or_default()
-}
-
-/// The `Key: value` lines of a message's last paragraph, when every line of it is one.
-#[must_use]
-pub fn parse_trailers(message: &str) -> Vec<(String, String)> {
-    let trimmed = message.trim_end();
-    let Some(last) = trimmed.rsplit("\n\n").next() else {
-        return Vec::new();
-    };
-    if last == trimmed && !trimmed.contains('\n') && trimmed.lines().count() <= 1 {
-        // A one-line message has no trailers.
-        return Vec::new();
-    }
-    let mut trailers = Vec::new();
-    for line in last.lines() {
-        let Some((key, value)) = line.split_once(": ") else {
-            return Vec::new();
-        };
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Vec::new();
-        }
-        trailers.push((key.to_owned(), value.trim().to_owned()));
-    }
-    trailers
 }
 
 /// Each image's newest change in `walk`, by name.
@@ -227,29 +203,4 @@ pub fn latest_by_image(walk: &Walk) -> BTreeMap<String, &Change> {
         latest.entry(change.image.clone()).or_insert(change);
     }
     latest
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trailers_are_read_from_the_last_paragraph_only() {
-        let message = "staging: bump cart to 9d8c7b6\n\n- cart: 1 → 2\n\nFerry-Source-Repo: https://github.com/acme/cart\nFerry-Source-Commit: 9d8c7b6\n";
-        assert_eq!(
-            parse_trailers(message),
-            [
-                (
-                    "Ferry-Source-Repo".to_owned(),
-                    "https://github.com/acme/cart".to_owned()
-                ),
-                ("Ferry-Source-Commit".to_owned(), "9d8c7b6".to_owned()),
-            ]
-        );
-        assert!(
-            parse_trailers("fix: a thing\n\nsome text: not a trailer because\nof this line\n")
-                .is_empty()
-        );
-        assert!(parse_trailers("Subject: only one line").is_empty());
-    }
 }

@@ -17,7 +17,8 @@
 //! - [`inventory`]: what an environment runs; [`history`]: when it changed, from commits;
 //! - [`window`]: promotion time windows; [`verdict`]: the agents' verdict on a change;
 //! - [`clock`]: RFC 3339 times (preview expiry); [`exit`]: the documented exit codes;
-//! - [`backoff`]: the jittered, doubling waits of every retry loop.
+//! - [`backoff`]: the jittered, doubling waits of every retry loop; [`trailers`]: the commit
+//!   trailers ferry writes and reads.
 
 pub mod backoff;
 pub mod ci;
@@ -39,6 +40,7 @@ pub mod render;
 pub mod report;
 pub mod slug;
 pub mod stamps;
+pub mod trailers;
 pub mod tree;
 pub mod verdict;
 pub mod window;

@@ -32,6 +32,7 @@ use crate::policy::{Policy, Verdict};
 use crate::render::{self, ChangeRequestContext, MessageContext, MessageImage, Trailer};
 use crate::report;
 use crate::stamps::{self, Origin, Stamps};
+use crate::trailers;
 
 /// The result, as printed with `--output json`.
 #[derive(Debug, Serialize)]
@@ -1084,12 +1085,12 @@ fn prepare(
     if target.update == Update::PullRequest {
         // What `ferry merge` needs to recompute the change on a newer tip.
         trailers.push(Trailer {
-            key: change_request::TRAILER_PATH.to_owned(),
+            key: trailers::PATH.to_owned(),
             value: target.path.clone(),
         });
         for u in &changed {
             trailers.push(Trailer {
-                key: change_request::TRAILER_UPDATE.to_owned(),
+                key: trailers::UPDATE.to_owned(),
                 value: u.argument(&u.image.to_string()),
             });
         }
@@ -1277,11 +1278,11 @@ fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
             }
         }
     };
-    set(ci::TRAILER_SOURCE_REPO, args.source.source_repo.clone());
-    set(ci::TRAILER_SOURCE_COMMIT, args.source.source_commit.clone());
-    set(ci::TRAILER_SOURCE_REF, args.source.source_ref.clone());
+    set(trailers::SOURCE_REPO, args.source.source_repo.clone());
+    set(trailers::SOURCE_COMMIT, args.source.source_commit.clone());
+    set(trailers::SOURCE_REF, args.source.source_ref.clone());
     set(
-        ci::TRAILER_RUN_NUMBER,
+        trailers::RUN_NUMBER,
         args.source.run_number.map(|n| n.to_string()),
     );
     if let Some(preset) = &args.preset {

@@ -18,12 +18,6 @@ pub const LABEL: &str = "ferry";
 /// Where every ferry change-request branch starts.
 pub const BRANCH_PREFIX: &str = "ferry/";
 
-/// The commit trailer naming the environment's directory of a proposed change.
-pub const TRAILER_PATH: &str = "Ferry-Path";
-
-/// The commit trailer naming one requested update (`IMAGE=TAG[@DIGEST]`) of a proposed change.
-pub const TRAILER_UPDATE: &str = "Ferry-Update";
-
 /// Longest slug of an environment or image set in a branch name.
 const MAX_SLUG: usize = 40;
 

@@ -36,6 +36,7 @@ use crate::render::{
     self, ChangeRequestContext, MessageContext, MessageImage, RenderError, Trailer,
 };
 use crate::report;
+use crate::trailers;
 use crate::tree;
 use crate::yaml::Yaml;
 
@@ -1121,27 +1122,21 @@ fn message_context(
         value,
     };
     let mut trailers = vec![
-        trailer(ci::TRAILER_SOURCE_REPO, SAMPLE_APP.to_owned()),
-        trailer(ci::TRAILER_SOURCE_COMMIT, SAMPLE_COMMIT.to_owned()),
-        trailer(ci::TRAILER_SOURCE_REF, SAMPLE_BRANCH.to_owned()),
+        trailer(trailers::SOURCE_REPO, SAMPLE_APP.to_owned()),
+        trailer(trailers::SOURCE_COMMIT, SAMPLE_COMMIT.to_owned()),
+        trailer(trailers::SOURCE_REF, SAMPLE_BRANCH.to_owned()),
         trailer(
-            ci::TRAILER_RUN_URL,
+            trailers::RUN_URL,
             format!("{SAMPLE_APP}/-/pipelines/{SAMPLE_RUN}"),
         ),
-        trailer(ci::TRAILER_RUN_NUMBER, SAMPLE_RUN.to_string()),
-        trailer(
-            ci::TRAILER_CHANGE_REQUEST,
-            SAMPLE_CHANGE_REQUEST.to_string(),
-        ),
+        trailer(trailers::RUN_NUMBER, SAMPLE_RUN.to_string()),
+        trailer(trailers::CHANGE_REQUEST, SAMPLE_CHANGE_REQUEST.to_string()),
     ];
     if environment.update == Update::PullRequest {
-        trailers.push(trailer(
-            change_request::TRAILER_PATH,
-            environment.path.clone(),
-        ));
+        trailers.push(trailer(trailers::PATH, environment.path.clone()));
         for image in &images {
             trailers.push(trailer(
-                change_request::TRAILER_UPDATE,
+                trailers::UPDATE,
                 format!("{}={}", image.name, image.to),
             ));
         }
@@ -1569,7 +1564,7 @@ mod tests {
         assert!(
             two.trailers
                 .iter()
-                .any(|t| t.key == change_request::TRAILER_PATH && t.value == "envs/production")
+                .any(|t| t.key == trailers::PATH && t.value == "envs/production")
         );
         let message = render::commit_message(None, &message_context(&environment, &inventory, 1))
             .expect("renders");

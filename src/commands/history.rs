@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::Error;
 use super::site::Site;
-use crate::ci;
 use crate::cli::{HistoryArgs, Output};
 use crate::clock::Time;
 use crate::exit::Exit;
@@ -15,6 +14,7 @@ use crate::history::{self, Change};
 use crate::inventory::short_tag;
 use crate::render::markdown_code;
 use crate::report;
+use crate::trailers;
 
 #[derive(Debug, Serialize)]
 struct Report<'a> {
@@ -71,8 +71,8 @@ pub fn run(args: &HistoryArgs, output: Output) -> Result<Exit, Error> {
 }
 
 fn source_of(change: &Change) -> String {
-    let commit = change.trailer(ci::TRAILER_SOURCE_COMMIT).map(short_tag);
-    let repo = change.trailer(ci::TRAILER_SOURCE_REPO);
+    let commit = change.trailer(trailers::SOURCE_COMMIT).map(short_tag);
+    let repo = change.trailer(trailers::SOURCE_REPO);
     match (repo, commit) {
         (Some(repo), Some(commit)) => format!("{repo}@{commit}"),
         (None, Some(commit)) => commit,

@@ -19,6 +19,7 @@ use crate::exit::Exit;
 use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness};
 use crate::git::{Credentials, Remote, RepoUrl, Store};
 use crate::report;
+use crate::trailers;
 
 /// What happened to one change request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -295,9 +296,9 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
         return Ok(None);
     }
     let message = head_message(args, &cr.head_branch)?;
-    let trailer = |key: &str| trailer_values(&message, key);
-    let updates = trailer(change_request::TRAILER_UPDATE);
-    let Some(path) = trailer(change_request::TRAILER_PATH).into_iter().next() else {
+    let trailer = |key: &str| trailers::values(&message, key);
+    let updates = trailer(trailers::UPDATE);
+    let Some(path) = trailer(trailers::PATH).into_iter().next() else {
         return Ok(None);
     };
     if updates.is_empty() {
@@ -321,10 +322,10 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
     .map(|s| (*s).to_owned())
     .collect();
     for (key, flag) in [
-        (ci::TRAILER_SOURCE_REPO, "--source-repo"),
-        (ci::TRAILER_SOURCE_COMMIT, "--source-commit"),
-        (ci::TRAILER_SOURCE_REF, "--source-ref"),
-        (ci::TRAILER_RUN_NUMBER, "--run-number"),
+        (trailers::SOURCE_REPO, "--source-repo"),
+        (trailers::SOURCE_COMMIT, "--source-commit"),
+        (trailers::SOURCE_REF, "--source-ref"),
+        (trailers::RUN_NUMBER, "--run-number"),
     ] {
         if let Some(value) = trailer(key).into_iter().next() {
             argv.push(format!("{flag}={value}"));
@@ -369,17 +370,6 @@ pub(crate) fn head_message(args: &MergeArgs, branch: &str) -> Result<String, Err
     let mut store = Remote::open(url, credentials, None)?;
     let tip = store.fetch(Some(branch))?;
     Ok(store.commit_message(&tip.commit)?)
-}
-
-/// The values of trailer `key` in `message`, wherever a commit message template put them.
-pub(crate) fn trailer_values(message: &str, key: &str) -> Vec<String> {
-    let prefix = format!("{key}: ");
-    message
-        .lines()
-        .filter_map(|line| line.strip_prefix(&prefix))
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
-        .collect()
 }
 
 fn merge_now(

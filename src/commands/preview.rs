@@ -38,6 +38,7 @@ use crate::preview::{
 use crate::render;
 use crate::report;
 use crate::slug;
+use crate::trailers;
 
 pub fn run(args: &PreviewArgs, output: Output) -> Result<Exit, Error> {
     match &args.command {
@@ -813,17 +814,13 @@ fn plan_up(
 fn trailers_of(context: &PreviewContext) -> String {
     let mut lines = vec![format!("Ferry-Preview: {}", context.slug)];
     if let Some(repo) = &context.source.repo {
-        lines.push(format!("{}: {}", ci::TRAILER_SOURCE_REPO, one_line(repo)));
+        lines.push(format!("{}: {}", trailers::SOURCE_REPO, one_line(repo)));
     }
     if let Some(commit) = &context.source.commit {
-        lines.push(format!(
-            "{}: {}",
-            ci::TRAILER_SOURCE_COMMIT,
-            one_line(commit)
-        ));
+        lines.push(format!("{}: {}", trailers::SOURCE_COMMIT, one_line(commit)));
     }
     if let Some(cr) = &context.change_request {
-        lines.push(format!("{}: {}", ci::TRAILER_CHANGE_REQUEST, cr.number));
+        lines.push(format!("{}: {}", trailers::CHANGE_REQUEST, cr.number));
     }
     lines.join("\n") + "\n"
 }

@@ -32,21 +32,13 @@ use crate::image::{ImageName, ImageUpdate};
 use crate::inventory::{Deployed, Inventory, short_tag};
 use crate::render::markdown_code;
 use crate::report;
+use crate::trailers;
 use crate::verdict::{self, Verdict};
 use crate::window::{self, Window};
+use trailers::{GATE, PROMOTION};
 
 /// The label on every promotion change request, beside `ferry` and `env:<target>`.
 pub const LABEL: &str = "ferry:promotion";
-
-/// Trailer naming the environments of a promotion: `staging -> production`.
-pub const TRAILER_PROMOTION: &str = "Ferry-Promotion";
-/// Trailer naming the source environment's commit a promotion was read from.
-pub const TRAILER_PROMOTED_FROM: &str = "Ferry-Promoted-From";
-/// Trailer naming the source repository of a promotion across repositories.
-pub const TRAILER_PROMOTED_FROM_REPO: &str = "Ferry-Promoted-From-Repo";
-/// Trailer recording a gate given by flag (`require-status=continuous-delivery/*`, `min-age=2h`,
-/// `window=...`), so that `ferry merge` checks the same gates again before merging.
-pub const TRAILER_GATE: &str = "Ferry-Gate";
 
 /// One image promoted.
 #[derive(Debug, Clone, Serialize)]
@@ -358,18 +350,18 @@ fn read(
     for (deployed, there) in pairs {
         let change: Option<&&Change> = latest.get(&deployed.image);
         let app_repo = change
-            .and_then(|c| c.trailer(ci::TRAILER_SOURCE_REPO))
+            .and_then(|c| c.trailer(trailers::SOURCE_REPO))
             .map(str::to_owned)
             .filter(|r| safe_url(r));
         let app_to = change
-            .and_then(|c| c.trailer(ci::TRAILER_SOURCE_COMMIT))
+            .and_then(|c| c.trailer(trailers::SOURCE_COMMIT))
             .map(str::to_owned)
             .or_else(|| deployed.tag.clone().filter(|t| looks_like_commit(t)));
         let app_from = target_trailers
             .get(&deployed.image)
             .and_then(|t| {
                 t.iter()
-                    .find(|(k, _)| k == ci::TRAILER_SOURCE_COMMIT)
+                    .find(|(k, _)| k == trailers::SOURCE_COMMIT)
                     .map(|(_, v)| v.clone())
             })
             .or_else(|| {
@@ -652,15 +644,15 @@ fn bump_args(
         rows => format!("Promote {from} → {to}: {} images", rows.len()),
     };
     let mut trailers = vec![
-        (TRAILER_PROMOTION.to_owned(), format!("{from} -> {to}")),
+        (PROMOTION.to_owned(), format!("{from} -> {to}")),
         (
-            TRAILER_PROMOTED_FROM.to_owned(),
+            trailers::PROMOTED_FROM.to_owned(),
             reading.source_tip.commit.clone(),
         ),
     ];
     if args.to_repo.is_some() {
         trailers.push((
-            TRAILER_PROMOTED_FROM_REPO.to_owned(),
+            trailers::PROMOTED_FROM_REPO.to_owned(),
             source.url.to_string(),
         ));
     }
@@ -670,7 +662,7 @@ fn bump_args(
         .map(|s| format!("require-status={s}"))
         .chain(args.min_age.iter().map(|d| format!("min-age={d}")))
         .chain(args.windows.iter().map(|w| format!("window={w}")));
-    trailers.extend(gates.map(|g| (TRAILER_GATE.to_owned(), ci::one_line(&g))));
+    trailers.extend(gates.map(|g| (GATE.to_owned(), ci::one_line(&g))));
     let preset = change_request::Preset {
         head: Some(change_request::promotion_branch(to)),
         title: Some(title.clone()),
@@ -940,11 +932,11 @@ pub(crate) fn merge_gated(
         missing: vec![missing],
     };
     let message = merge::head_message(merge_args, &cr.head_branch)?;
-    let values = |key: &str| merge::trailer_values(&message, key);
-    let promotion = values(TRAILER_PROMOTION);
+    let values = |key: &str| trailers::values(&message, key);
+    let promotion = values(PROMOTION);
     let Some((from, to)) = promotion.first().and_then(|v| v.split_once(" -> ")) else {
         return Ok(waiting(format!(
-            "its head commit has no `{TRAILER_PROMOTION}` trailer, so its gates are unknown: rerun `ferry promote --to ENV --merge`"
+            "its head commit has no `{PROMOTION}` trailer, so its gates are unknown: rerun `ferry promote --to ENV --merge`"
         )));
     };
     let mut argv: Vec<String> = vec![
@@ -960,26 +952,26 @@ pub(crate) fn merge_gated(
                 .unwrap_or_default()
         ),
     ];
-    match values(TRAILER_PROMOTED_FROM_REPO).first() {
+    match values(trailers::PROMOTED_FROM_REPO).first() {
         Some(source) => {
             argv.push(format!("--repo={source}"));
             argv.push(format!("--to-repo={}", merge_args.repo));
         }
         None => argv.push(format!("--repo={}", merge_args.repo)),
     }
-    for update in values(change_request::TRAILER_UPDATE) {
+    for update in values(trailers::UPDATE) {
         // `NAME=TAG[@DIGEST]` or `NAME@DIGEST`: no name holds '=' or '@'.
         let name = update.split(['=', '@']).next().unwrap_or_default();
         argv.push(format!("--image={name}"));
     }
-    for gate in values(TRAILER_GATE) {
+    for gate in values(GATE) {
         match gate.split_once('=') {
             Some((flag @ ("require-status" | "min-age" | "window"), value)) => {
                 argv.push(format!("--{flag}={value}"));
             }
             _ => {
                 return Ok(waiting(format!(
-                    "its head commit records a gate ferry does not know (`{TRAILER_GATE}: {gate}`): rerun `ferry promote --to {to} --merge`"
+                    "its head commit records a gate ferry does not know (`{GATE}: {gate}`): rerun `ferry promote --to {to} --merge`"
                 )));
             }
         }

@@ -18,9 +18,7 @@ use crate::history::{self, Change};
 use crate::image::ImageUpdate;
 use crate::inventory::{Inventory, short_tag};
 use crate::report;
-
-/// Trailer of a rollback commit: `IMAGE FROM -> TO`.
-pub const TRAILER_ROLLBACK: &str = "Ferry-Rollback";
+use crate::trailers;
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -96,11 +94,11 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
         ))
     })?;
     let mut trailers = vec![(
-        TRAILER_ROLLBACK.to_owned(),
+        trailers::ROLLBACK.to_owned(),
         format!("{name} {current} -> {target}"),
     )];
     if !reason.is_empty() {
-        trailers.push(("Ferry-Reason".to_owned(), reason.clone()));
+        trailers.push((trailers::REASON.to_owned(), reason.clone()));
     }
     let mut body = format!(
         "Rolls {} in {} back from {} to {}, a version it ran before.\n",

@@ -10,13 +10,13 @@ use serde::Serialize;
 use super::Error;
 use super::history::cell;
 use super::site::Site;
-use crate::ci;
 use crate::cli::{Output, StatusArgs};
 use crate::clock::Time;
 use crate::exit::Exit;
 use crate::history::{self, Change};
 use crate::inventory::{Inventory, short_tag};
 use crate::report;
+use crate::trailers;
 
 /// One image in one environment.
 #[derive(Debug, Clone, Serialize)]
@@ -119,7 +119,7 @@ pub fn run(args: &StatusArgs, output: Output) -> Result<Exit, Error> {
                     cut: change.is_none() && walk.cut,
                     commit: change.map(|c| c.commit.clone()),
                     source_commit: change
-                        .and_then(|c| c.trailer(ci::TRAILER_SOURCE_COMMIT))
+                        .and_then(|c| c.trailer(trailers::SOURCE_COMMIT))
                         .map(str::to_owned),
                 },
             );
