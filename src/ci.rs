@@ -10,7 +10,7 @@
 //!   mechanism — `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` on GitHub, a dotenv report file on
 //!   GitLab.
 //!
-//! [`trailers`] turns a [`Context`] into single-line audit trailers for commit messages.
+//! [`trailers()`] turns a [`Context`] into single-line audit trailers for commit messages.
 //!
 //! # Variables read
 //!
@@ -48,7 +48,7 @@
 //!
 //! Values in a [`Context`] are kept as the CI gave them (after trimming): branch names come
 //! from whoever opened the pull request and are data, never markup. Every sink that needs a
-//! single line ([`trailers`], the GitLab dotenv file) sanitises them itself.
+//! single line ([`trailers()`], the GitLab dotenv file) sanitises them itself.
 //!
 //! # Output formats
 //!
