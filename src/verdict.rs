@@ -78,6 +78,29 @@ pub struct Verdict {
     pub asked: usize,
 }
 
+impl Verdict {
+    /// Where the verdict came from, for messages: its commit (short), and when that is not
+    /// `commit` (ferry's), that it is a later commit of `branch` containing it.
+    #[must_use]
+    pub fn source(&self, commit: &str, branch: &str) -> String {
+        match &self.commit {
+            Some(c) if c != commit => format!(
+                "{}, a later commit of `{branch}` that contains {}",
+                short(c),
+                short(commit)
+            ),
+            Some(c) => short(c).to_owned(),
+            None => short(commit).to_owned(),
+        }
+    }
+}
+
+/// A commit id's first 12 digits.
+#[must_use]
+pub fn short(commit: &str) -> &str {
+    &commit[..12.min(commit.len())]
+}
+
 /// Reads the statuses of `commits` (newest first) with `statuses` until one decides (see the
 /// module documentation).
 ///

@@ -528,16 +528,7 @@ fn check_gates(
 /// The `require-status` gate for `context`, from the verdict on `commit` and the later commits
 /// of `branch` that contain it.
 fn status_gate(context: &str, commit: &str, branch: &str, verdict: &Verdict) -> Gate {
-    let short = |c: &str| c[..12.min(c.len())].to_owned();
-    let on = match &verdict.commit {
-        Some(c) if c != commit => format!(
-            "{}, a later commit of `{branch}` that contains {}",
-            short(c),
-            short(commit)
-        ),
-        Some(c) => short(c),
-        None => short(commit),
-    };
+    let on = verdict.source(commit, branch);
     let shown = verdict
         .checks
         .iter()
@@ -547,7 +538,7 @@ fn status_gate(context: &str, commit: &str, branch: &str, verdict: &Verdict) -> 
     let detail = match (verdict.state, verdict.settled) {
         (_, _) if verdict.commit.is_none() => format!(
             "no status `{context}` on {} or a later commit of `{branch}` yet",
-            short(commit)
+            verdict::short(commit)
         ),
         (CheckState::Failure, false) => {
             format!("{shown} on {on}; newer commits have no verdict yet (agents retry)")

@@ -99,18 +99,8 @@ pub fn run(args: &WaitArgs, output: Output) -> Result<Exit, Error> {
     let state = verdict.state;
     let checks = verdict.checks.clone();
     let target_url = checks.iter().find_map(|c| c.url.clone());
-    let short = |c: &str| c[..12.min(c.len())].to_owned();
-    let mine = short(&commit);
-    // Where the verdict came from, when not ferry's own commit.
-    let on = match &verdict.commit {
-        Some(c) if *c != commit => format!(
-            "{}, a later commit of `{}` that contains {mine}",
-            short(c),
-            tip.branch
-        ),
-        Some(c) => short(c),
-        None => mine.clone(),
-    };
+    let mine = verdict::short(&commit).to_owned();
+    let on = verdict.source(&commit, &tip.branch);
     let mut text = String::new();
     let (word, exit) = match state {
         CheckState::Success | CheckState::Neutral => ("success", Exit::Done),
