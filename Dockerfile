@@ -30,9 +30,9 @@ FROM rust:${RUST_VERSION}-alpine${ALPINE_VERSION} AS build
 # - libgit2 and libssh2 (git2's `https` and `ssh` features; vendored, since Alpine's -dev
 #   packages are not installed), linked against Alpine's OpenSSL: openssl-dev and its static
 #   archives (OPENSSL_NO_VENDOR below);
-# - zlib-ng (the `zlib-ng` feature, built with cmake: it inflates fetched packs faster than
-#   zlib, README "zlib or zlib-ng") and aws-lc (rustls and the GitHub App's JWT; no cmake).
-RUN apk add --no-cache build-base perl pkgconf linux-headers openssl-dev openssl-libs-static cmake
+# - zlib-ng (crates/libz-sys, with the C compiler: it inflates fetched packs faster than zlib,
+#   README "zlib-ng without cmake") and aws-lc (rustls and the GitHub App's JWT). No cmake.
+RUN apk add --no-cache build-base perl pkgconf linux-headers openssl-dev openssl-libs-static
 
 # openssl-sys: link libssl.a and libcrypto.a, never a shared OpenSSL; pkg-config answers with
 # static flags. The musl target links the C runtime statically by default (crt-static).
@@ -47,7 +47,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --features zlib-ng --bin ferry \
+    cargo build --release --locked --bin ferry \
  && install -D -m 0755 target/release/ferry /out/ferry
 
 # Refuse a binary that needs a dynamic loader or shared libraries: the image below has neither

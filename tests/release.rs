@@ -9,7 +9,7 @@
 //!
 //! What differs from the workflow: the binary packed is the one `cargo test` built (debug
 //! profile, the host's own target, default features) instead of `cargo build --release --locked
-//! --target T --features vendored-openssl`, named for the target this runner's OS and
+//! --target T`, named for the target this runner's OS and
 //! architecture download (a release build takes minutes here). Packing, naming, checksums,
 //! the download location and the install are the workflow's and the action's own.
 
