@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::change_request::{self, Action};
-use super::set_image::Missing;
+use super::missing::{Missing, closest_to};
 use super::transaction::{self, Try};
 use super::{Error, read_config, read_template, site, text};
 use crate::ci::{self, Context, Outputs, one_line};
@@ -1177,7 +1177,7 @@ fn suggestions(
         .iter()
         .flat_map(|b| plan::images_in(&b.path, &b.bytes))
         .collect();
-    Ok((super::set_image::closest_to(missing, &found), blobs.len()))
+    Ok((closest_to(missing, &found), blobs.len()))
 }
 
 /// `TAG`, `TAG@DIGEST` or `@DIGEST` (a digest-only request).

@@ -5,6 +5,7 @@ pub mod change_request;
 pub mod check;
 pub mod history;
 pub mod merge;
+mod missing;
 pub mod preview;
 pub mod promote;
 pub mod rollback;

@@ -8,11 +8,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Error;
+use super::missing::{Missing, closest_to};
 use super::text::{describe, list_changes, located, missing_text, refusal_text, unified_diff};
 use crate::cli::{Output, SetImageArgs};
 use crate::config::{self, Config};
 use crate::exit::Exit;
-use crate::image::{self, ImageName};
+use crate::image::ImageName;
 use crate::plan::{self, Change, Notice, Planner};
 use crate::report;
 use crate::tree;
@@ -38,17 +39,6 @@ enum Status {
     DryRun,
     NotFound,
     Refused,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Missing {
-    /// The normalized name.
-    pub(super) image: String,
-    /// The closest names found, normalized, best first.
-    pub(super) suggestions: Vec<String>,
-    /// The same names in their short form, for people.
-    #[serde(skip)]
-    pub(super) familiar: (String, Vec<String>),
 }
 
 pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
@@ -204,7 +194,7 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf, bool), E
 }
 
 /// For each missing image, the closest image names referenced anywhere below `dir`.
-pub(super) fn suggestions(
+fn suggestions(
     dir: &Path,
     files: &[String],
     missing: &[ImageName],
@@ -218,19 +208,4 @@ pub(super) fn suggestions(
     .flatten()
     .collect();
     Ok(closest_to(missing, &found))
-}
-
-/// For each missing image, the closest of the names `found`.
-pub(super) fn closest_to(missing: &[ImageName], found: &BTreeSet<ImageName>) -> Vec<Missing> {
-    missing
-        .iter()
-        .map(|m| {
-            let close = image::closest(m, found, 5);
-            Missing {
-                image: m.to_string(),
-                suggestions: close.iter().map(ToString::to_string).collect(),
-                familiar: (m.familiar(), close.iter().map(|n| n.familiar()).collect()),
-            }
-        })
-        .collect()
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::image::ImageUpdate;
 use crate::plan::{Notice, Plan};
 
-use super::set_image::Missing;
+use super::missing::Missing;
 
 pub(super) fn describe(updates: &[ImageUpdate]) -> String {
     let parts: Vec<String> = updates.iter().map(|u| u.argument(&u.written)).collect();
