@@ -55,7 +55,11 @@ fn module_graph_sees_known_edges() {
     let crate_graph = CrateGraph::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     let top = crate_graph.graph(&[]);
     // `commands` uses the planner and the git layer; the planner uses the engine.
-    for (from, to) in [("commands", "plan"), ("commands", "git"), ("plan", "locate")] {
+    for (from, to) in [
+        ("commands", "plan"),
+        ("commands", "git"),
+        ("plan", "locate"),
+    ] {
         assert!(
             top.get(from).is_some_and(|edges| edges.contains_key(to)),
             "expected an edge {from} -> {to} in {top:#?}"
@@ -177,9 +181,8 @@ impl CrateGraph {
     /// The graph between the children of `group`: node to node to the first reference.
     fn graph(&self, group: &[&str]) -> BTreeMap<String, BTreeMap<String, String>> {
         let depth = group.len();
-        let in_group = |path: &[String]| {
-            path.len() > depth && path.iter().zip(group).all(|(a, b)| a == b)
-        };
+        let in_group =
+            |path: &[String]| path.len() > depth && path.iter().zip(group).all(|(a, b)| a == b);
         let nodes: BTreeSet<&String> = self
             .modules
             .keys()
@@ -204,7 +207,9 @@ impl CrateGraph {
                     .entry(module[depth].clone())
                     .or_default()
                     .entry(path[depth].clone())
-                    .or_insert_with(|| format!("{}:{} names {}", r.file, r.line, r.path.join("::")));
+                    .or_insert_with(|| {
+                        format!("{}:{} names {}", r.file, r.line, r.path.join("::"))
+                    });
             }
         }
         graph
@@ -228,12 +233,18 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
 
 /// `src/a/b.rs` is `["a", "b"]`, `src/a/mod.rs` is `["a"]`, `src/lib.rs` and `src/main.rs` the root.
 fn module_of(src: &Path, file: &Path) -> Vec<String> {
-    let relative = file.strip_prefix(src).expect("under src").with_extension("");
+    let relative = file
+        .strip_prefix(src)
+        .expect("under src")
+        .with_extension("");
     let mut parts: Vec<String> = relative
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts

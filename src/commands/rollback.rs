@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::promote::bump_of;
+use super::promotion::bump_of;
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};

@@ -194,11 +194,7 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf, bool), E
 }
 
 /// For each missing image, the closest image names referenced anywhere below `dir`.
-fn suggestions(
-    dir: &Path,
-    files: &[String],
-    missing: &[ImageName],
-) -> Result<Vec<Missing>, Error> {
+fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Vec<Missing>, Error> {
     let found: BTreeSet<ImageName> = tree::scan(dir, files, |path, content| match content {
         tree::Content::Bytes(bytes) => Some(plan::images_in(path, bytes)),
         // Too large to parse: no suggestions from it.

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{DefaultMessageFormatter, Error as YamlError, MessageFormatter};
 
 use super::FILE_NAME;
-use super::shown::shown;
 use super::index::{Index, KeyPath, NodeKind, Pos};
+use super::shown::shown;
 
 /// A problem with `ferry.yaml`: where it is, what is wrong, and how to fix it.
 ///
