@@ -19,7 +19,7 @@ use super::missing::{Missing, closest_to};
 use super::transaction::{self, Try};
 use super::{Error, read_config, read_template, site, text};
 use crate::ci::{self, Context, Outputs, one_line};
-use crate::cli::{BumpArgs, Output, SignFormat, Signing, Source};
+use crate::cli::{BumpArgs, SignFormat, Signing, Source};
 use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, Forge};
@@ -30,7 +30,7 @@ use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
 use crate::render::{self, ChangeRequestContext, MessageContext, MessageImage, Trailer};
-use crate::report;
+use crate::report::{self, Output};
 use crate::stamps::{self, Origin, Stamps};
 use crate::trailers;
 

@@ -15,10 +15,10 @@ use serde::Serialize;
 use super::merging::{Item, Status, credentials, describe, merge_ready};
 use super::{Error, change_request, promotion};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{MergeArgs, Output};
+use crate::cli::MergeArgs;
 use crate::exit::Exit;
 use crate::forge::{self, CrState, ListFilter};
-use crate::report;
+use crate::report::{self, Output};
 
 #[derive(Debug, Serialize)]
 struct Report {

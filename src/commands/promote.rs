@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use super::Error;
 use super::promotion::{Report, Status, execute};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{Output, PromoteArgs};
+use crate::cli::PromoteArgs;
 use crate::exit::Exit;
 use crate::render::markdown_code;
-use crate::report;
+use crate::report::{self, Output};
 
 pub fn run(args: &PromoteArgs, output: Output) -> Result<Exit, Error> {
     let (report, text, exit) = execute(args)?;

@@ -12,12 +12,12 @@ use super::promotion::bump_of;
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{Output, RollbackArgs};
+use crate::cli::RollbackArgs;
 use crate::exit::Exit;
 use crate::history::{self, Change};
 use crate::image::ImageUpdate;
 use crate::inventory::{Inventory, short_tag};
-use crate::report;
+use crate::report::{self, Output};
 use crate::trailers;
 
 #[derive(Debug, Serialize)]

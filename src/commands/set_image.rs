@@ -10,12 +10,12 @@ use serde::Serialize;
 use super::Error;
 use super::missing::{Missing, closest_to};
 use super::text::{describe, list_changes, located, missing_text, refusal_text, unified_diff};
-use crate::cli::{Output, SetImageArgs};
+use crate::cli::SetImageArgs;
 use crate::config::{self, Config};
 use crate::exit::Exit;
 use crate::image::ImageName;
 use crate::plan::{self, Change, Notice, Planner};
-use crate::report;
+use crate::report::{self, Output};
 use crate::tree;
 
 /// The result, as printed with `--output json`.
