@@ -60,6 +60,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is not a size: give a positive number of bytes, or a number with KiB, MiB or GiB (e.g. 16MiB)"))
 }
 
+/// One file's content as a reader of files (such as [`crate::tree::scan`]) hands it to the
+/// planner.
+pub enum Content<'b> {
+    /// The whole file.
+    Bytes(&'b [u8]),
+    /// A file over [`max_file_size`], as its size from the file's metadata said before anything
+    /// was read (or that grew past the limit while being read): not loaded into memory. `reader`
+    /// reads it from the start, for a look in bounded memory.
+    TooLarge { size: u64, reader: &'b mut dyn std::io::Read },
+}
+
 /// Whether a path names a file ferry reads: `*.yaml`, `*.yml` or `Kustomization`.
 pub fn is_yaml_path(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
@@ -332,10 +343,10 @@ impl Planner {
     /// [`Planner::scan`] for a file read from disk by [`crate::tree::scan`]: a file over the
     /// size limit is looked at in bounded memory, a chunk at a time, and refused (not parsed)
     /// when it may reference the images.
-    pub fn scan_content(&self, path: &str, content: crate::tree::Content<'_>) -> Option<Scan> {
+    pub fn scan_content(&self, path: &str, content: Content<'_>) -> Option<Scan> {
         match content {
-            crate::tree::Content::Bytes(bytes) => self.scan(path, bytes),
-            crate::tree::Content::TooLarge { size, reader } => self
+            Content::Bytes(bytes) => self.scan(path, bytes),
+            Content::TooLarge { size, reader } => self
                 .may_reference_read(reader)
                 .then(|| self.too_large(path, usize::try_from(size).unwrap_or(usize::MAX))),
         }
