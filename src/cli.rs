@@ -737,10 +737,6 @@ pub struct BumpArgs {
 
     #[command(flatten)]
     pub forge: ForgeArgs,
-
-    /// Set by `promote` and `rollback`, which run a bump with their own words.
-    #[arg(skip)]
-    pub preset: Option<crate::commands::change_request::Preset>,
 }
 
 /// Where a bump's change comes from: recorded in the commit, and compared by the stale-write

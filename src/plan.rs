@@ -68,7 +68,10 @@ pub enum Content<'b> {
     /// A file over [`max_file_size`], as its size from the file's metadata said before anything
     /// was read (or that grew past the limit while being read): not loaded into memory. `reader`
     /// reads it from the start, for a look in bounded memory.
-    TooLarge { size: u64, reader: &'b mut dyn std::io::Read },
+    TooLarge {
+        size: u64,
+        reader: &'b mut dyn std::io::Read,
+    },
 }
 
 /// Whether a path names a file ferry reads: `*.yaml`, `*.yml` or `Kustomization`.

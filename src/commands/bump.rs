@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use super::change_request::{self, Action};
+use super::change_request::{self, Action, Preset};
 use super::missing::{Missing, closest_to};
+use super::site::{self, Site};
 use super::transaction::{self, Try};
-use super::{Error, read_config, read_template, site, text};
+use super::{Error, read_config, read_template, text};
 use crate::ci::{self, Context, Outputs, one_line};
-use crate::cli::{BumpArgs, SignFormat, Signing, Source};
+use crate::cli::{BumpArgs, Connection, SignFormat, Signing, Source, WriteArgs};
 use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, Forge};
@@ -119,6 +120,8 @@ impl Status {
 /// Everything a bump needs besides the repository.
 struct Request<'a> {
     args: &'a BumpArgs,
+    /// What the command running this bump (a promotion, a rollback) says in bump's place.
+    preset: Option<Preset>,
     planner: Planner,
     origin: Origin,
     trailers: Vec<Trailer>,
@@ -203,7 +206,7 @@ pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
         context,
         outcome,
         attempts,
-    } = execute(args)?;
+    } = execute(args, None)?;
     finish(
         &store,
         &request,
@@ -266,8 +269,48 @@ impl Executed<'_> {
     }
 }
 
+/// The arguments of a bump of `env` in `site` that another command runs with its own words (a
+/// [`Preset`]): a promotion, a rollback.
+pub(super) fn of_site(
+    site: &Site,
+    write: &WriteArgs,
+    env: Option<String>,
+    updates: Vec<ImageUpdate>,
+    via: Option<Update>,
+) -> BumpArgs {
+    BumpArgs {
+        updates,
+        connection: Connection {
+            repo: site.given.clone(),
+            token: site.token(),
+            username: None,
+            ssh_key: None,
+            // Not the site's cache: the site holds it locked.
+            cache_dir: None,
+        },
+        branch: None,
+        env,
+        path: None,
+        digest: None,
+        dry_run: write.dry_run,
+        // ferry.yaml's `strict: true` on the environment still applies.
+        strict: false,
+        // Promotions and rollbacks set versions on purpose: the stale-write guard is for
+        // builds racing each other.
+        force: true,
+        commit: write.commit.clone(),
+        signing: write.signing.clone(),
+        source: Source::default(),
+        via,
+        labels: write.labels.clone(),
+        reviewers: write.reviewers.clone(),
+        assignees: Vec::new(),
+        forge: site.forge_args().clone(),
+    }
+}
+
 /// Runs a bump without reporting it.
-pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
+pub(crate) fn execute(args: &BumpArgs, preset: Option<Preset>) -> Result<Executed<'_>, Error> {
     let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
     let planner = Planner::new(updates)?;
     let (url, url_secret) = RepoUrl::parse(&args.connection.repo).map_err(Error::Usage)?;
@@ -328,8 +371,9 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
         args,
         planner,
         origin: origin(context.as_ref(), &args.source),
-        trailers: trailers(context.as_ref(), args),
+        trailers: trailers(context.as_ref(), args, preset.as_ref()),
         signer: signer(&args.signing)?,
+        preset,
     };
     tracing::debug!(repo = %url, credentials = %credentials.describe(), "opening");
     let mut store = Remote::open(url, credentials, args.connection.cache_dir.as_deref())?;
@@ -531,7 +575,7 @@ fn propose(
         &rendering,
     )?;
     let mut labels = vec![change_request::LABEL.to_owned()];
-    if let Some(preset) = &args.preset {
+    if let Some(preset) = &request.preset {
         if let Some(preset_title) = &preset.title {
             title = one_line(preset_title);
         }
@@ -630,7 +674,7 @@ fn deliver(
 
 /// The branch of this bump's change request.
 fn head_branch_of(request: &Request<'_>, target: &Target) -> String {
-    if let Some(head) = request.args.preset.as_ref().and_then(|p| p.head.clone()) {
+    if let Some(head) = request.preset.as_ref().and_then(|p| p.head.clone()) {
         return head;
     }
     let images: Vec<&ImageName> = request.planner.updates().iter().map(|u| &u.image).collect();
@@ -962,7 +1006,7 @@ fn prepare(
 ) -> Result<Attempt, Error> {
     let updates = request.planner.updates();
     let mut verdicts = target.policy.check(updates);
-    if request.args.preset.as_ref().is_some_and(|p| p.ignore_hold) {
+    if request.preset.as_ref().is_some_and(|p| p.ignore_hold) {
         verdicts.retain(|v| !matches!(v, Verdict::Held(_)));
     }
     if !verdicts.is_empty() {
@@ -1078,7 +1122,7 @@ fn prepare(
         }
         writes.push((stamps_path, Some(stamps.to_bytes())));
     }
-    if let Some(reason) = request.args.preset.as_ref().and_then(|p| p.hold.as_ref()) {
+    if let Some(reason) = request.preset.as_ref().and_then(|p| p.hold.as_ref()) {
         writes.push(hold_edit(store, target, tip, reason)?);
     }
     let mut trailers = request.trailers.clone();
@@ -1102,12 +1146,7 @@ fn prepare(
             .map(|(name, text)| (name.as_str(), text.as_str())),
         &message_context(target, tip, &plan, updates, &trailers),
     )?;
-    if let Some(subject) = request
-        .args
-        .preset
-        .as_ref()
-        .and_then(|p| p.subject.as_ref())
-    {
+    if let Some(subject) = request.preset.as_ref().and_then(|p| p.subject.as_ref()) {
         let rest = message.split_once('\n').map_or("", |(_, rest)| rest);
         message = format!("{}\n{rest}", one_line(subject));
     }
@@ -1263,7 +1302,7 @@ fn origin(context: Option<&Context>, source: &Source) -> Origin {
 }
 
 /// The audit trailers: the CI's, with flags on top.
-fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
+fn trailers(context: Option<&Context>, args: &BumpArgs, preset: Option<&Preset>) -> Vec<Trailer> {
     let mut list: Vec<(String, String)> = context
         .map(ci::trailers)
         .unwrap_or_default()
@@ -1285,7 +1324,7 @@ fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
         trailers::RUN_NUMBER,
         args.source.run_number.map(|n| n.to_string()),
     );
-    if let Some(preset) = &args.preset {
+    if let Some(preset) = preset {
         for (key, value) in &preset.trailers {
             list.push((key.clone(), one_line(value)));
         }

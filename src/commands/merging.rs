@@ -234,7 +234,7 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
         branch = cr.head_branch,
         "recomputing on the target's new tip"
     );
-    let executed = bump::execute(&bump_args)?;
+    let executed = bump::execute(&bump_args, None)?;
     let (line, _) = executed.summary();
     if executed.exit() != Exit::Done {
         return Err(Error::Usage(format!(

@@ -20,9 +20,9 @@ use super::merging::{self, Item};
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci;
-use crate::cli::{BumpArgs, Cli, Command, Connection, MergeArgs, PromoteArgs, Source, WriteArgs};
+use crate::cli::{BumpArgs, Cli, Command, MergeArgs, PromoteArgs};
 use crate::clock::Time;
-use crate::config::{Config, Duration, ResolvedEnvironment, Update};
+use crate::config::{Config, Duration, ResolvedEnvironment};
 use crate::exit::Exit;
 use crate::forge::{self, CheckState, Forge};
 use crate::git::{Store as _, Tip};
@@ -211,8 +211,8 @@ pub(super) fn execute(args: &PromoteArgs) -> Result<(Report, String, Exit), Erro
             "Waiting: not every gate is met; nothing was pushed or opened. Rerun later."
         );
     } else {
-        let bump_args = bump_args(args, &source, target, &reading, now)?;
-        let executed = bump::execute(&bump_args)?;
+        let (bump_args, preset) = bump_args(args, &source, target, &reading, now)?;
+        let executed = bump::execute(&bump_args, Some(preset))?;
         let (line, proposed) = executed.summary();
         let _ = writeln!(text, "{line}");
         exit = executed.exit();
@@ -609,7 +609,7 @@ fn bump_args(
     target: &Site,
     reading: &Reading,
     now: Time,
-) -> Result<BumpArgs, Error> {
+) -> Result<(BumpArgs, change_request::Preset), Error> {
     let updates: Vec<ImageUpdate> = reading
         .rows
         .iter()
@@ -657,55 +657,14 @@ fn bump_args(
         trailers,
         ..change_request::Preset::default()
     };
-    Ok(bump_of(
+    let bump = bump::of_site(
         target,
         &args.write,
         Some(to.clone()),
         updates,
         args.write.via,
-        preset,
-    ))
-}
-
-/// A bump of `env` in `site` with a preset (the commands that write through a bump).
-pub(crate) fn bump_of(
-    site: &Site,
-    write: &WriteArgs,
-    env: Option<String>,
-    updates: Vec<ImageUpdate>,
-    via: Option<Update>,
-    preset: change_request::Preset,
-) -> BumpArgs {
-    BumpArgs {
-        updates,
-        connection: Connection {
-            repo: site.given.clone(),
-            token: site.token(),
-            username: None,
-            ssh_key: None,
-            // Not the site's cache: the site holds it locked.
-            cache_dir: None,
-        },
-        branch: None,
-        env,
-        path: None,
-        digest: None,
-        dry_run: write.dry_run,
-        // ferry.yaml's `strict: true` on the environment still applies.
-        strict: false,
-        // Promotions and rollbacks set versions on purpose: the stale-write guard is for
-        // builds racing each other.
-        force: true,
-        commit: write.commit.clone(),
-        signing: write.signing.clone(),
-        source: Source::default(),
-        via,
-        labels: write.labels.clone(),
-        reviewers: write.reviewers.clone(),
-        assignees: Vec::new(),
-        forge: site.forge_args().clone(),
-        preset: Some(preset),
-    }
+    );
+    Ok((bump, preset))
 }
 
 /// The promotion's description: a table of what moves, and where it comes from.

@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::promotion::bump_of;
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};
@@ -142,15 +141,14 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
         hold: args.hold.then(|| reason.clone()),
         ignore_hold: true,
     };
-    let bump_args = bump_of(
+    let bump_args = bump::of_site(
         &site,
         &args.write,
         Some(env.name.clone()),
         vec![update],
         args.write.via,
-        preset,
     );
-    let executed = bump::execute(&bump_args)?;
+    let executed = bump::execute(&bump_args, Some(preset))?;
     let (line, proposed) = executed.summary();
     let exit = executed.exit();
     let mut text = format!(
