@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::image::{self, ImageName, ImageUpdate};
 use crate::locate::{
-    self, Found, InsertPoint, MarkedField, Reason, Shape, Site, Slot, Target, Want,
+    self, Found, InsertPoint, MarkedField, Reason, Shape, Mention, Slot, Target, Want,
 };
 use crate::yaml::splice::{self, Edit, SpliceError};
 use crate::yaml::{Style, Yaml, scalar};
@@ -518,7 +518,7 @@ impl Planner {
                 plan.refusals
                     .push(notice(r.line, r.column, Some(r.reason), &r.message));
             }
-            let mut sites: Vec<Site> = scan.found.sites;
+            let mut mentions: Vec<Mention> = scan.found.mentions;
             // A policy's `:tag` and `:digest` markers in one file are one reference: the digest
             // follows the tag (set with it, or cleared when only the tag changes).
             let digest_of = |policy: &str| {
@@ -556,7 +556,7 @@ impl Planner {
                             MarkedField::Tag => (Some(slot.clone()), digest_of(&m.policy)),
                             MarkedField::Digest => (None, Some(slot.clone())),
                         };
-                        sites.push(Site {
+                        mentions.push(Mention {
                             image: image.clone(),
                             shape: Shape::Setter,
                             target: Target::Fields {
@@ -586,7 +586,7 @@ impl Planner {
                 if !self.names.contains(owner) && !self.names.contains(marked_image) {
                     continue;
                 }
-                sites.retain(|s| !site_slots(s).any(|x| x.span == slot.span));
+                mentions.retain(|s| !mention_slots(s).any(|x| x.span == slot.span));
                 let message = format!(
                     "this value is {owner}'s, and the setter marker of policy {} on its line gives it to {marked_image}: Flux and ferry would each write their own image's tag here. Move the marker to {marked_image}'s own field, or remove it",
                     m.policy
@@ -597,11 +597,11 @@ impl Planner {
             // One scalar can be reached by two shapes (`tag: shop/cart:v1` is a Helm tag and a
             // whole reference; a setter marker on a Helm tag): the whole reference wins, as it
             // keeps the value's form, and each scalar is edited once.
-            sites.sort_by_key(|s| !matches!(s.target, Target::Whole { .. }));
+            mentions.sort_by_key(|s| !matches!(s.target, Target::Whole { .. }));
             // A set, not a list: a file may hold 100,000 references.
             let mut held: HashSet<(usize, usize)> = HashSet::new();
-            sites.retain(|site| {
-                let spans: Vec<(usize, usize)> = site_slots(site)
+            mentions.retain(|mention| {
+                let spans: Vec<(usize, usize)> = mention_slots(mention)
                     .map(|s| (s.span.start, s.span.end))
                     .collect();
                 let fresh = !spans.iter().any(|s| held.contains(s));
@@ -610,8 +610,8 @@ impl Planner {
             });
             let mut edits: Vec<Edit> = Vec::new();
             let first_change = plan.changes.len();
-            for site in &sites {
-                let Some(i) = self.names.iter().position(|n| *n == site.image) else {
+            for mention in &mentions {
+                let Some(i) = self.names.iter().position(|n| *n == mention.image) else {
                     continue;
                 };
                 seen[i] = true;
@@ -619,7 +619,7 @@ impl Planner {
                 let mut out = SiteEdits {
                     file,
                     text: &scan.text,
-                    site,
+                    mention,
                     edits: &mut edits,
                     changes: &mut plan.changes,
                     warnings: &mut plan.warnings,
@@ -697,7 +697,7 @@ fn has_findings(f: &Found) -> bool {
 
 /// Whether ferry would edit the file or read a value from it (then its duplicate keys matter).
 fn edits_or_reads(f: &Found) -> bool {
-    !(f.sites.is_empty() && f.refusals.is_empty() && f.policies.is_empty() && f.marked.is_empty())
+    !(f.mentions.is_empty() && f.refusals.is_empty() && f.policies.is_empty() && f.marked.is_empty())
 }
 
 /// A file ferry would edit (or that mentions the images) with a key defined twice in one
@@ -763,9 +763,9 @@ fn stands_alone(bytes: &[u8], at: usize, len: usize) -> bool {
     !joined_before && !joined_after
 }
 
-/// The scalars a site would rewrite.
-fn site_slots(site: &Site) -> impl Iterator<Item = &Slot> {
-    let (whole, tag, digest) = match &site.target {
+/// The scalars a mention would rewrite.
+fn mention_slots(mention: &Mention) -> impl Iterator<Item = &Slot> {
+    let (whole, tag, digest) = match &mention.target {
         Target::Whole { slot, .. } => (Some(slot), None, None),
         Target::Fields { tag, digest, .. } => (None, tag.as_ref(), digest.as_ref()),
     };
@@ -808,12 +808,12 @@ fn entry_line(text: &str, slot: &Slot, key: &str) -> Option<(std::ops::Range<usi
     Some((line_start - break_len..line_end, line_start + indent))
 }
 
-/// Collects the edits and reports for one site.
+/// Collects the edits and reports for one mention.
 struct SiteEdits<'p> {
     file: &'p str,
     /// The file's text, to find whole lines to remove.
     text: &'p str,
-    site: &'p Site,
+    mention: &'p Mention,
     edits: &'p mut Vec<Edit>,
     changes: &'p mut Vec<Change>,
     warnings: &'p mut Vec<Notice>,
@@ -821,7 +821,7 @@ struct SiteEdits<'p> {
 
 impl SiteEdits<'_> {
     fn apply(&mut self, update: &ImageUpdate) {
-        match (&self.site.target, &update.tag) {
+        match (&self.mention.target, &update.tag) {
             (
                 Target::Whole {
                     slot,
@@ -933,14 +933,14 @@ impl SiteEdits<'_> {
                     reason: Some(Reason::NoField),
                     message: format!(
                         "{} has no digest field here; only the tag was set. Add a `digest` field beside the tag (one the chart or tool reads), or pin by tag alone",
-                        self.site.image
+                        self.mention.image
                     ),
                 });
             }
             // A digest beside an unchanged tag is not known to be stale: keep it.
             (None, Some(slot), _) if tag_changes && !slot.value.is_empty() => {
                 let stale = format!("the digest {}, which pinned the previous image", slot.value);
-                if self.site.shape == Shape::KustomizeImages {
+                if self.mention.shape == Shape::KustomizeImages {
                     self.remove_or_clear(
                         slot,
                         "digest",
@@ -960,7 +960,7 @@ impl SiteEdits<'_> {
             (None, Some(slot), None)
                 if tag_slot.is_none()
                     && !slot.value.is_empty()
-                    && self.site.shape == Shape::Setter =>
+                    && self.mention.shape == Shape::Setter =>
             {
                 self.warnings.push(Notice {
                     file: self.file.to_owned(),
@@ -969,7 +969,7 @@ impl SiteEdits<'_> {
                     reason: Some(Reason::NoField),
                     message: format!(
                         "{}: this `:digest` setter field still pins the previous image, and a tag-only request cannot set it; pass IMAGE=TAG@DIGEST",
-                        self.site.image
+                        self.mention.image
                     ),
                 });
             }
@@ -988,7 +988,7 @@ impl SiteEdits<'_> {
         insert: Option<&InsertPoint>,
         d: &image::Digest,
     ) {
-        let kustomize = self.site.shape == Shape::KustomizeImages;
+        let kustomize = self.mention.shape == Shape::KustomizeImages;
         let add = match (digest, insert) {
             (None, Some(point)) if kustomize => Some(point),
             _ => None,
@@ -1022,9 +1022,9 @@ impl SiteEdits<'_> {
 
     /// The warning for a digest-only request where the reference has no digest field.
     fn no_digest_field(&mut self, tag_slot: Option<&Slot>) {
-        let (line, column) = tag_slot.map_or_else(|| self.site.position(), |s| (s.line, s.column));
-        let image = &self.site.image;
-        let message = if self.site.shape == Shape::Setter {
+        let (line, column) = tag_slot.map_or_else(|| self.mention.position(), |s| (s.line, s.column));
+        let image = &self.mention.image;
+        let message = if self.mention.shape == Shape::Setter {
             format!(
                 "{image}: a digest-only request does not edit this `:tag` setter field; the digest is written where a `{{\"$imagepolicy\": \"NS:POLICY:digest\"}}` marker names it (add one if there is none), or pass IMAGE=TAG@DIGEST to set the tag too"
             )
@@ -1064,8 +1064,8 @@ impl SiteEdits<'_> {
                     file: self.file.to_owned(),
                     line: slot.line,
                     column: slot.column,
-                    image: self.site.image.to_string(),
-                    shape: self.site.shape,
+                    image: self.mention.image.to_string(),
+                    shape: self.mention.shape,
                     old: Some(slot.value.clone()),
                     new: String::new(),
                     removed: true,
@@ -1105,8 +1105,8 @@ impl SiteEdits<'_> {
             file: self.file.to_owned(),
             line: slot.line,
             column: slot.column,
-            image: self.site.image.to_string(),
-            shape: self.site.shape,
+            image: self.mention.image.to_string(),
+            shape: self.mention.shape,
             old: Some(slot.value.clone()),
             new: value.to_owned(),
             removed: false,
@@ -1137,8 +1137,8 @@ impl SiteEdits<'_> {
             file: self.file.to_owned(),
             line,
             column,
-            image: self.site.image.to_string(),
-            shape: self.site.shape,
+            image: self.mention.image.to_string(),
+            shape: self.mention.shape,
             old: None,
             new: value.to_owned(),
             removed: false,
@@ -1163,7 +1163,7 @@ pub fn images_in(path: &str, bytes: &[u8]) -> Vec<ImageName> {
     let file_name = path.rsplit('/').next().unwrap_or(path);
     let found = locate::locate(&yaml, file_name, Want::Any);
     let mut names: Vec<ImageName> = found
-        .sites
+        .mentions
         .into_iter()
         .map(|s| s.image)
         .chain(found.policies.into_iter().map(|(_, n)| n))
