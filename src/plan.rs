@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::image::{self, ImageName, ImageUpdate};
 use crate::locate::{
-    self, Found, InsertPoint, MarkedField, Reason, Shape, Mention, Slot, Target, Want,
+    self, Found, InsertPoint, MarkedField, Mention, Reason, Shape, Slot, Target, Want,
 };
 use crate::yaml::splice::{self, Edit, SpliceError};
 use crate::yaml::{Style, Yaml, scalar};
@@ -180,7 +180,50 @@ pub struct Plan {
     pub references: usize,
 }
 
+/// What a plan decides, in the order it decides it: the one reading of a [`Plan`] that
+/// `set-image` and `bump` both act on ([`Plan::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'p> {
+    /// References that must not be edited: nothing may be written (even when others would
+    /// change, and even when an image is also missing).
+    Refused(&'p [Notice]),
+    /// Requested images with no reference at all: nothing may be written.
+    Missing(&'p [ImageName]),
+    /// Every reference to the requested images already says what was asked: nothing to write.
+    UpToDate {
+        /// How many references were found.
+        references: usize,
+    },
+    /// Edits to write.
+    Changes {
+        /// The files whose bytes change, in path order.
+        files: &'p [FileEdit],
+        /// Each reference that changes.
+        changes: &'p [Change],
+    },
+}
+
 impl Plan {
+    /// What the plan decides: refused when any reference must not be edited, else missing when
+    /// a requested image has no reference, else up to date when nothing changes, else changes.
+    #[must_use]
+    pub fn verdict(&self) -> Verdict<'_> {
+        if !self.refusals.is_empty() {
+            Verdict::Refused(&self.refusals)
+        } else if !self.missing.is_empty() {
+            Verdict::Missing(&self.missing)
+        } else if self.changes.is_empty() {
+            Verdict::UpToDate {
+                references: self.references,
+            }
+        } else {
+            Verdict::Changes {
+                files: &self.files,
+                changes: &self.changes,
+            }
+        }
+    }
+
     /// All or nothing (`--strict`, `strict: true` in `ferry.yaml`): every mention that would be
     /// reported and left alone refuses the edit instead.
     pub fn refuse_reports(&mut self) {
@@ -697,7 +740,10 @@ fn has_findings(f: &Found) -> bool {
 
 /// Whether ferry would edit the file or read a value from it (then its duplicate keys matter).
 fn edits_or_reads(f: &Found) -> bool {
-    !(f.mentions.is_empty() && f.refusals.is_empty() && f.policies.is_empty() && f.marked.is_empty())
+    !(f.mentions.is_empty()
+        && f.refusals.is_empty()
+        && f.policies.is_empty()
+        && f.marked.is_empty())
 }
 
 /// A file ferry would edit (or that mentions the images) with a key defined twice in one
@@ -1022,7 +1068,8 @@ impl SiteEdits<'_> {
 
     /// The warning for a digest-only request where the reference has no digest field.
     fn no_digest_field(&mut self, tag_slot: Option<&Slot>) {
-        let (line, column) = tag_slot.map_or_else(|| self.mention.position(), |s| (s.line, s.column));
+        let (line, column) =
+            tag_slot.map_or_else(|| self.mention.position(), |s| (s.line, s.column));
         let image = &self.mention.image;
         let message = if self.mention.shape == Shape::Setter {
             format!(
@@ -1188,6 +1235,63 @@ mod tests {
             .filter_map(|(p, t)| planner.scan(p, t.as_bytes()))
             .collect();
         planner.plan(scans).unwrap()
+    }
+
+    #[test]
+    fn verdict_changes_with_the_files_and_changes() {
+        let p = plan(&[("a.yaml", "image: shop/cart:v1\n")], &["shop/cart=v2"]);
+        let Verdict::Changes { files, changes } = p.verdict() else {
+            panic!("{:?}", p.verdict());
+        };
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].after, "image: shop/cart:v2\n");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].new, "shop/cart:v2");
+    }
+
+    #[test]
+    fn verdict_up_to_date_counts_the_references() {
+        let p = plan(
+            &[
+                ("a.yaml", "image: shop/cart:v2\n"),
+                ("b.yaml", "image: shop/cart:v2\n"),
+            ],
+            &["shop/cart=v2"],
+        );
+        assert_eq!(p.verdict(), Verdict::UpToDate { references: 2 });
+    }
+
+    #[test]
+    fn verdict_missing_names_the_images_with_no_reference() {
+        let p = plan(
+            &[("a.yaml", "image: shop/cart:v1\n")],
+            &["shop/cart=v2", "shop/web=v3"],
+        );
+        let Verdict::Missing(images) = p.verdict() else {
+            panic!("{:?}", p.verdict());
+        };
+        assert_eq!(images, [ImageName::parse("shop/web").unwrap()]);
+    }
+
+    #[test]
+    fn verdict_refused_comes_before_missing_and_changes() {
+        let mut p = plan(
+            &[("a.yaml", "image: shop/cart:v1\n")],
+            &["shop/cart=v2", "shop/web=v3"],
+        );
+        let refusal = Notice {
+            file: "b.yaml".into(),
+            line: 1,
+            column: 8,
+            message: "refused".into(),
+            reason: None,
+        };
+        p.refusals.push(refusal.clone());
+        assert_eq!(p.verdict(), Verdict::Refused(&[refusal]));
+        // A refusal alone, with nothing missing and a change planned, still refuses.
+        p.missing.clear();
+        assert!(matches!(p.verdict(), Verdict::Refused(_)));
+        assert!(!p.changes.is_empty());
     }
 
     #[test]

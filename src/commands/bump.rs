@@ -1040,50 +1040,52 @@ fn prepare(
         plan.refuse_reports();
     }
 
-    if !plan.refusals.is_empty() {
-        let mut outcome = Outcome::new(Status::Refused, target, tip);
-        report::diagnostics(&text::refusal_text(Path::new(""), &plan));
-        outcome.plan = plan;
-        return Ok(Attempt::Done(Box::new(outcome)));
-    }
-    if !plan.missing.is_empty() {
-        let mut outcome = Outcome::new(Status::NotFound, target, tip);
-        let (missing, files) = suggestions(store, tip, &target.path, &plan.missing)?;
-        let label = format!(
-            "{}:{}",
-            tip.branch,
-            if target.path.is_empty() {
-                "/"
-            } else {
-                &target.path
-            }
-        );
-        report::diagnostics(&text::missing_text(&label, files, &missing));
-        outcome.missing = missing;
-        outcome.plan = plan;
-        return Ok(Attempt::Done(Box::new(outcome)));
-    }
-    if plan.changes.is_empty() {
-        let mut outcome = Outcome::new(Status::UpToDate, target, tip);
-        // The commit to wait on is the one that set these images, not whatever came after.
-        let set_by = last_set(store, tip, &target.path, updates)?;
-        let _ = writeln!(
-            outcome.text,
-            "Already up to date: {} reference(s) to {} in {} on `{}` already set (at {}{}).",
-            plan.references,
-            text::describe(updates),
-            target.label,
-            tip.branch,
-            short(&tip.commit),
-            match &set_by {
-                Some(c) if *c != tip.commit => format!("; set by {}", short(c)),
-                _ => String::new(),
-            }
-        );
-        outcome.commit = Some(set_by.unwrap_or_else(|| tip.commit.clone()));
-        outcome.plan = plan;
-        return Ok(Attempt::Done(Box::new(outcome)));
-    }
+    let (files, changes) = match plan.verdict() {
+        plan::Verdict::Refused(_) => {
+            let mut outcome = Outcome::new(Status::Refused, target, tip);
+            report::diagnostics(&text::refusal_text(Path::new(""), &plan));
+            outcome.plan = plan;
+            return Ok(Attempt::Done(Box::new(outcome)));
+        }
+        plan::Verdict::Missing(images) => {
+            let mut outcome = Outcome::new(Status::NotFound, target, tip);
+            let (missing, files) = suggestions(store, tip, &target.path, images)?;
+            let label = format!(
+                "{}:{}",
+                tip.branch,
+                if target.path.is_empty() {
+                    "/"
+                } else {
+                    &target.path
+                }
+            );
+            report::diagnostics(&text::missing_text(&label, files, &missing));
+            outcome.missing = missing;
+            outcome.plan = plan;
+            return Ok(Attempt::Done(Box::new(outcome)));
+        }
+        plan::Verdict::UpToDate { references } => {
+            let mut outcome = Outcome::new(Status::UpToDate, target, tip);
+            // The commit to wait on is the one that set these images, not whatever came after.
+            let set_by = last_set(store, tip, &target.path, updates)?;
+            let _ = writeln!(
+                outcome.text,
+                "Already up to date: {references} reference(s) to {} in {} on `{}` already set (at {}{}).",
+                text::describe(updates),
+                target.label,
+                tip.branch,
+                short(&tip.commit),
+                match &set_by {
+                    Some(c) if *c != tip.commit => format!("; set by {}", short(c)),
+                    _ => String::new(),
+                }
+            );
+            outcome.commit = Some(set_by.unwrap_or_else(|| tip.commit.clone()));
+            outcome.plan = plan;
+            return Ok(Attempt::Done(Box::new(outcome)));
+        }
+        plan::Verdict::Changes { files, changes } => (files, changes),
+    };
 
     // The stale-write guard, for the images that would change.
     let stamps_path = stamps::path_for(&target.path);
@@ -1096,7 +1098,7 @@ fn prepare(
     }
     let changed: Vec<&ImageUpdate> = updates
         .iter()
-        .filter(|u| plan.changes.iter().any(|c| c.image == u.image.to_string()))
+        .filter(|u| changes.iter().any(|c| c.image == u.image.to_string()))
         .collect();
     if !request.args.force {
         let stale: Vec<String> = changed
@@ -1111,8 +1113,7 @@ fn prepare(
         }
     }
 
-    let mut writes: Vec<Edit> = plan
-        .files
+    let mut writes: Vec<Edit> = files
         .iter()
         .map(|f| (f.path.clone(), Some(f.after.clone().into_bytes())))
         .collect();

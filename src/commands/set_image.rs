@@ -14,7 +14,7 @@ use crate::cli::SetImageArgs;
 use crate::config::{self, Config};
 use crate::exit::Exit;
 use crate::image::ImageName;
-use crate::plan::{self, Change, Notice, Planner};
+use crate::plan::{self, Change, Notice, Planner, Verdict};
 use crate::report::{self, Output};
 use crate::tree;
 
@@ -86,54 +86,59 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
         "ferry: left as it is",
         &plan.warnings,
     );
-    let (status, exit, missing) = if !plan.refusals.is_empty() {
-        report::diagnostics(&refusal_text(&dir, &plan));
-        super::text::annotate(
-            crate::ci::Level::Error,
-            "ferry: refused, nothing written",
-            &plan.refusals,
-        );
-        (Status::Refused, Exit::Refused, Vec::new())
-    } else if !plan.missing.is_empty() {
-        let missing = suggestions(&scanned, &files, &plan.missing)?;
-        let label = scanned.display().to_string();
-        report::diagnostics(&missing_text(&label, files.len(), &missing));
-        (Status::NotFound, Exit::NotFound, missing)
-    } else if plan.changes.is_empty() {
-        let _ = writeln!(
-            text,
-            "Already up to date: {} reference(s) to {} already set.",
-            plan.references,
-            describe(planner.updates())
-        );
-        (Status::UpToDate, Exit::Done, Vec::new())
-    } else if args.dry_run {
-        for f in &plan.files {
-            text.push_str(&unified_diff(&f.path, &f.before, &f.after));
+    let (status, exit, missing) = match plan.verdict() {
+        Verdict::Refused(refusals) => {
+            report::diagnostics(&refusal_text(&dir, &plan));
+            super::text::annotate(
+                crate::ci::Level::Error,
+                "ferry: refused, nothing written",
+                refusals,
+            );
+            (Status::Refused, Exit::Refused, Vec::new())
         }
-        list_changes(&mut text, &dir, &plan);
-        let _ = writeln!(
-            text,
-            "Dry run: would make {} change(s) in {} file(s); nothing was written.",
-            plan.changes.len(),
-            plan.files.len()
-        );
-        (Status::DryRun, Exit::Done, Vec::new())
-    } else {
-        for f in &plan.files {
-            tree::write_atomic(&dir.join(&f.path), f.after.as_bytes())?;
+        Verdict::Missing(images) => {
+            let missing = suggestions(&scanned, &files, images)?;
+            let label = scanned.display().to_string();
+            report::diagnostics(&missing_text(&label, files.len(), &missing));
+            (Status::NotFound, Exit::NotFound, missing)
         }
-        list_changes(&mut text, &dir, &plan);
-        let _ = writeln!(
-            text,
-            "Set {}: {} change(s) in {} file(s).",
-            describe(planner.updates()),
-            plan.changes.len(),
-            plan.files.len()
-        );
-        (Status::Changed, Exit::Done, Vec::new())
+        Verdict::UpToDate { references } => {
+            let _ = writeln!(
+                text,
+                "Already up to date: {references} reference(s) to {} already set.",
+                describe(planner.updates())
+            );
+            (Status::UpToDate, Exit::Done, Vec::new())
+        }
+        Verdict::Changes { files, changes } if args.dry_run => {
+            for f in files {
+                text.push_str(&unified_diff(&f.path, &f.before, &f.after));
+            }
+            list_changes(&mut text, &dir, &plan);
+            let _ = writeln!(
+                text,
+                "Dry run: would make {} change(s) in {} file(s); nothing was written.",
+                changes.len(),
+                files.len()
+            );
+            (Status::DryRun, Exit::Done, Vec::new())
+        }
+        Verdict::Changes { files, changes } => {
+            for f in files {
+                tree::write_atomic(&dir.join(&f.path), f.after.as_bytes())?;
+            }
+            list_changes(&mut text, &dir, &plan);
+            let _ = writeln!(
+                text,
+                "Set {}: {} change(s) in {} file(s).",
+                describe(planner.updates()),
+                changes.len(),
+                files.len()
+            );
+            (Status::Changed, Exit::Done, Vec::new())
+        }
     };
-    if !plan.warnings.is_empty() && plan.refusals.is_empty() {
+    if !plan.warnings.is_empty() && !matches!(plan.verdict(), Verdict::Refused(_)) {
         let _ = writeln!(
             text,
             "Left as they are: {} mention(s) of the image(s), listed above with why and the fix (--strict refuses them).",
