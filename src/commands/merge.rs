@@ -5,8 +5,8 @@
 //! when nothing is missing; otherwise say what is missing and exit with the "waiting" code, or,
 //! with `--auto-merge`, hand the merge to the forge (GitHub auto-merge, GitLab "merge when the
 //! pipeline succeeds"). A change request that conflicts with its target is never merged.
-//! Each change request is merged by [`merging`](super::merging); a promotion's by
-//! [`promotion::merge_gated`](super::promotion::merge_gated), which checks its gates again.
+//! Each change request is merged by `merging`; a promotion's by `promotion::merge_gated`, which
+//! checks its gates again.
 
 use std::fmt::Write as _;
 

@@ -1,6 +1,6 @@
-//! `ferry promote`: carry what runs in one environment to the next (see
-//! [`promotion`](super::promotion) for what a promotion reads, checks and writes), then report
-//! it: text or JSON, and the CI's outputs and step summary.
+//! `ferry promote`: carry what runs in one environment to the next (see `promotion` for what a
+//! promotion reads, checks and writes), then report it: text or JSON, and the CI's outputs and
+//! step summary.
 
 use std::fmt::Write as _;
 
