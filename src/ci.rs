@@ -329,15 +329,6 @@ pub fn annotation_command(env: &dyn Fn(&str) -> Option<String>, annotation: &Ann
     )
 }
 
-/// Writes `annotation` as a workflow command on stderr (the runner reads commands from both
-/// streams; stdout stays the command's report) when running in GitHub Actions.
-pub fn annotate(annotation: &Annotation) {
-    let command = annotation_command(&process_env, annotation);
-    if !command.is_empty() {
-        crate::report::diagnostics(&command);
-    }
-}
-
 /// A workflow command's message: `%`, CR and LF escaped, as the runner unescapes them.
 fn escape_data(text: &str) -> String {
     text.replace('%', "%25")

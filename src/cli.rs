@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use crate::config::Update;
 use crate::forge::{ForgeArgs, MergeMethod};
 use crate::image::{Digest, ImageUpdate};
+use crate::report::Output;
 
 /// `ferry --version`: the package version and the commit it was built from (build.rs says how it
 /// finds it).
@@ -74,15 +75,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-    /// Markdown tables (`status`, `history`); other commands print text.
-    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -745,10 +737,6 @@ pub struct BumpArgs {
 
     #[command(flatten)]
     pub forge: ForgeArgs,
-
-    /// Set by `promote` and `rollback`, which run a bump with their own words.
-    #[arg(skip)]
-    pub preset: Option<crate::commands::change_request::Preset>,
 }
 
 /// Where a bump's change comes from: recorded in the commit, and compared by the stale-write

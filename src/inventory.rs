@@ -111,8 +111,8 @@ impl Inventory {
         } else {
             format!("{}/{path}", prefix.trim_matches('/'))
         };
-        for site in locate::locate(&yaml, file_name, Want::Any).sites {
-            let (tag, digest) = match &site.target {
+        for mention in locate::locate(&yaml, file_name, Want::Any).mentions {
+            let (tag, digest) = match &mention.target {
                 Target::Whole { reference, .. } => (
                     reference.tag.as_ref().map(ToString::to_string),
                     reference.digest.as_ref().map(ToString::to_string),
@@ -127,8 +127,8 @@ impl Inventory {
                         .filter(|v| !v.is_empty()),
                 ),
             };
-            let (line, _) = site.position();
-            let name = site.image.to_string();
+            let (line, _) = mention.position();
+            let name = mention.image.to_string();
             let place = format!("{shown}:{line}");
             match self.images.get_mut(&name) {
                 Some(known) => {

@@ -1,6 +1,6 @@
 //! Where an image's tag lives in a YAML document: the shapes described in `docs/shapes.md`.
 //!
-//! [`locate`] walks a parsed file and returns [`Site`]s (references it may edit), [`Refusal`]s
+//! [`locate`] walks a parsed file and returns [`Mention`]s (references it may edit), [`Refusal`]s
 //! (references it must not edit), warnings, and the Flux setter markers it saw. It decides
 //! nothing about new values; [`crate::plan`] does.
 
@@ -83,14 +83,14 @@ pub enum Target {
 
 /// One reference to an image that ferry may edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Site {
+pub struct Mention {
     pub image: ImageName,
     pub shape: Shape,
     pub target: Target,
 }
 
-impl Site {
-    /// Where the site is reported: its tag (or whole reference), else where the tag would be
+impl Mention {
+    /// Where the mention is reported: its tag (or whole reference), else where the tag would be
     /// added, else its digest.
     pub fn position(&self) -> (usize, usize) {
         match &self.target {
@@ -235,7 +235,7 @@ impl Want<'_> {
 /// Everything found in one file.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
-    pub sites: Vec<Site>,
+    pub mentions: Vec<Mention>,
     pub refusals: Vec<Refusal>,
     /// Mentions of a wanted image that are left alone, with why and the fix.
     pub warnings: Vec<Warning>,
@@ -346,7 +346,7 @@ struct Claim {
     index: usize,
     image: ImageName,
     /// What the claim means for a wanted image; `None` for other images.
-    outcome: Option<Result<Option<Site>, Refusal>>,
+    outcome: Option<Result<Option<Mention>, Refusal>>,
 }
 
 struct Walker<'y, 'a, 'w> {
@@ -549,7 +549,7 @@ impl<'y> Walker<'y, '_, '_> {
         &mut self,
         primary: Option<NodeId>,
         image: ImageName,
-        outcome: impl FnOnce(&Self) -> Result<Option<Site>, Refusal>,
+        outcome: impl FnOnce(&Self) -> Result<Option<Mention>, Refusal>,
     ) {
         let wanted = self.want.wants(&image);
         if let Some(p) = primary {
@@ -578,7 +578,7 @@ impl<'y> Walker<'y, '_, '_> {
             return;
         }
         match outcome(self) {
-            Ok(Some(site)) => self.found.sites.push(site),
+            Ok(Some(mention)) => self.found.mentions.push(mention),
             Ok(None) => {}
             Err(r) => self.reject(r),
         }
@@ -636,8 +636,8 @@ impl<'y> Walker<'y, '_, '_> {
             let mut refused = false;
             for claim in claims {
                 match claim.outcome {
-                    Some(Ok(Some(site))) if !self.found.sites.contains(&site) => {
-                        self.found.sites.push(site);
+                    Some(Ok(Some(mention))) if !self.found.mentions.contains(&mention) => {
+                        self.found.mentions.push(mention);
                     }
                     Some(Err(r)) if !refused => {
                         refused = true;
@@ -771,7 +771,7 @@ impl<'y> Walker<'y, '_, '_> {
     fn whole(&mut self, id: NodeId, reference: Reference, prefix_len: usize, shape: Shape) {
         let image = reference.name.clone();
         self.offer(Some(id), image.clone(), |w| {
-            Ok(w.slot(id, &image)?.map(|slot| Site {
+            Ok(w.slot(id, &image)?.map(|slot| Mention {
                 image: image.clone(),
                 shape,
                 target: Target::Whole {
@@ -905,7 +905,7 @@ impl<'y> Walker<'y, '_, '_> {
                     ),
                 });
             }
-            Ok(Some(Site {
+            Ok(Some(Mention {
                 image: image.clone(),
                 shape: Shape::KustomizeImages,
                 target: Target::Fields {
@@ -1020,7 +1020,7 @@ impl<'y> Walker<'y, '_, '_> {
                 Some((d, _)) => w.slot(d, &image)?,
                 None => None,
             };
-            Ok(Some(Site {
+            Ok(Some(Mention {
                 image: image.clone(),
                 shape: Shape::HelmValues,
                 target: Target::Fields {
@@ -1105,7 +1105,7 @@ impl<'y> Walker<'y, '_, '_> {
                     return Ok(None);
                 };
                 let digest = digest.map(|d| w.slot(d, &image)).transpose()?.flatten();
-                Ok(Some(Site {
+                Ok(Some(Mention {
                     image: image.clone(),
                     shape: Shape::HelmParameters,
                     target: Target::Fields {
@@ -1136,9 +1136,9 @@ impl<'y> Walker<'y, '_, '_> {
         let mut spots: Vec<(usize, usize, String)> = Vec::new();
         if let Ok(inner) = Yaml::parse(value) {
             let found = locate(&inner, "", self.want);
-            for site in &found.sites {
-                let (line, column) = site.position();
-                spots.push((line, column, site.image.to_string()));
+            for mention in &found.mentions {
+                let (line, column) = mention.position();
+                spots.push((line, column, mention.image.to_string()));
             }
             for r in found.refusals.iter().chain(
                 &found
@@ -1428,8 +1428,8 @@ mod tests {
     fn finds_whole_references_but_not_keys_or_longer_strings() {
         let src = "image: shop/cart:v1\nshop/cart:v2: x\nargs: [\"--image=shop/cart:v1\"]\nother: shop/cart-worker:v1\n";
         let f = find(src, "a.yaml", "shop/cart");
-        assert_eq!(f.sites.len(), 1);
-        assert_eq!(f.sites[0].shape, Shape::Reference);
+        assert_eq!(f.mentions.len(), 1);
+        assert_eq!(f.mentions[0].shape, Shape::Reference);
         assert_eq!(f.warnings.len(), 1);
         assert_eq!(f.warnings[0].line, 3);
     }
@@ -1438,12 +1438,12 @@ mod tests {
     fn helm_registry_and_repository() {
         let src = "image:\n  registry: ghcr.io\n  repository: shop/cart\n  tag: v1\n  digest: ''\n";
         let f = find(src, "values.yaml", "ghcr.io/shop/cart");
-        assert_eq!(f.sites.len(), 1);
+        assert_eq!(f.mentions.len(), 1);
         let Target::Fields {
             tag: Some(tag),
             digest: Some(d),
             ..
-        } = &f.sites[0].target
+        } = &f.mentions[0].target
         else {
             panic!()
         };
@@ -1459,14 +1459,14 @@ mod tests {
             tag: None,
             insert: Some(p),
             ..
-        } = &f.sites[0].target
+        } = &f.mentions[0].target
         else {
             panic!("{f:?}")
         };
         assert_eq!(p.lead, "\r\n    ");
         assert_eq!(p.at, src.len() - 2);
         // Outside a kustomization file an entry with only `name` is not an image entry.
-        assert!(find(src, "other.yaml", "shop/cart").sites.is_empty());
+        assert!(find(src, "other.yaml", "shop/cart").mentions.is_empty());
     }
 
     #[test]
@@ -1488,12 +1488,12 @@ mod tests {
     }
 
     #[test]
-    fn anchor_reused_for_the_same_image_is_one_site() {
+    fn anchor_reused_for_the_same_image_is_one_mention() {
         let src = "a: &img shop/cart:v1\nb: *img\n";
         let f = find(src, "x.yaml", "shop/cart");
         assert!(f.refusals.is_empty(), "{f:?}");
-        assert_eq!(f.sites.len(), 1);
-        assert_eq!(f.sites[0].position(), (1, 9));
+        assert_eq!(f.mentions.len(), 1);
+        assert_eq!(f.mentions[0].position(), (1, 9));
     }
 
     #[test]
@@ -1501,7 +1501,7 @@ mod tests {
         let other =
             "a:\n  repository: shop/cart\n  tag: &t v1\nb:\n  repository: shop/api\n  tag: *t\n";
         let f = find(other, "values.yaml", "shop/cart");
-        assert!(f.sites.is_empty());
+        assert!(f.mentions.is_empty());
         assert_eq!(f.refusals[0].reason, Reason::SharedAnchor);
         assert!(
             f.refusals[0].message.contains("shop/api"),
@@ -1510,7 +1510,7 @@ mod tests {
         );
         let label = "a:\n  repository: shop/cart\n  tag: &t v1\nlabels:\n  version: *t\n";
         let f = find(label, "values.yaml", "shop/cart");
-        assert!(f.sites.is_empty());
+        assert!(f.mentions.is_empty());
         assert_eq!((f.refusals[0].line, f.refusals[0].column), (3, 11));
         assert!(
             f.refusals[0].message.contains("line 5"),
@@ -1524,7 +1524,7 @@ mod tests {
         let src = "base: &base\n  repository: shop/cart\n  tag: v1\nprod:\n  <<: *base\n  tag: v1\nother:\n  <<: *base\n  repository: shop/api\n  tag: v3\n";
         let f = find(src, "values.yaml", "shop/cart");
         assert!(f.refusals.is_empty(), "{f:?}");
-        let mut at: Vec<_> = f.sites.iter().map(Site::position).collect();
+        let mut at: Vec<_> = f.mentions.iter().map(Mention::position).collect();
         at.sort_unstable();
         assert_eq!(at, [(3, 8), (6, 8)]);
     }
@@ -1537,7 +1537,7 @@ mod tests {
             src.push_str(&format!("l{i}: &a{i} [*a{}, *a{}]\n", i - 1, i - 1));
         }
         let f = find(&src, "x.yaml", "shop/cart");
-        assert!(f.sites.is_empty());
+        assert!(f.mentions.is_empty());
         assert_eq!(f.refusals[0].reason, Reason::SharedAnchor);
     }
 
@@ -1545,7 +1545,7 @@ mod tests {
     fn block_scalar_helm_values_are_reported_at_the_inner_line() {
         let src = "spec:\n  helm:\n    values: |\n      image:\n        repository: shop/cart\n        tag: v1\n";
         let f = find(src, "app.yaml", "shop/cart");
-        assert!(f.sites.is_empty() && f.refusals.is_empty());
+        assert!(f.mentions.is_empty() && f.refusals.is_empty());
         assert_eq!(f.warnings.len(), 1);
         assert_eq!(f.warnings[0].reason, Some(Reason::BlockScalar));
         assert_eq!((f.warnings[0].line, f.warnings[0].column), (6, 14));
@@ -1565,7 +1565,7 @@ mod tests {
                 "containers:\n- name: a\n  image: {value}\n- name: b\n  image: shop/cart:v1\n"
             );
             let f = find(&src, "d.yaml", "shop/cart");
-            assert_eq!(f.sites.len(), 1, "{value}");
+            assert_eq!(f.mentions.len(), 1, "{value}");
             assert_eq!(f.warnings.len(), 1, "{value}: {f:?}");
             assert_eq!(f.warnings[0].reason, Some(reason), "{value}");
             assert_eq!(f.warnings[0].line, 3, "{value}");
@@ -1576,14 +1576,14 @@ mod tests {
     fn bare_names_get_a_tag_only_where_a_container_runs_them() {
         let src = "spec:\n  containers:\n  - name: a\n    image: shop/cart\n  volumes:\n  - name: v\n    image:\n      reference: shop/cart\n  values:\n    image: shop/cart\n";
         let f = find(src, "pod.yaml", "shop/cart");
-        let mut at: Vec<_> = f.sites.iter().map(Site::position).collect();
+        let mut at: Vec<_> = f.mentions.iter().map(Mention::position).collect();
         at.sort_unstable();
         assert_eq!(at, [(4, 12), (8, 18)]);
         assert_eq!(f.warnings.len(), 1);
         assert_eq!(f.warnings[0].reason, Some(Reason::Untagged));
         let flux = "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\nmetadata:\n  name: cart\nspec:\n  image: shop/cart\n";
         let f = find(flux, "repo.yaml", "shop/cart");
-        assert!(f.sites.is_empty() && f.warnings.is_empty());
+        assert!(f.mentions.is_empty() && f.warnings.is_empty());
         assert_eq!(f.notes.len(), 1);
     }
 
@@ -1591,7 +1591,7 @@ mod tests {
     fn helm_repository_without_tag_is_reported() {
         let src = "image:\n  repository: shop/cart\n  pullPolicy: Always\n";
         let f = find(src, "values.yaml", "shop/cart");
-        assert!(f.sites.is_empty());
+        assert!(f.mentions.is_empty());
         assert_eq!(f.warnings[0].reason, Some(Reason::Untagged));
         assert_eq!((f.warnings[0].line, f.warnings[0].column), (2, 15));
     }
@@ -1600,7 +1600,7 @@ mod tests {
     fn parameters_with_prefix() {
         let src = "parameters:\n- name: image.registry\n  value: ghcr.io\n- name: image.repository\n  value: shop/cart\n- name: image.tag\n  value: \"v1\"\n";
         let f = find(src, "app.yaml", "ghcr.io/shop/cart");
-        assert_eq!(f.sites.len(), 1);
-        assert_eq!(f.sites[0].shape, Shape::HelmParameters);
+        assert_eq!(f.mentions.len(), 1);
+        assert_eq!(f.mentions[0].shape, Shape::HelmParameters);
     }
 }

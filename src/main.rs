@@ -37,7 +37,7 @@ fn main() -> ExitCode {
             ferry::report::diagnostics(&format!("error: {}\n", printable(&message)));
             // In GitHub Actions, also an annotation on the run's page (at file:line if known).
             let annotation = err.annotation();
-            ferry::ci::annotate(&ferry::ci::Annotation {
+            ferry::report::annotate(&ferry::ci::Annotation {
                 message: printable(&annotation.message),
                 ..annotation
             });

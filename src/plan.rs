@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::image::{self, ImageName, ImageUpdate};
 use crate::locate::{
-    self, Found, InsertPoint, MarkedField, Reason, Shape, Site, Slot, Target, Want,
+    self, Found, InsertPoint, MarkedField, Mention, Reason, Shape, Slot, Target, Want,
 };
 use crate::yaml::splice::{self, Edit, SpliceError};
 use crate::yaml::{Style, Yaml, scalar};
@@ -58,6 +58,20 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(1 << shift))
         .filter(|&n| n > 0)
         .ok_or_else(|| format!("`{text}` is not a size: give a positive number of bytes, or a number with KiB, MiB or GiB (e.g. 16MiB)"))
+}
+
+/// One file's content as a reader of files (such as [`crate::tree::scan`]) hands it to the
+/// planner.
+pub enum Content<'b> {
+    /// The whole file.
+    Bytes(&'b [u8]),
+    /// A file over [`max_file_size`], as its size from the file's metadata said before anything
+    /// was read (or that grew past the limit while being read): not loaded into memory. `reader`
+    /// reads it from the start, for a look in bounded memory.
+    TooLarge {
+        size: u64,
+        reader: &'b mut dyn std::io::Read,
+    },
 }
 
 /// Whether a path names a file ferry reads: `*.yaml`, `*.yml` or `Kustomization`.
@@ -166,7 +180,50 @@ pub struct Plan {
     pub references: usize,
 }
 
+/// What a plan decides, in the order it decides it: the one reading of a [`Plan`] that
+/// `set-image` and `bump` both act on ([`Plan::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'p> {
+    /// References that must not be edited: nothing may be written (even when others would
+    /// change, and even when an image is also missing).
+    Refused(&'p [Notice]),
+    /// Requested images with no reference at all: nothing may be written.
+    Missing(&'p [ImageName]),
+    /// Every reference to the requested images already says what was asked: nothing to write.
+    UpToDate {
+        /// How many references were found.
+        references: usize,
+    },
+    /// Edits to write.
+    Changes {
+        /// The files whose bytes change, in path order.
+        files: &'p [FileEdit],
+        /// Each reference that changes.
+        changes: &'p [Change],
+    },
+}
+
 impl Plan {
+    /// What the plan decides: refused when any reference must not be edited, else missing when
+    /// a requested image has no reference, else up to date when nothing changes, else changes.
+    #[must_use]
+    pub fn verdict(&self) -> Verdict<'_> {
+        if !self.refusals.is_empty() {
+            Verdict::Refused(&self.refusals)
+        } else if !self.missing.is_empty() {
+            Verdict::Missing(&self.missing)
+        } else if self.changes.is_empty() {
+            Verdict::UpToDate {
+                references: self.references,
+            }
+        } else {
+            Verdict::Changes {
+                files: &self.files,
+                changes: &self.changes,
+            }
+        }
+    }
+
     /// All or nothing (`--strict`, `strict: true` in `ferry.yaml`): every mention that would be
     /// reported and left alone refuses the edit instead.
     pub fn refuse_reports(&mut self) {
@@ -332,10 +389,10 @@ impl Planner {
     /// [`Planner::scan`] for a file read from disk by [`crate::tree::scan`]: a file over the
     /// size limit is looked at in bounded memory, a chunk at a time, and refused (not parsed)
     /// when it may reference the images.
-    pub fn scan_content(&self, path: &str, content: crate::tree::Content<'_>) -> Option<Scan> {
+    pub fn scan_content(&self, path: &str, content: Content<'_>) -> Option<Scan> {
         match content {
-            crate::tree::Content::Bytes(bytes) => self.scan(path, bytes),
-            crate::tree::Content::TooLarge { size, reader } => self
+            Content::Bytes(bytes) => self.scan(path, bytes),
+            Content::TooLarge { size, reader } => self
                 .may_reference_read(reader)
                 .then(|| self.too_large(path, usize::try_from(size).unwrap_or(usize::MAX))),
         }
@@ -504,7 +561,7 @@ impl Planner {
                 plan.refusals
                     .push(notice(r.line, r.column, Some(r.reason), &r.message));
             }
-            let mut sites: Vec<Site> = scan.found.sites;
+            let mut mentions: Vec<Mention> = scan.found.mentions;
             // A policy's `:tag` and `:digest` markers in one file are one reference: the digest
             // follows the tag (set with it, or cleared when only the tag changes).
             let digest_of = |policy: &str| {
@@ -542,7 +599,7 @@ impl Planner {
                             MarkedField::Tag => (Some(slot.clone()), digest_of(&m.policy)),
                             MarkedField::Digest => (None, Some(slot.clone())),
                         };
-                        sites.push(Site {
+                        mentions.push(Mention {
                             image: image.clone(),
                             shape: Shape::Setter,
                             target: Target::Fields {
@@ -572,7 +629,7 @@ impl Planner {
                 if !self.names.contains(owner) && !self.names.contains(marked_image) {
                     continue;
                 }
-                sites.retain(|s| !site_slots(s).any(|x| x.span == slot.span));
+                mentions.retain(|s| !mention_slots(s).any(|x| x.span == slot.span));
                 let message = format!(
                     "this value is {owner}'s, and the setter marker of policy {} on its line gives it to {marked_image}: Flux and ferry would each write their own image's tag here. Move the marker to {marked_image}'s own field, or remove it",
                     m.policy
@@ -583,11 +640,11 @@ impl Planner {
             // One scalar can be reached by two shapes (`tag: shop/cart:v1` is a Helm tag and a
             // whole reference; a setter marker on a Helm tag): the whole reference wins, as it
             // keeps the value's form, and each scalar is edited once.
-            sites.sort_by_key(|s| !matches!(s.target, Target::Whole { .. }));
+            mentions.sort_by_key(|s| !matches!(s.target, Target::Whole { .. }));
             // A set, not a list: a file may hold 100,000 references.
             let mut held: HashSet<(usize, usize)> = HashSet::new();
-            sites.retain(|site| {
-                let spans: Vec<(usize, usize)> = site_slots(site)
+            mentions.retain(|mention| {
+                let spans: Vec<(usize, usize)> = mention_slots(mention)
                     .map(|s| (s.span.start, s.span.end))
                     .collect();
                 let fresh = !spans.iter().any(|s| held.contains(s));
@@ -596,8 +653,8 @@ impl Planner {
             });
             let mut edits: Vec<Edit> = Vec::new();
             let first_change = plan.changes.len();
-            for site in &sites {
-                let Some(i) = self.names.iter().position(|n| *n == site.image) else {
+            for mention in &mentions {
+                let Some(i) = self.names.iter().position(|n| *n == mention.image) else {
                     continue;
                 };
                 seen[i] = true;
@@ -605,7 +662,7 @@ impl Planner {
                 let mut out = SiteEdits {
                     file,
                     text: &scan.text,
-                    site,
+                    mention,
                     edits: &mut edits,
                     changes: &mut plan.changes,
                     warnings: &mut plan.warnings,
@@ -683,7 +740,10 @@ fn has_findings(f: &Found) -> bool {
 
 /// Whether ferry would edit the file or read a value from it (then its duplicate keys matter).
 fn edits_or_reads(f: &Found) -> bool {
-    !(f.sites.is_empty() && f.refusals.is_empty() && f.policies.is_empty() && f.marked.is_empty())
+    !(f.mentions.is_empty()
+        && f.refusals.is_empty()
+        && f.policies.is_empty()
+        && f.marked.is_empty())
 }
 
 /// A file ferry would edit (or that mentions the images) with a key defined twice in one
@@ -749,9 +809,9 @@ fn stands_alone(bytes: &[u8], at: usize, len: usize) -> bool {
     !joined_before && !joined_after
 }
 
-/// The scalars a site would rewrite.
-fn site_slots(site: &Site) -> impl Iterator<Item = &Slot> {
-    let (whole, tag, digest) = match &site.target {
+/// The scalars a mention would rewrite.
+fn mention_slots(mention: &Mention) -> impl Iterator<Item = &Slot> {
+    let (whole, tag, digest) = match &mention.target {
         Target::Whole { slot, .. } => (Some(slot), None, None),
         Target::Fields { tag, digest, .. } => (None, tag.as_ref(), digest.as_ref()),
     };
@@ -794,12 +854,12 @@ fn entry_line(text: &str, slot: &Slot, key: &str) -> Option<(std::ops::Range<usi
     Some((line_start - break_len..line_end, line_start + indent))
 }
 
-/// Collects the edits and reports for one site.
+/// Collects the edits and reports for one mention.
 struct SiteEdits<'p> {
     file: &'p str,
     /// The file's text, to find whole lines to remove.
     text: &'p str,
-    site: &'p Site,
+    mention: &'p Mention,
     edits: &'p mut Vec<Edit>,
     changes: &'p mut Vec<Change>,
     warnings: &'p mut Vec<Notice>,
@@ -807,7 +867,7 @@ struct SiteEdits<'p> {
 
 impl SiteEdits<'_> {
     fn apply(&mut self, update: &ImageUpdate) {
-        match (&self.site.target, &update.tag) {
+        match (&self.mention.target, &update.tag) {
             (
                 Target::Whole {
                     slot,
@@ -919,14 +979,14 @@ impl SiteEdits<'_> {
                     reason: Some(Reason::NoField),
                     message: format!(
                         "{} has no digest field here; only the tag was set. Add a `digest` field beside the tag (one the chart or tool reads), or pin by tag alone",
-                        self.site.image
+                        self.mention.image
                     ),
                 });
             }
             // A digest beside an unchanged tag is not known to be stale: keep it.
             (None, Some(slot), _) if tag_changes && !slot.value.is_empty() => {
                 let stale = format!("the digest {}, which pinned the previous image", slot.value);
-                if self.site.shape == Shape::KustomizeImages {
+                if self.mention.shape == Shape::KustomizeImages {
                     self.remove_or_clear(
                         slot,
                         "digest",
@@ -946,7 +1006,7 @@ impl SiteEdits<'_> {
             (None, Some(slot), None)
                 if tag_slot.is_none()
                     && !slot.value.is_empty()
-                    && self.site.shape == Shape::Setter =>
+                    && self.mention.shape == Shape::Setter =>
             {
                 self.warnings.push(Notice {
                     file: self.file.to_owned(),
@@ -955,7 +1015,7 @@ impl SiteEdits<'_> {
                     reason: Some(Reason::NoField),
                     message: format!(
                         "{}: this `:digest` setter field still pins the previous image, and a tag-only request cannot set it; pass IMAGE=TAG@DIGEST",
-                        self.site.image
+                        self.mention.image
                     ),
                 });
             }
@@ -974,7 +1034,7 @@ impl SiteEdits<'_> {
         insert: Option<&InsertPoint>,
         d: &image::Digest,
     ) {
-        let kustomize = self.site.shape == Shape::KustomizeImages;
+        let kustomize = self.mention.shape == Shape::KustomizeImages;
         let add = match (digest, insert) {
             (None, Some(point)) if kustomize => Some(point),
             _ => None,
@@ -1008,9 +1068,10 @@ impl SiteEdits<'_> {
 
     /// The warning for a digest-only request where the reference has no digest field.
     fn no_digest_field(&mut self, tag_slot: Option<&Slot>) {
-        let (line, column) = tag_slot.map_or_else(|| self.site.position(), |s| (s.line, s.column));
-        let image = &self.site.image;
-        let message = if self.site.shape == Shape::Setter {
+        let (line, column) =
+            tag_slot.map_or_else(|| self.mention.position(), |s| (s.line, s.column));
+        let image = &self.mention.image;
+        let message = if self.mention.shape == Shape::Setter {
             format!(
                 "{image}: a digest-only request does not edit this `:tag` setter field; the digest is written where a `{{\"$imagepolicy\": \"NS:POLICY:digest\"}}` marker names it (add one if there is none), or pass IMAGE=TAG@DIGEST to set the tag too"
             )
@@ -1050,8 +1111,8 @@ impl SiteEdits<'_> {
                     file: self.file.to_owned(),
                     line: slot.line,
                     column: slot.column,
-                    image: self.site.image.to_string(),
-                    shape: self.site.shape,
+                    image: self.mention.image.to_string(),
+                    shape: self.mention.shape,
                     old: Some(slot.value.clone()),
                     new: String::new(),
                     removed: true,
@@ -1091,8 +1152,8 @@ impl SiteEdits<'_> {
             file: self.file.to_owned(),
             line: slot.line,
             column: slot.column,
-            image: self.site.image.to_string(),
-            shape: self.site.shape,
+            image: self.mention.image.to_string(),
+            shape: self.mention.shape,
             old: Some(slot.value.clone()),
             new: value.to_owned(),
             removed: false,
@@ -1123,8 +1184,8 @@ impl SiteEdits<'_> {
             file: self.file.to_owned(),
             line,
             column,
-            image: self.site.image.to_string(),
-            shape: self.site.shape,
+            image: self.mention.image.to_string(),
+            shape: self.mention.shape,
             old: None,
             new: value.to_owned(),
             removed: false,
@@ -1149,7 +1210,7 @@ pub fn images_in(path: &str, bytes: &[u8]) -> Vec<ImageName> {
     let file_name = path.rsplit('/').next().unwrap_or(path);
     let found = locate::locate(&yaml, file_name, Want::Any);
     let mut names: Vec<ImageName> = found
-        .sites
+        .mentions
         .into_iter()
         .map(|s| s.image)
         .chain(found.policies.into_iter().map(|(_, n)| n))
@@ -1174,6 +1235,63 @@ mod tests {
             .filter_map(|(p, t)| planner.scan(p, t.as_bytes()))
             .collect();
         planner.plan(scans).unwrap()
+    }
+
+    #[test]
+    fn verdict_changes_with_the_files_and_changes() {
+        let p = plan(&[("a.yaml", "image: shop/cart:v1\n")], &["shop/cart=v2"]);
+        let Verdict::Changes { files, changes } = p.verdict() else {
+            panic!("{:?}", p.verdict());
+        };
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].after, "image: shop/cart:v2\n");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].new, "shop/cart:v2");
+    }
+
+    #[test]
+    fn verdict_up_to_date_counts_the_references() {
+        let p = plan(
+            &[
+                ("a.yaml", "image: shop/cart:v2\n"),
+                ("b.yaml", "image: shop/cart:v2\n"),
+            ],
+            &["shop/cart=v2"],
+        );
+        assert_eq!(p.verdict(), Verdict::UpToDate { references: 2 });
+    }
+
+    #[test]
+    fn verdict_missing_names_the_images_with_no_reference() {
+        let p = plan(
+            &[("a.yaml", "image: shop/cart:v1\n")],
+            &["shop/cart=v2", "shop/web=v3"],
+        );
+        let Verdict::Missing(images) = p.verdict() else {
+            panic!("{:?}", p.verdict());
+        };
+        assert_eq!(images, [ImageName::parse("shop/web").unwrap()]);
+    }
+
+    #[test]
+    fn verdict_refused_comes_before_missing_and_changes() {
+        let mut p = plan(
+            &[("a.yaml", "image: shop/cart:v1\n")],
+            &["shop/cart=v2", "shop/web=v3"],
+        );
+        let refusal = Notice {
+            file: "b.yaml".into(),
+            line: 1,
+            column: 8,
+            message: "refused".into(),
+            reason: None,
+        };
+        p.refusals.push(refusal.clone());
+        assert_eq!(p.verdict(), Verdict::Refused(&[refusal]));
+        // A refusal alone, with nothing missing and a change planned, still refuses.
+        p.missing.clear();
+        assert!(matches!(p.verdict(), Verdict::Refused(_)));
+        assert!(!p.changes.is_empty());
     }
 
     #[test]

@@ -3,9 +3,19 @@
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Mutex, PoisonError};
 
+use clap::ValueEnum;
 use serde::Serialize;
 
-use crate::cli::Output;
+use crate::ci::{self, Annotation};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+    /// Markdown tables (`status`, `history`); other commands print text.
+    Markdown,
+}
 
 /// Sets up logging on stderr: `-q` errors only, default warnings and progress, `-v` debug,
 /// `-vv` trace. `RUST_LOG` overrides. JSON lines when the output is JSON.
@@ -44,19 +54,19 @@ pub fn emit<T: Serialize>(output: Output, value: &T, text: &str) -> io::Result<(
 }
 
 /// JSON text with every invisible format character (bidi overrides, zero-width characters:
-/// [`crate::ci::is_format`]) and line/paragraph separator written as a `\uXXXX` escape: the
+/// [`ci::is_format`]) and line/paragraph separator written as a `\uXXXX` escape: the
 /// same JSON value, but nothing untrusted in it can reorder or hide what a terminal or log
 /// shows. serde_json already escapes control characters; these can only occur inside strings.
 fn escape_invisible(json: &str) -> String {
     if !json
         .chars()
-        .any(|c| crate::ci::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}'))
+        .any(|c| ci::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}'))
     {
         return json.to_owned();
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if crate::ci::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}') {
+        if ci::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}') {
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
                 out.push_str(&format!("\\u{unit:04x}"));
@@ -71,6 +81,15 @@ fn escape_invisible(json: &str) -> String {
 /// Writes diagnostic lines (warnings, the reasons of a failure) to stderr.
 pub fn diagnostics(text: &str) {
     let _ = io::stderr().lock().write_all(redact(text).as_bytes());
+}
+
+/// Writes `annotation` as a workflow command on stderr (the runner reads commands from both
+/// streams; stdout stays the command's report) when running in GitHub Actions.
+pub fn annotate(annotation: &Annotation) {
+    let command = ci::annotation_command(&ci::process_env, annotation);
+    if !command.is_empty() {
+        diagnostics(&command);
+    }
 }
 
 /// Secrets that must never be printed: every output path replaces them with `***`.
@@ -91,7 +110,7 @@ pub fn add_secret(secret: &str) {
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         // In GitHub Actions the runner masks it too, in every later step's log: tokens ferry
         // mints (GitHub App installation tokens) are no workflow secret the runner knows.
-        let mask = crate::ci::mask_commands(&crate::ci::process_env, secret);
+        let mask = ci::mask_commands(&ci::process_env, secret);
         if !mask.is_empty() {
             let _ = io::stderr().lock().write_all(mask.as_bytes());
         }

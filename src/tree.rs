@@ -219,15 +219,8 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// One file as [`scan`] hands it over.
-pub enum Content<'b> {
-    /// The whole file.
-    Bytes(&'b [u8]),
-    /// A file over [`crate::plan::max_file_size`], as its size from the file's metadata said
-    /// before anything was read (or that grew past the limit while being read): not loaded
-    /// into memory. `reader` reads it from the start, for a look in bounded memory.
-    TooLarge { size: u64, reader: &'b mut dyn Read },
-}
+/// One file as [`scan`] hands it over (the planner's input type, see [`crate::plan::Content`]).
+pub use crate::plan::Content;
 
 /// Reads each of `files` (relative to `root`) and maps it with `f`, on all cores; results keep
 /// the order of `files`. A file over the size limit is never loaded: `f` gets

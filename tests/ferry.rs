@@ -10,6 +10,7 @@ mod forges;
 mod fuzz_regressions;
 mod gitlab_forge;
 mod golden;
+mod layers;
 mod pipelines;
 mod previews;
 mod promotion;

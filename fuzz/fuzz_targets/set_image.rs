@@ -207,8 +207,8 @@ fn check_found(text: &str, found: &Found) {
             "an insert point before its mapping: {p:?}"
         );
     };
-    for site in &found.sites {
-        match &site.target {
+    for mention in &found.mentions {
+        match &mention.target {
             Target::Whole {
                 slot: s,
                 prefix_len,
@@ -218,7 +218,7 @@ fn check_found(text: &str, found: &Found) {
                 let keep = prefix_len + reference.written_name.len();
                 assert!(
                     keep <= s.value.len() && s.value.is_char_boundary(keep),
-                    "the kept name is not a prefix of the value: {site:?}"
+                    "the kept name is not a prefix of the value: {mention:?}"
                 );
             }
             Target::Fields {

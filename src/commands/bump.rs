@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use super::change_request::{self, Action};
-use super::set_image::Missing;
+use super::change_request::{self, Action, Preset};
+use super::missing::{Missing, closest_to};
+use super::site::{self, Site};
 use super::transaction::{self, Try};
-use super::{Error, read_config, read_template, site, text};
+use super::{Error, read_config, read_template, text};
 use crate::ci::{self, Context, Outputs, one_line};
-use crate::cli::{BumpArgs, Output, SignFormat, Signing, Source};
+use crate::cli::{BumpArgs, Connection, SignFormat, Signing, Source, WriteArgs};
 use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
 use crate::forge::{self, Forge};
@@ -30,7 +31,7 @@ use crate::image::{ImageName, ImageUpdate, Reference};
 use crate::plan::{self, Change, Notice, Plan, Planner, Scan};
 use crate::policy::{Policy, Verdict};
 use crate::render::{self, ChangeRequestContext, MessageContext, MessageImage, Trailer};
-use crate::report;
+use crate::report::{self, Output};
 use crate::stamps::{self, Origin, Stamps};
 use crate::trailers;
 
@@ -119,6 +120,8 @@ impl Status {
 /// Everything a bump needs besides the repository.
 struct Request<'a> {
     args: &'a BumpArgs,
+    /// What the command running this bump (a promotion, a rollback) says in bump's place.
+    preset: Option<Preset>,
     planner: Planner,
     origin: Origin,
     trailers: Vec<Trailer>,
@@ -203,7 +206,7 @@ pub fn run(args: &BumpArgs, output: Output) -> Result<Exit, Error> {
         context,
         outcome,
         attempts,
-    } = execute(args)?;
+    } = execute(args, None)?;
     finish(
         &store,
         &request,
@@ -266,8 +269,48 @@ impl Executed<'_> {
     }
 }
 
+/// The arguments of a bump of `env` in `site` that another command runs with its own words (a
+/// [`Preset`]): a promotion, a rollback.
+pub(super) fn of_site(
+    site: &Site,
+    write: &WriteArgs,
+    env: Option<String>,
+    updates: Vec<ImageUpdate>,
+    via: Option<Update>,
+) -> BumpArgs {
+    BumpArgs {
+        updates,
+        connection: Connection {
+            repo: site.given.clone(),
+            token: site.token(),
+            username: None,
+            ssh_key: None,
+            // Not the site's cache: the site holds it locked.
+            cache_dir: None,
+        },
+        branch: None,
+        env,
+        path: None,
+        digest: None,
+        dry_run: write.dry_run,
+        // ferry.yaml's `strict: true` on the environment still applies.
+        strict: false,
+        // Promotions and rollbacks set versions on purpose: the stale-write guard is for
+        // builds racing each other.
+        force: true,
+        commit: write.commit.clone(),
+        signing: write.signing.clone(),
+        source: Source::default(),
+        via,
+        labels: write.labels.clone(),
+        reviewers: write.reviewers.clone(),
+        assignees: Vec::new(),
+        forge: site.forge_args().clone(),
+    }
+}
+
 /// Runs a bump without reporting it.
-pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
+pub(crate) fn execute(args: &BumpArgs, preset: Option<Preset>) -> Result<Executed<'_>, Error> {
     let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
     let planner = Planner::new(updates)?;
     let (url, url_secret) = RepoUrl::parse(&args.connection.repo).map_err(Error::Usage)?;
@@ -328,8 +371,9 @@ pub(crate) fn execute(args: &BumpArgs) -> Result<Executed<'_>, Error> {
         args,
         planner,
         origin: origin(context.as_ref(), &args.source),
-        trailers: trailers(context.as_ref(), args),
+        trailers: trailers(context.as_ref(), args, preset.as_ref()),
         signer: signer(&args.signing)?,
+        preset,
     };
     tracing::debug!(repo = %url, credentials = %credentials.describe(), "opening");
     let mut store = Remote::open(url, credentials, args.connection.cache_dir.as_deref())?;
@@ -531,7 +575,7 @@ fn propose(
         &rendering,
     )?;
     let mut labels = vec![change_request::LABEL.to_owned()];
-    if let Some(preset) = &args.preset {
+    if let Some(preset) = &request.preset {
         if let Some(preset_title) = &preset.title {
             title = one_line(preset_title);
         }
@@ -630,7 +674,7 @@ fn deliver(
 
 /// The branch of this bump's change request.
 fn head_branch_of(request: &Request<'_>, target: &Target) -> String {
-    if let Some(head) = request.args.preset.as_ref().and_then(|p| p.head.clone()) {
+    if let Some(head) = request.preset.as_ref().and_then(|p| p.head.clone()) {
         return head;
     }
     let images: Vec<&ImageName> = request.planner.updates().iter().map(|u| &u.image).collect();
@@ -962,7 +1006,7 @@ fn prepare(
 ) -> Result<Attempt, Error> {
     let updates = request.planner.updates();
     let mut verdicts = target.policy.check(updates);
-    if request.args.preset.as_ref().is_some_and(|p| p.ignore_hold) {
+    if request.preset.as_ref().is_some_and(|p| p.ignore_hold) {
         verdicts.retain(|v| !matches!(v, Verdict::Held(_)));
     }
     if !verdicts.is_empty() {
@@ -996,50 +1040,52 @@ fn prepare(
         plan.refuse_reports();
     }
 
-    if !plan.refusals.is_empty() {
-        let mut outcome = Outcome::new(Status::Refused, target, tip);
-        report::diagnostics(&text::refusal_text(Path::new(""), &plan));
-        outcome.plan = plan;
-        return Ok(Attempt::Done(Box::new(outcome)));
-    }
-    if !plan.missing.is_empty() {
-        let mut outcome = Outcome::new(Status::NotFound, target, tip);
-        let (missing, files) = suggestions(store, tip, &target.path, &plan.missing)?;
-        let label = format!(
-            "{}:{}",
-            tip.branch,
-            if target.path.is_empty() {
-                "/"
-            } else {
-                &target.path
-            }
-        );
-        report::diagnostics(&text::missing_text(&label, files, &missing));
-        outcome.missing = missing;
-        outcome.plan = plan;
-        return Ok(Attempt::Done(Box::new(outcome)));
-    }
-    if plan.changes.is_empty() {
-        let mut outcome = Outcome::new(Status::UpToDate, target, tip);
-        // The commit to wait on is the one that set these images, not whatever came after.
-        let set_by = last_set(store, tip, &target.path, updates)?;
-        let _ = writeln!(
-            outcome.text,
-            "Already up to date: {} reference(s) to {} in {} on `{}` already set (at {}{}).",
-            plan.references,
-            text::describe(updates),
-            target.label,
-            tip.branch,
-            short(&tip.commit),
-            match &set_by {
-                Some(c) if *c != tip.commit => format!("; set by {}", short(c)),
-                _ => String::new(),
-            }
-        );
-        outcome.commit = Some(set_by.unwrap_or_else(|| tip.commit.clone()));
-        outcome.plan = plan;
-        return Ok(Attempt::Done(Box::new(outcome)));
-    }
+    let (files, changes) = match plan.verdict() {
+        plan::Verdict::Refused(_) => {
+            let mut outcome = Outcome::new(Status::Refused, target, tip);
+            report::diagnostics(&text::refusal_text(Path::new(""), &plan));
+            outcome.plan = plan;
+            return Ok(Attempt::Done(Box::new(outcome)));
+        }
+        plan::Verdict::Missing(images) => {
+            let mut outcome = Outcome::new(Status::NotFound, target, tip);
+            let (missing, files) = suggestions(store, tip, &target.path, images)?;
+            let label = format!(
+                "{}:{}",
+                tip.branch,
+                if target.path.is_empty() {
+                    "/"
+                } else {
+                    &target.path
+                }
+            );
+            report::diagnostics(&text::missing_text(&label, files, &missing));
+            outcome.missing = missing;
+            outcome.plan = plan;
+            return Ok(Attempt::Done(Box::new(outcome)));
+        }
+        plan::Verdict::UpToDate { references } => {
+            let mut outcome = Outcome::new(Status::UpToDate, target, tip);
+            // The commit to wait on is the one that set these images, not whatever came after.
+            let set_by = last_set(store, tip, &target.path, updates)?;
+            let _ = writeln!(
+                outcome.text,
+                "Already up to date: {references} reference(s) to {} in {} on `{}` already set (at {}{}).",
+                text::describe(updates),
+                target.label,
+                tip.branch,
+                short(&tip.commit),
+                match &set_by {
+                    Some(c) if *c != tip.commit => format!("; set by {}", short(c)),
+                    _ => String::new(),
+                }
+            );
+            outcome.commit = Some(set_by.unwrap_or_else(|| tip.commit.clone()));
+            outcome.plan = plan;
+            return Ok(Attempt::Done(Box::new(outcome)));
+        }
+        plan::Verdict::Changes { files, changes } => (files, changes),
+    };
 
     // The stale-write guard, for the images that would change.
     let stamps_path = stamps::path_for(&target.path);
@@ -1052,7 +1098,7 @@ fn prepare(
     }
     let changed: Vec<&ImageUpdate> = updates
         .iter()
-        .filter(|u| plan.changes.iter().any(|c| c.image == u.image.to_string()))
+        .filter(|u| changes.iter().any(|c| c.image == u.image.to_string()))
         .collect();
     if !request.args.force {
         let stale: Vec<String> = changed
@@ -1067,8 +1113,7 @@ fn prepare(
         }
     }
 
-    let mut writes: Vec<Edit> = plan
-        .files
+    let mut writes: Vec<Edit> = files
         .iter()
         .map(|f| (f.path.clone(), Some(f.after.clone().into_bytes())))
         .collect();
@@ -1078,7 +1123,7 @@ fn prepare(
         }
         writes.push((stamps_path, Some(stamps.to_bytes())));
     }
-    if let Some(reason) = request.args.preset.as_ref().and_then(|p| p.hold.as_ref()) {
+    if let Some(reason) = request.preset.as_ref().and_then(|p| p.hold.as_ref()) {
         writes.push(hold_edit(store, target, tip, reason)?);
     }
     let mut trailers = request.trailers.clone();
@@ -1102,12 +1147,7 @@ fn prepare(
             .map(|(name, text)| (name.as_str(), text.as_str())),
         &message_context(target, tip, &plan, updates, &trailers),
     )?;
-    if let Some(subject) = request
-        .args
-        .preset
-        .as_ref()
-        .and_then(|p| p.subject.as_ref())
-    {
+    if let Some(subject) = request.preset.as_ref().and_then(|p| p.subject.as_ref()) {
         let rest = message.split_once('\n').map_or("", |(_, rest)| rest);
         message = format!("{}\n{rest}", one_line(subject));
     }
@@ -1177,7 +1217,7 @@ fn suggestions(
         .iter()
         .flat_map(|b| plan::images_in(&b.path, &b.bytes))
         .collect();
-    Ok((super::set_image::closest_to(missing, &found), blobs.len()))
+    Ok((closest_to(missing, &found), blobs.len()))
 }
 
 /// `TAG`, `TAG@DIGEST` or `@DIGEST` (a digest-only request).
@@ -1263,7 +1303,7 @@ fn origin(context: Option<&Context>, source: &Source) -> Origin {
 }
 
 /// The audit trailers: the CI's, with flags on top.
-fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
+fn trailers(context: Option<&Context>, args: &BumpArgs, preset: Option<&Preset>) -> Vec<Trailer> {
     let mut list: Vec<(String, String)> = context
         .map(ci::trailers)
         .unwrap_or_default()
@@ -1285,7 +1325,7 @@ fn trailers(context: Option<&Context>, args: &BumpArgs) -> Vec<Trailer> {
         trailers::RUN_NUMBER,
         args.source.run_number.map(|n| n.to_string()),
     );
-    if let Some(preset) = &args.preset {
+    if let Some(preset) = preset {
         for (key, value) in &preset.trailers {
             list.push((key.clone(), one_line(value)));
         }

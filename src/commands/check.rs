@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::Error;
 use super::change_request;
 use crate::ci::{self, Annotation, Level};
-use crate::cli::{CheckArgs, Output};
+use crate::cli::CheckArgs;
 use crate::clock::Time;
 use crate::config::{self, Config, ConfigError, Positions, ResolvedEnvironment, Update};
 use crate::exit::Exit;
@@ -35,7 +35,7 @@ use crate::preview::{
 use crate::render::{
     self, ChangeRequestContext, MessageContext, MessageImage, RenderError, Trailer,
 };
-use crate::report;
+use crate::report::{self, Output};
 use crate::trailers;
 use crate::tree;
 use crate::yaml::Yaml;
@@ -168,7 +168,7 @@ fn plural(n: usize, word: &str) -> String {
 pub fn run(args: &CheckArgs, output: Output) -> Result<Exit, Error> {
     let report = check(&args.dir, &ci::process_env)?;
     for finding in &report.findings {
-        ci::annotate(&finding.annotation());
+        report::annotate(&finding.annotation());
     }
     if output == Output::Json {
         tracing::info!("{}", report.summary());

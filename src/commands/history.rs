@@ -7,13 +7,13 @@ use serde::Serialize;
 
 use super::Error;
 use super::site::Site;
-use crate::cli::{HistoryArgs, Output};
+use crate::cli::HistoryArgs;
 use crate::clock::Time;
 use crate::exit::Exit;
 use crate::history::{self, Change};
 use crate::inventory::short_tag;
 use crate::render::markdown_code;
-use crate::report;
+use crate::report::{self, Output};
 use crate::trailers;
 
 #[derive(Debug, Serialize)]

@@ -5,66 +5,20 @@
 //! when nothing is missing; otherwise say what is missing and exit with the "waiting" code, or,
 //! with `--auto-merge`, hand the merge to the forge (GitHub auto-merge, GitLab "merge when the
 //! pipeline succeeds"). A change request that conflicts with its target is never merged.
+//! Each change request is merged by `merging`; a promotion's by `promotion::merge_gated`, which
+//! checks its gates again.
 
 use std::fmt::Write as _;
 
-use clap::Parser as _;
-
 use serde::Serialize;
 
-use super::{Error, bump, change_request, promote};
+use super::merging::{Item, Status, credentials, describe, merge_ready};
+use super::{Error, change_request, promotion};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{Cli, Command, MergeArgs, Output};
+use crate::cli::MergeArgs;
 use crate::exit::Exit;
-use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness};
-use crate::git::{Credentials, Remote, RepoUrl, Store};
-use crate::report;
-use crate::trailers;
-
-/// What happened to one change request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Merged,
-    AlreadyMerged,
-    /// The forge will merge it when approvals and checks are satisfied.
-    AutoMerge,
-    Waiting,
-    Closed,
-}
-
-impl Status {
-    pub(crate) fn exit(self) -> Exit {
-        match self {
-            Status::Merged | Status::AlreadyMerged | Status::AutoMerge => Exit::Done,
-            Status::Waiting => Exit::Waiting,
-            Status::Closed => Exit::Usage,
-        }
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Status::Merged => "merged",
-            Status::AlreadyMerged => "already-merged",
-            Status::AutoMerge => "auto-merge",
-            Status::Waiting => "waiting",
-            Status::Closed => "closed",
-        }
-    }
-}
-
-/// One change request's result, as printed with `--output json`.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Item {
-    pub number: u64,
-    pub url: String,
-    pub status: Status,
-    pub head_sha: String,
-    /// The commit the merge made, when the forge reports it.
-    pub merge_sha: Option<String>,
-    /// What is missing before it can merge.
-    pub missing: Vec<String>,
-}
+use crate::forge::{self, CrState, ListFilter};
+use crate::report::{self, Output};
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -72,20 +26,6 @@ struct Report {
     project: String,
     change_requests: Vec<Item>,
     api_calls: u32,
-}
-
-/// The repository and the credentials for it, from `--repo` and the token.
-fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Error> {
-    let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
-    let credentials = Credentials::resolve(
-        &url,
-        args.token.clone(),
-        url_secret,
-        None,
-        None,
-        &ci::process_env,
-    );
-    Ok((url, credentials))
 }
 
 pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
@@ -137,7 +77,7 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
         let item = if change_request::is_promotion_branch(&readiness.head_branch)
             && readiness.state == CrState::Open
         {
-            let mut item = promote::merge_gated(args, &readiness, words)?;
+            let mut item = promotion::merge_gated(args, &readiness, words)?;
             if args.auto_merge && item.status == Status::Waiting {
                 item.missing.push(
                     "--auto-merge is not asked of the forge for a promotion: ferry checks its gates again when it merges; rerun later".to_owned(),
@@ -194,244 +134,4 @@ pub fn run(args: &MergeArgs, output: Output) -> Result<Exit, Error> {
     };
     report::emit(output, &report, &text)?;
     Ok(exit)
-}
-
-/// Merges one change request if it is ready; else hands it to the forge or says what is missing.
-pub(crate) fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, Error> {
-    merge_ready(forge, args, &forge.readiness(number)?)
-}
-
-/// [`merge_one`] with the change request's readiness already read.
-fn merge_ready(forge: &dyn Forge, args: &MergeArgs, readiness: &Readiness) -> Result<Item, Error> {
-    let number = readiness.number;
-    let mut item = Item {
-        number,
-        url: readiness.url.clone(),
-        status: Status::Waiting,
-        head_sha: readiness.head_sha.clone(),
-        merge_sha: None,
-        missing: Vec::new(),
-    };
-    match readiness.state {
-        CrState::Merged => {
-            item.status = Status::AlreadyMerged;
-            return Ok(item);
-        }
-        CrState::Closed => {
-            item.status = Status::Closed;
-            item.missing = readiness.missing(forge.words());
-            return Ok(item);
-        }
-        CrState::Open => {}
-    }
-    if readiness.is_ready() {
-        return merge_now(forge, args, readiness, item);
-    }
-    if readiness.conflicts || readiness.behind {
-        // Never merged stale: the change is recomputed on the target's new tip.
-        if let Some(line) = recompute(forge, args, number)? {
-            let readiness = forge.readiness(number)?;
-            item.head_sha = readiness.head_sha.clone();
-            if readiness.is_ready() {
-                return merge_now(forge, args, &readiness, item);
-            }
-            item.missing = readiness.missing(forge.words());
-            item.missing
-                .insert(0, format!("recomputed on the target's new tip: {line}"));
-            return Ok(item);
-        }
-    }
-    item.missing = readiness.missing(forge.words());
-    let blocked_for_good = readiness.conflicts || readiness.draft;
-    if args.auto_merge && !blocked_for_good {
-        let asked = match forge.enable_auto_merge(number, &readiness.head_sha, args.method) {
-            // The forge declined to merge by itself (the head moved, a check it cannot wait
-            // for, a branch it cannot merge): like a declined merge, the change request waits
-            // and the forge's words say why.
-            Err(ForgeError::Refused {
-                status: 405 | 406 | 409 | 422,
-                message,
-                ..
-            }) => {
-                item.missing.push(format!(
-                    "{} declined to merge by itself: {message}",
-                    forge.words().forge
-                ));
-                return Ok(item);
-            }
-            other => other?,
-        };
-        match asked {
-            AutoMerge::Enabled => item.status = Status::AutoMerge,
-            AutoMerge::NothingPending => return merge_now(forge, args, readiness, item),
-            AutoMerge::Merged(merged) => {
-                item.status = Status::Merged;
-                item.merge_sha = merged.sha;
-                item.missing.clear();
-                return Ok(item);
-            }
-        }
-    }
-    if readiness.conflicts {
-        let cr = forge.get(number)?;
-        item.missing.push(if change_request::is_promotion_branch(&cr.head_branch) {
-            "a promotion is recomputed from its source: rerun `ferry promote` (with --merge)"
-                .to_owned()
-        } else {
-            "it is not ferry's (no Ferry-Update trailers on its branch): resolve the conflict, or rerun the bump".to_owned()
-        });
-    }
-    Ok(item)
-}
-
-/// Recomputes a ferry change request on the target branch's current tip from the updates its
-/// commit records (`Ferry-Path`, `Ferry-Update` trailers), and updates its branch: the bump
-/// that made it, run again. `None` when the change request is not one ferry can recompute.
-fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<String>, Error> {
-    let cr = forge.get(number)?;
-    if !cr.head_branch.starts_with(change_request::BRANCH_PREFIX)
-        || change_request::is_promotion_branch(&cr.head_branch)
-    {
-        // A promotion is recomputed from its source environment by `ferry promote`.
-        return Ok(None);
-    }
-    let message = head_message(args, &cr.head_branch)?;
-    let trailer = |key: &str| trailers::values(&message, key);
-    let updates = trailer(trailers::UPDATE);
-    let Some(path) = trailer(trailers::PATH).into_iter().next() else {
-        return Ok(None);
-    };
-    if updates.is_empty() {
-        return Ok(None);
-    }
-    let mut argv: Vec<String> = [
-        "ferry",
-        "bump",
-        "--repo",
-        args.repo.as_str(),
-        "--branch",
-        cr.base_branch.as_str(),
-        "--path",
-        path.as_str(),
-        "--via",
-        "pull-request",
-        // The guard passed when the change was first proposed; the same change is recomputed.
-        "--force",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    for (key, flag) in [
-        (trailers::SOURCE_REPO, "--source-repo"),
-        (trailers::SOURCE_COMMIT, "--source-commit"),
-        (trailers::SOURCE_REF, "--source-ref"),
-        (trailers::RUN_NUMBER, "--run-number"),
-    ] {
-        if let Some(value) = trailer(key).into_iter().next() {
-            argv.push(format!("{flag}={value}"));
-        }
-    }
-    argv.push("--".to_owned());
-    argv.extend(updates);
-    let cli = Cli::try_parse_from(&argv).map_err(|err| {
-        Error::Usage(format!(
-            "cannot recompute {} {}{number} from its commit's trailers: {}",
-            forge.words().change_request,
-            forge.words().sigil,
-            ci::one_line(&err.to_string())
-        ))
-    })?;
-    let Command::Bump(mut bump_args) = cli.command else {
-        return Ok(None);
-    };
-    bump_args.connection.token.clone_from(&args.token);
-    bump_args.forge = args.forge.clone();
-    tracing::info!(
-        number,
-        branch = cr.head_branch,
-        "recomputing on the target's new tip"
-    );
-    let executed = bump::execute(&bump_args)?;
-    let (line, _) = executed.summary();
-    if executed.exit() != Exit::Done {
-        return Err(Error::Usage(format!(
-            "recomputing {} {}{number} on the new tip of `{}` did not propose it again: {line}",
-            forge.words().change_request,
-            forge.words().sigil,
-            cr.base_branch
-        )));
-    }
-    Ok(Some(line))
-}
-
-/// The message of the head commit of change request branch `branch` (a depth-1 fetch of it).
-pub(crate) fn head_message(args: &MergeArgs, branch: &str) -> Result<String, Error> {
-    let (url, credentials) = credentials(args)?;
-    let mut store = Remote::open(url, credentials, None)?;
-    let tip = store.fetch(Some(branch))?;
-    Ok(store.commit_message(&tip.commit)?)
-}
-
-fn merge_now(
-    forge: &dyn Forge,
-    args: &MergeArgs,
-    readiness: &Readiness,
-    mut item: Item,
-) -> Result<Item, Error> {
-    match forge.merge(readiness.number, &readiness.head_sha, args.method) {
-        Ok(merged) => {
-            item.status = Status::Merged;
-            item.merge_sha = merged.sha;
-            Ok(item)
-        }
-        // The head moved after it was checked, or the forge disagrees: report, never force.
-        Err(ForgeError::Refused {
-            status: 405 | 406 | 409 | 422,
-            message,
-            ..
-        }) => {
-            let now = forge.readiness(readiness.number)?;
-            item.head_sha = now.head_sha.clone();
-            item.missing = now.missing(forge.words());
-            if item.missing.is_empty() {
-                item.missing.push(format!(
-                    "{} declined the merge: {message}",
-                    forge.words().forge
-                ));
-            }
-            if now.state == CrState::Merged {
-                item.status = Status::AlreadyMerged;
-                item.missing.clear();
-            }
-            Ok(item)
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
-pub(crate) fn describe(item: &Item, words: forge::Words) -> String {
-    let name = if item.url.is_empty() {
-        format!("{} {}{}", words.change_request, words.sigil, item.number)
-    } else {
-        format!(
-            "{} {}{} ({})",
-            words.change_request, words.sigil, item.number, item.url
-        )
-    };
-    match item.status {
-        Status::Merged => format!(
-            "Merged {name}{}.",
-            item.merge_sha
-                .as_deref()
-                .map(|s| format!(" ({})", &s[..s.len().min(12)]))
-                .unwrap_or_default()
-        ),
-        Status::AlreadyMerged => format!("{name} is already merged: nothing to do."),
-        Status::AutoMerge => format!(
-            "{} will merge {name} once it is ready; waiting for:",
-            words.forge
-        ),
-        Status::Waiting => format!("{name} is not ready to merge; waiting for:"),
-        Status::Closed => format!("{name} is closed: nothing to merge."),
-    }
 }

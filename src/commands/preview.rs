@@ -23,8 +23,8 @@ use super::transaction::{self, Planned, Transaction};
 use super::{Error, read_template, site};
 use crate::ci::{self, Context, Outputs, one_line};
 use crate::cli::{
-    Output, PreviewAppArgs, PreviewArgs, PreviewCommand, PreviewDownArgs, PreviewGcArgs,
-    PreviewListArgs, PreviewRepoArgs, PreviewUpArgs, PreviewWhich,
+    PreviewAppArgs, PreviewArgs, PreviewCommand, PreviewDownArgs, PreviewGcArgs, PreviewListArgs,
+    PreviewRepoArgs, PreviewUpArgs, PreviewWhich,
 };
 use crate::clock::Time;
 use crate::config::{self, OnMax, Previews, Template as ConfigTemplate};
@@ -36,7 +36,7 @@ use crate::preview::{
     Template,
 };
 use crate::render;
-use crate::report;
+use crate::report::{self, Output};
 use crate::slug;
 use crate::trailers;
 

@@ -8,16 +8,15 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::promote::bump_of;
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{Output, RollbackArgs};
+use crate::cli::RollbackArgs;
 use crate::exit::Exit;
 use crate::history::{self, Change};
 use crate::image::ImageUpdate;
 use crate::inventory::{Inventory, short_tag};
-use crate::report;
+use crate::report::{self, Output};
 use crate::trailers;
 
 #[derive(Debug, Serialize)]
@@ -142,15 +141,14 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
         hold: args.hold.then(|| reason.clone()),
         ignore_hold: true,
     };
-    let bump_args = bump_of(
+    let bump_args = bump::of_site(
         &site,
         &args.write,
         Some(env.name.clone()),
         vec![update],
         args.write.via,
-        preset,
     );
-    let executed = bump::execute(&bump_args)?;
+    let executed = bump::execute(&bump_args, Some(preset))?;
     let (line, proposed) = executed.summary();
     let exit = executed.exit();
     let mut text = format!(

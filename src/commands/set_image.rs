@@ -8,13 +8,14 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Error;
+use super::missing::{Missing, closest_to};
 use super::text::{describe, list_changes, located, missing_text, refusal_text, unified_diff};
-use crate::cli::{Output, SetImageArgs};
+use crate::cli::SetImageArgs;
 use crate::config::{self, Config};
 use crate::exit::Exit;
-use crate::image::{self, ImageName};
-use crate::plan::{self, Change, Notice, Planner};
-use crate::report;
+use crate::image::ImageName;
+use crate::plan::{self, Change, Notice, Planner, Verdict};
+use crate::report::{self, Output};
 use crate::tree;
 
 /// The result, as printed with `--output json`.
@@ -38,17 +39,6 @@ enum Status {
     DryRun,
     NotFound,
     Refused,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Missing {
-    /// The normalized name.
-    pub(super) image: String,
-    /// The closest names found, normalized, best first.
-    pub(super) suggestions: Vec<String>,
-    /// The same names in their short form, for people.
-    #[serde(skip)]
-    pub(super) familiar: (String, Vec<String>),
 }
 
 pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
@@ -96,54 +86,59 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
         "ferry: left as it is",
         &plan.warnings,
     );
-    let (status, exit, missing) = if !plan.refusals.is_empty() {
-        report::diagnostics(&refusal_text(&dir, &plan));
-        super::text::annotate(
-            crate::ci::Level::Error,
-            "ferry: refused, nothing written",
-            &plan.refusals,
-        );
-        (Status::Refused, Exit::Refused, Vec::new())
-    } else if !plan.missing.is_empty() {
-        let missing = suggestions(&scanned, &files, &plan.missing)?;
-        let label = scanned.display().to_string();
-        report::diagnostics(&missing_text(&label, files.len(), &missing));
-        (Status::NotFound, Exit::NotFound, missing)
-    } else if plan.changes.is_empty() {
-        let _ = writeln!(
-            text,
-            "Already up to date: {} reference(s) to {} already set.",
-            plan.references,
-            describe(planner.updates())
-        );
-        (Status::UpToDate, Exit::Done, Vec::new())
-    } else if args.dry_run {
-        for f in &plan.files {
-            text.push_str(&unified_diff(&f.path, &f.before, &f.after));
+    let (status, exit, missing) = match plan.verdict() {
+        Verdict::Refused(refusals) => {
+            report::diagnostics(&refusal_text(&dir, &plan));
+            super::text::annotate(
+                crate::ci::Level::Error,
+                "ferry: refused, nothing written",
+                refusals,
+            );
+            (Status::Refused, Exit::Refused, Vec::new())
         }
-        list_changes(&mut text, &dir, &plan);
-        let _ = writeln!(
-            text,
-            "Dry run: would make {} change(s) in {} file(s); nothing was written.",
-            plan.changes.len(),
-            plan.files.len()
-        );
-        (Status::DryRun, Exit::Done, Vec::new())
-    } else {
-        for f in &plan.files {
-            tree::write_atomic(&dir.join(&f.path), f.after.as_bytes())?;
+        Verdict::Missing(images) => {
+            let missing = suggestions(&scanned, &files, images)?;
+            let label = scanned.display().to_string();
+            report::diagnostics(&missing_text(&label, files.len(), &missing));
+            (Status::NotFound, Exit::NotFound, missing)
         }
-        list_changes(&mut text, &dir, &plan);
-        let _ = writeln!(
-            text,
-            "Set {}: {} change(s) in {} file(s).",
-            describe(planner.updates()),
-            plan.changes.len(),
-            plan.files.len()
-        );
-        (Status::Changed, Exit::Done, Vec::new())
+        Verdict::UpToDate { references } => {
+            let _ = writeln!(
+                text,
+                "Already up to date: {references} reference(s) to {} already set.",
+                describe(planner.updates())
+            );
+            (Status::UpToDate, Exit::Done, Vec::new())
+        }
+        Verdict::Changes { files, changes } if args.dry_run => {
+            for f in files {
+                text.push_str(&unified_diff(&f.path, &f.before, &f.after));
+            }
+            list_changes(&mut text, &dir, &plan);
+            let _ = writeln!(
+                text,
+                "Dry run: would make {} change(s) in {} file(s); nothing was written.",
+                changes.len(),
+                files.len()
+            );
+            (Status::DryRun, Exit::Done, Vec::new())
+        }
+        Verdict::Changes { files, changes } => {
+            for f in files {
+                tree::write_atomic(&dir.join(&f.path), f.after.as_bytes())?;
+            }
+            list_changes(&mut text, &dir, &plan);
+            let _ = writeln!(
+                text,
+                "Set {}: {} change(s) in {} file(s).",
+                describe(planner.updates()),
+                changes.len(),
+                files.len()
+            );
+            (Status::Changed, Exit::Done, Vec::new())
+        }
     };
-    if !plan.warnings.is_empty() && plan.refusals.is_empty() {
+    if !plan.warnings.is_empty() && !matches!(plan.verdict(), Verdict::Refused(_)) {
         let _ = writeln!(
             text,
             "Left as they are: {} mention(s) of the image(s), listed above with why and the fix (--strict refuses them).",
@@ -204,11 +199,7 @@ fn target_dir(args: &SetImageArgs) -> Result<(PathBuf, String, PathBuf, bool), E
 }
 
 /// For each missing image, the closest image names referenced anywhere below `dir`.
-pub(super) fn suggestions(
-    dir: &Path,
-    files: &[String],
-    missing: &[ImageName],
-) -> Result<Vec<Missing>, Error> {
+fn suggestions(dir: &Path, files: &[String], missing: &[ImageName]) -> Result<Vec<Missing>, Error> {
     let found: BTreeSet<ImageName> = tree::scan(dir, files, |path, content| match content {
         tree::Content::Bytes(bytes) => Some(plan::images_in(path, bytes)),
         // Too large to parse: no suggestions from it.
@@ -218,19 +209,4 @@ pub(super) fn suggestions(
     .flatten()
     .collect();
     Ok(closest_to(missing, &found))
-}
-
-/// For each missing image, the closest of the names `found`.
-pub(super) fn closest_to(missing: &[ImageName], found: &BTreeSet<ImageName>) -> Vec<Missing> {
-    missing
-        .iter()
-        .map(|m| {
-            let close = image::closest(m, found, 5);
-            Missing {
-                image: m.to_string(),
-                suggestions: close.iter().map(ToString::to_string).collect(),
-                familiar: (m.familiar(), close.iter().map(|n| n.familiar()).collect()),
-            }
-        })
-        .collect()
 }

@@ -10,12 +10,12 @@ use serde::Serialize;
 use super::Error;
 use super::history::cell;
 use super::site::Site;
-use crate::cli::{Output, StatusArgs};
+use crate::cli::StatusArgs;
 use crate::clock::Time;
 use crate::exit::Exit;
 use crate::history::{self, Change};
 use crate::inventory::{Inventory, short_tag};
-use crate::report;
+use crate::report::{self, Output};
 use crate::trailers;
 
 /// One image in one environment.

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::image::ImageUpdate;
 use crate::plan::{Notice, Plan};
 
-use super::set_image::Missing;
+use super::missing::Missing;
 
 pub(super) fn describe(updates: &[ImageUpdate]) -> String {
     let parts: Vec<String> = updates.iter().map(|u| u.argument(&u.written)).collect();
@@ -93,10 +93,10 @@ pub(super) fn unified_diff(path: &str, before: &str, after: &str) -> String {
 }
 
 /// Each notice as a CI annotation at its file and line (GitHub Actions only; see
-/// [`crate::ci::annotate`]).
+/// [`crate::report::annotate`]).
 pub(super) fn annotate(level: crate::ci::Level, title: &str, notices: &[Notice]) {
     for n in notices {
-        crate::ci::annotate(&crate::ci::Annotation {
+        crate::report::annotate(&crate::ci::Annotation {
             level,
             file: Some(n.file.clone()),
             line: Some(n.line),

@@ -14,12 +14,12 @@ use serde::Serialize;
 use super::Error;
 use super::site::Site;
 use crate::ci::{self, Context, Outputs};
-use crate::cli::{Output, WaitArgs};
+use crate::cli::WaitArgs;
 use crate::exit::Exit;
 use crate::forge::{Check, CheckState};
 use crate::git::Store as _;
 use crate::history::{self, Change};
-use crate::report;
+use crate::report::{self, Output};
 use crate::verdict::{self, Verdict};
 
 /// The longest pause between polls.

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::{shown, with_hint};
+use super::error::with_hint;
+use super::shown::shown;
 
 /// The accepted form, for error messages and documentation.
 pub const DURATION_FORM: &str = "whole numbers each followed by a unit (s, m, h, d or w), \

@@ -8,6 +8,7 @@ use serde_saphyr::{DefaultMessageFormatter, Error as YamlError, MessageFormatter
 
 use super::FILE_NAME;
 use super::index::{Index, KeyPath, NodeKind, Pos};
+use super::shown::shown;
 
 /// A problem with `ferry.yaml`: where it is, what is wrong, and how to fix it.
 ///
@@ -71,21 +72,6 @@ impl ConfigError {
 /// Separates a message from its hint inside a serde custom error. User text in messages
 /// is escaped with `escape_debug`, so it can never contain this character.
 const HINT_SEPARATOR: char = '\u{1f}';
-
-/// User text made safe to print: control characters (newlines, escape sequences, the
-/// hint separator) and invisible format characters (bidi overrides, zero-width characters: see
-/// [`crate::ci::is_format`]) are escaped, everything else is kept as written.
-pub(crate) fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || crate::ci::is_format(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// A serde custom-error text carrying a hint.
 pub(crate) fn with_hint(message: &str, hint: &str) -> String {

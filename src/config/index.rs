@@ -6,7 +6,7 @@ use std::fmt;
 
 use granit_parser::{Event, Parser, ScalarStyle};
 
-use super::error::shown;
+use super::shown::shown;
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

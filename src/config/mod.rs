@@ -15,6 +15,7 @@ mod error;
 mod hold;
 mod index;
 mod path;
+mod shown;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -31,8 +32,9 @@ pub use error::ConfigError;
 pub use hold::hold;
 pub use path::{RelPath, RelPathError};
 
-use error::{closest, invalid, shown, suggestion, with_hint};
+use error::{closest, invalid, suggestion, with_hint};
 use index::{Index, KeyPath, NodeKind, Pos};
+use shown::shown;
 
 /// The name of the configuration file, at the root of an environment repository.
 pub const FILE_NAME: &str = "ferry.yaml";

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::{shown, with_hint};
+use super::error::with_hint;
+use super::shown::shown;
 
 /// A normalized path relative to the repository root, with `/` separators.
 ///
