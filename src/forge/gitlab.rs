@@ -36,6 +36,7 @@ use super::{
     CommentAction, CommitStatus, CrState, Forge, ForgeAuth, ForgeError, ForgeKind, ForgeSettings,
     ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, StatusState,
 };
+use crate::repo_url::{ServerUrl, encode_component as encode};
 
 const KIND: ForgeKind = ForgeKind::GitLab;
 
@@ -913,36 +914,20 @@ fn client_host(api_url: &str) -> Result<(String, bool), ForgeError> {
             "--api-url `{api_url}` is not a GitLab REST API URL: it must be https://HOST/api/v4, or https://HOST/PREFIX/api/v4 for a GitLab served under a path"
         ))
     };
-    let (insecure, rest) = if let Some(rest) = api_url.strip_prefix("https://") {
-        (false, rest)
-    } else if let Some(rest) = api_url.strip_prefix("http://") {
-        (true, rest)
-    } else {
-        return Err(usage());
-    };
-    if rest.contains(['?', '#']) {
+    let server = ServerUrl::parse(api_url).ok_or_else(usage)?;
+    let url = server.as_url();
+    if url.query().is_some() || url.fragment().is_some() || server.has_credentials() {
         return Err(usage());
     }
-    let host = rest
+    let prefix = url
+        .path()
         .trim_end_matches('/')
         .strip_suffix("/api/v4")
-        .filter(|host| !host.is_empty() && !host.starts_with('/'))
         .ok_or_else(usage)?;
-    Ok((host.to_owned(), insecure))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters: project paths as `:id`,
-/// branch and label names in queries.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    Ok((
+        format!("{}{prefix}", server.authority()),
+        url.scheme() == "http",
+    ))
 }
 
 /// The list call's path and query for `filter`.

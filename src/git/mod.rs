@@ -30,7 +30,6 @@ mod cache;
 mod cleanup;
 mod limits;
 pub mod sign;
-mod url;
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;
@@ -45,6 +44,7 @@ use git2::{
     Signature, TreeWalkMode, TreeWalkResult,
 };
 
+pub use crate::repo_url::{RepoUrl, Transport, UrlSecret};
 pub use auth::{Credentials, TOKEN_VARIABLES, TokenSource};
 pub use cleanup::install_signal_cleanup;
 pub use limits::{
@@ -52,7 +52,6 @@ pub use limits::{
     configure as configure_limits, limits, remaining as deadline_remaining,
 };
 pub use sign::Signer;
-pub use url::{RepoUrl, Transport, UrlSecret, web_page};
 
 /// The tip of a branch, as fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -876,7 +875,6 @@ fn http_status(lower: &str) -> Option<u16> {
 
 fn permission_hint(url: &RepoUrl, op: &str) -> String {
     let write = op.starts_with("push");
-    let host = url.host();
     if url.transport() == Transport::Ssh {
         return "Check that the SSH key (ssh-agent or FERRY_SSH_KEY) is a deploy key with write access".to_owned();
     }
@@ -885,9 +883,9 @@ fn permission_hint(url: &RepoUrl, op: &str) -> String {
         "GitLab: a project or group access token with the `write_repository` scope and at least the Developer role (CI_JOB_TOKEN can push only to its own project, when allowed)",
     );
     let need = if write { "push to" } else { "read" };
-    if host.contains("gitlab") {
+    if url.host_says_gitlab() {
         format!("The token must be able to {need} the repository. {gitlab}")
-    } else if host.contains("github") {
+    } else if url.host_says_github() {
         format!("The token must be able to {need} the repository. {github}")
     } else {
         format!("The token must be able to {need} the repository. {github}. {gitlab}")
