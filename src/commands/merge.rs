@@ -16,7 +16,7 @@ use super::{Error, bump, change_request, promote};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::{Cli, Command, MergeArgs, Output};
 use crate::exit::Exit;
-use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness};
+use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, ListFilter, Readiness, Refusal};
 use crate::git::{Credentials, Remote, RepoUrl, Store};
 use crate::report;
 use crate::trailers;
@@ -249,7 +249,7 @@ fn merge_ready(forge: &dyn Forge, args: &MergeArgs, readiness: &Readiness) -> Re
             // for, a branch it cannot merge): like a declined merge, the change request waits
             // and the forge's words say why.
             Err(ForgeError::Refused {
-                status: 405 | 406 | 409 | 422,
+                why: Refusal::HeadMoved | Refusal::NotMergeable,
                 message,
                 ..
             }) => {
@@ -386,7 +386,7 @@ fn merge_now(
         }
         // The head moved after it was checked, or the forge disagrees: report, never force.
         Err(ForgeError::Refused {
-            status: 405 | 406 | 409 | 422,
+            why: Refusal::HeadMoved | Refusal::NotMergeable,
             message,
             ..
         }) => {

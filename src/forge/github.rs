@@ -23,7 +23,7 @@ use super::api::{Api, Request, Response, Transport};
 use super::{
     Approvals, AutoMerge, ChangeRequest, ChangeRequestEdit, Check, CheckState, Comment,
     CommentAction, CommitStatus, CrState, Forge, ForgeAuth, ForgeError, ForgeKind, ForgeSettings,
-    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, StatusState,
+    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, Refusal, StatusState,
 };
 use crate::repo_url::encode_component as encode;
 
@@ -1094,7 +1094,11 @@ impl Forge for GitHub {
                 &self.repo_path(&format!("/pulls/{number}/merge")),
             )
             .json(json!({ "sha": expected_head, "merge_method": method }));
-        let answer: Answer = self.api.call(&request)?.json(KIND, &request.call)?;
+        let answer: Answer = self
+            .api
+            .call(&request)
+            .map_err(ForgeError::of_merge)?
+            .json(KIND, &request.call)?;
         Ok(Merged { sha: answer.sha })
     }
 
@@ -1125,7 +1129,11 @@ impl Forge for GitHub {
             }))
             .idempotent();
         request.call = "POST graphql enablePullRequestAutoMerge".to_owned();
-        let answer: Answer = self.api.call(&request)?.json(KIND, &request.call)?;
+        let answer: Answer = self
+            .api
+            .call(&request)
+            .map_err(ForgeError::of_merge)?
+            .json(KIND, &request.call)?;
         let Some(errors) = answer.errors.filter(|e| !e.is_empty()) else {
             return Ok(AutoMerge::Enabled);
         };
@@ -1151,6 +1159,7 @@ impl Forge for GitHub {
             call: request.call,
             status: 200,
             message: format!("{message}{hint}"),
+            why: Refusal::Other,
         })
     }
 

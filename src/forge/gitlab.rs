@@ -34,7 +34,7 @@ use super::api::{Api, Request, Response, Transport, server_message};
 use super::{
     Approvals, AutoMerge, ChangeRequest, ChangeRequestEdit, Check, CheckState, Comment,
     CommentAction, CommitStatus, CrState, Forge, ForgeAuth, ForgeError, ForgeKind, ForgeSettings,
-    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, StatusState,
+    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, Refusal, StatusState,
 };
 use crate::repo_url::{ServerUrl, encode_component as encode};
 
@@ -311,11 +311,15 @@ impl GitLab {
     ///   again and says what is missing (exit 11, waiting).
     fn merge_error(&self, request: &Request, response: &Response) -> ForgeError {
         let message = server_message(&response.body);
-        let refused = |hint: &str| ForgeError::Refused {
-            forge: KIND,
-            call: request.call.clone(),
-            status: response.status,
-            message: format!("{message}\n  hint: {hint}"),
+        let refused = |hint: &str| {
+            ForgeError::Refused {
+                forge: KIND,
+                call: request.call.clone(),
+                status: response.status,
+                message: format!("{message}\n  hint: {hint}"),
+                why: Refusal::Other,
+            }
+            .of_merge()
         };
         match response.status {
             401 if !self.api.job_token() => ForgeError::Auth {

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::repo_url::{RepoUrl, encode_component};
 
-pub use api::{ApiOptions, ForgeError};
+pub use api::{ApiOptions, ForgeError, Refusal};
 pub use select::{ForgeArgs, ForgeAuth, ForgeSettings, connect, graphql_url_for, resolve_settings};
 
 /// Which forge hosts the environment repository.
