@@ -326,6 +326,29 @@ impl GitError {
     }
 }
 
+/// The branch checked out in the working tree whose root is `dir`: `None` when `dir` is not the
+/// root of a git working tree (nothing is searched upwards) or its HEAD is no branch (CI
+/// checkouts are often detached).
+#[must_use]
+pub fn checked_out_branch(dir: &Path) -> Option<String> {
+    let repo = Repository::open(dir).ok()?;
+    let head = repo.find_reference("HEAD").ok()?;
+    let target = head.symbolic_target().ok().flatten()?;
+    target.strip_prefix("refs/heads/").map(str::to_owned)
+}
+
+/// Creates an empty working tree at `dir` whose HEAD names `branch`, for tests of
+/// [`checked_out_branch`]'s callers.
+///
+/// # Errors
+/// When libgit2 cannot create the repository or set its HEAD.
+#[cfg(test)]
+pub(crate) fn init_working_tree(dir: &Path, branch: &str) -> Result<(), GitError> {
+    let repo = Repository::init(dir).map_err(|e| GitError::local("creating a repository", &e))?;
+    repo.set_head(&format!("refs/heads/{branch}"))
+        .map_err(|e| GitError::local("setting HEAD", &e))
+}
+
 /// What a libgit2 error says, never its empty message or "no error": libgit2 returns some
 /// failures (a lookup that found nothing, a callback that gave up) with the message of the last
 /// error it recorded, which may be none. Then the error's code and class say what happened.
@@ -1429,6 +1452,33 @@ fn update_local_branch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checked_out_branch_is_read_from_the_working_tree_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        init_working_tree(dir.path(), "production").expect("init");
+        assert_eq!(
+            checked_out_branch(dir.path()).as_deref(),
+            Some("production")
+        );
+        // Not a working tree's root: not searched upwards.
+        let below = dir.path().join("envs");
+        std::fs::create_dir(&below).expect("mkdir");
+        assert_eq!(checked_out_branch(&below), None);
+        // A detached HEAD is no branch.
+        let repo = Repository::open(dir.path()).expect("open");
+        let tree = repo
+            .treebuilder(None)
+            .and_then(|t| t.write())
+            .expect("tree");
+        let tree = repo.find_tree(tree).expect("tree");
+        let who = Signature::now("t", "t@example.com").expect("signature");
+        let commit = repo
+            .commit(None, &who, &who, "c", &tree, &[])
+            .expect("commit");
+        repo.set_head_detached(commit).expect("detach");
+        assert_eq!(checked_out_branch(dir.path()), None);
+    }
 
     #[test]
     fn http_statuses_are_read_from_libgit2_messages() {
