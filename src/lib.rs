@@ -37,6 +37,7 @@ pub mod plan;
 pub mod policy;
 pub mod preview;
 pub mod render;
+pub mod repo_url;
 pub mod report;
 pub mod slug;
 pub mod stamps;

@@ -80,48 +80,9 @@ pub fn change_request(
 }
 
 /// `value` as a double-quoted YAML scalar that reads back as exactly `value`, whatever it
-/// contains: quotes, backslashes, line breaks (`\n`, `\r`, NEL, U+2028, U+2029), other control
-/// characters and invisible format characters ([`crate::ci::is_format`]: bidi overrides,
-/// zero-width characters, written as `\u202E` escapes), `---`, `{{ }}`, `#`. Untrusted text (branch names, titles) reaches YAML only
-/// through this (the `yaml` filter of templates).
-#[must_use]
-pub fn yaml_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{85}' => out.push_str("\\N"),
-            '\u{2028}' => out.push_str("\\L"),
-            '\u{2029}' => out.push_str("\\P"),
-            c if crate::ci::is_format(c) => {
-                // Shown escaped (bidi overrides, zero-width characters): the file shows them,
-                // the value reads back exactly.
-                let code = u32::from(c);
-                if code <= 0xffff {
-                    out.push_str(&format!("\\u{code:04X}"));
-                } else {
-                    out.push_str(&format!("\\U{code:08X}"));
-                }
-            }
-            c if c.is_control() => {
-                let code = u32::from(c);
-                if code <= 0xff {
-                    out.push_str(&format!("\\x{code:02X}"));
-                } else {
-                    out.push_str(&format!("\\u{code:04X}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// contains: the `yaml` filter of templates. It is [`crate::yaml::scalar::double_quoted`],
+/// ferry's one YAML quoting.
+pub use crate::yaml::scalar::double_quoted as yaml_string;
 
 /// Markdown inline code that shows `value` as it is, whatever it contains: a fence of more
 /// backticks than any run inside it, padded when the value touches a backtick; line breaks

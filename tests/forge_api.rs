@@ -872,6 +872,8 @@ fn merge_is_pinned_to_the_expected_head() {
             matches!(err, ForgeError::Refused { status: 409, .. }),
             "{kind}: {err:?}"
         );
+        // GitHub's "Head branch was modified" and GitLab's SHA mismatch: one typed refusal.
+        assert!(err.head_moved(), "{kind}: {err:?}");
         assert_eq!(lab.tip("main"), main_before, "{kind}: main moved");
         assert_eq!(
             lab.server_cr(cr.number).state,

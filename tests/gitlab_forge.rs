@@ -458,6 +458,7 @@ fn merge_refusals_name_the_call_gitlabs_message_the_cause_and_the_fix() {
         matches!(err, ForgeError::Refused { status: 409, .. }),
         "{err:?}"
     );
+    assert!(err.head_moved(), "{err:?}");
     assert!(
         said.contains(&format!(
             "{call} 409: SHA does not match HEAD of source branch: {head}"
@@ -484,6 +485,16 @@ fn merge_refusals_name_the_call_gitlabs_message_the_cause_and_the_fix() {
     let said = err.to_string();
     assert!(
         matches!(err, ForgeError::Refused { status: 405, .. }),
+        "{err:?}"
+    );
+    assert!(
+        matches!(
+            err,
+            ForgeError::Refused {
+                why: ferry::forge::Refusal::NotMergeable,
+                ..
+            }
+        ) && !err.head_moved(),
         "{err:?}"
     );
     assert!(

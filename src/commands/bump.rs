@@ -23,7 +23,7 @@ use crate::ci::{self, Context, Outputs, one_line};
 use crate::cli::{BumpArgs, Connection, SignFormat, Signing, Source, WriteArgs};
 use crate::config::{self, Config, ResolvedEnvironment, Update};
 use crate::exit::Exit;
-use crate::forge::{self, Forge};
+use crate::forge::{self, Forge, ForgeKind};
 use crate::git::sign::{self, KeySource};
 use crate::git::{Edit, Entry, GitError, Identity, Remote, RepoUrl, Signer, Store, Tip, Transport};
 use crate::history;
@@ -545,15 +545,13 @@ fn propose(
     let words = forge.words();
     let origin = &request.origin;
     let source_commit_url = match (origin.repo.as_deref(), origin.commit.as_deref(), context) {
-        (Some(repo), Some(commit), Some(ctx))
-            if repo.starts_with("https://") || repo.starts_with("http://") =>
-        {
-            let repo = repo.trim_end_matches('/');
-            Some(match ctx.provider {
-                ci::Provider::GitlabCi => format!("{repo}/-/commit/{commit}"),
-                ci::Provider::GithubActions => format!("{repo}/commit/{commit}"),
-            })
-        }
+        (Some(repo), Some(commit), Some(ctx)) => RepoUrl::parse(repo).ok().and_then(|(repo, _)| {
+            let kind = match ctx.provider {
+                ci::Provider::GitlabCi => ForgeKind::GitLab,
+                ci::Provider::GithubActions => ForgeKind::GitHub,
+            };
+            kind.commit_url(&repo, commit)
+        }),
         _ => None,
     };
     let rendering = ChangeRequestContext {
@@ -1531,7 +1529,7 @@ fn summary(
     let line = match status {
         Status::Pushed => {
             let sha = commit.unwrap_or_default();
-            let shown = match crate::git::web_page(store.url().as_str(), &format!("commit/{sha}")) {
+            let shown = match ForgeKind::guess(store.url()).commit_url(store.url(), sha) {
                 Some(link) => format!("[`{}`]({link})", short(sha)),
                 None => format!("`{}`", short(sha)),
             };

@@ -24,6 +24,7 @@ use crate::cli::CheckArgs;
 use crate::clock::Time;
 use crate::config::{self, Config, ConfigError, Positions, ResolvedEnvironment, Update};
 use crate::exit::Exit;
+use crate::git;
 use crate::image::ImageName;
 use crate::inventory::Inventory;
 use crate::locate::{self, Want};
@@ -238,7 +239,7 @@ fn current_branch(dir: &Path, config: &Config, env: &dyn Fn(&str) -> Option<Stri
     if gitlab {
         candidates.push(var("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"));
     }
-    candidates.push(checked_out_branch(dir));
+    candidates.push(git::checked_out_branch(dir));
     if github && var("GITHUB_REF").is_some_and(|r| r.starts_with("refs/heads/")) {
         candidates.push(var("GITHUB_REF_NAME"));
     }
@@ -257,15 +258,6 @@ fn current_branch(dir: &Path, config: &Config, env: &dyn Fn(&str) -> Option<Stri
         .flatten()
         .find(|b| known(b))
         .unwrap_or_else(|| config.defaults.branch.clone())
-}
-
-/// The branch checked out in `dir`, when `dir` is the root of a git working tree whose HEAD is
-/// a branch (CI checkouts are often detached).
-fn checked_out_branch(dir: &Path) -> Option<String> {
-    let repo = git2::Repository::open(dir).ok()?;
-    let head = repo.find_reference("HEAD").ok()?;
-    let target = head.symbolic_target().ok().flatten()?;
-    target.strip_prefix("refs/heads/").map(str::to_owned)
 }
 
 struct Checker<'a> {
@@ -1443,10 +1435,9 @@ mod tests {
     #[test]
     fn the_checked_out_branch_is_read_from_the_working_tree_root() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let repo = git2::Repository::init(dir.path()).expect("init");
-        repo.set_head("refs/heads/production").expect("set head");
+        git::init_working_tree(dir.path(), "production").expect("init");
         assert_eq!(
-            checked_out_branch(dir.path()).as_deref(),
+            git::checked_out_branch(dir.path()).as_deref(),
             Some("production")
         );
         assert_eq!(
@@ -1456,7 +1447,7 @@ mod tests {
         // Not a working tree's root: not searched upwards.
         let below = dir.path().join("envs");
         std::fs::create_dir(&below).expect("mkdir");
-        assert_eq!(checked_out_branch(&below), None);
+        assert_eq!(git::checked_out_branch(&below), None);
     }
 
     #[test]

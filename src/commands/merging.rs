@@ -12,7 +12,7 @@ use super::{Error, bump, change_request};
 use crate::ci;
 use crate::cli::{Cli, Command, MergeArgs};
 use crate::exit::Exit;
-use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, Readiness};
+use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, Readiness, Refusal};
 use crate::git::{Credentials, Remote, RepoUrl, Store};
 use crate::trailers;
 
@@ -132,7 +132,7 @@ pub(super) fn merge_ready(
             // for, a branch it cannot merge): like a declined merge, the change request waits
             // and the forge's words say why.
             Err(ForgeError::Refused {
-                status: 405 | 406 | 409 | 422,
+                why: Refusal::HeadMoved | Refusal::NotMergeable,
                 message,
                 ..
             }) => {
@@ -269,7 +269,7 @@ fn merge_now(
         }
         // The head moved after it was checked, or the forge disagrees: report, never force.
         Err(ForgeError::Refused {
-            status: 405 | 406 | 409 | 422,
+            why: Refusal::HeadMoved | Refusal::NotMergeable,
             message,
             ..
         }) => {

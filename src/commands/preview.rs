@@ -270,10 +270,7 @@ struct Apps<'a> {
 
 /// A repository URL compared case-insensitively, without credentials, `.git` or a trailing `/`.
 fn project_key(url: &str) -> Option<String> {
-    let (url, _) = RepoUrl::parse(url).ok()?;
-    let text = url.to_string().to_ascii_lowercase();
-    let text = text.trim_end_matches('/');
-    Some(text.strip_suffix(".git").unwrap_or(text).to_owned())
+    RepoUrl::parse(url).ok().map(|(url, _)| url.key())
 }
 
 impl<'a> Apps<'a> {
@@ -350,7 +347,7 @@ fn app_repo(args: &PreviewAppArgs, context: Option<&Context>) -> Option<String> 
 
 /// A repository URL without a password, for annotations and messages.
 fn strip_secret(url: &str) -> String {
-    RepoUrl::parse(url).map_or_else(|_| url.to_owned(), |(url, _)| url.to_string())
+    RepoUrl::shown(url)
 }
 
 /// The name and change request of the preview: flags, else the CI's branch and merge request.

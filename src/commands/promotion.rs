@@ -24,7 +24,7 @@ use crate::cli::{BumpArgs, Cli, Command, MergeArgs, PromoteArgs};
 use crate::clock::Time;
 use crate::config::{Config, Duration, ResolvedEnvironment};
 use crate::exit::Exit;
-use crate::forge::{self, CheckState, Forge};
+use crate::forge::{self, CheckState, Forge, ForgeKind};
 use crate::git::{Store as _, Tip};
 use crate::history::{self, Change, Walk};
 use crate::image::{ImageName, ImageUpdate};
@@ -364,9 +364,9 @@ fn read(
                     .filter(|t| looks_like_commit(t))
             });
         let compare_url = match (&app_repo, &app_from, &app_to) {
-            (Some(repo), Some(a), Some(b)) if a != b => {
-                crate::git::web_page(repo, &format!("compare/{a}...{b}"))
-            }
+            (Some(repo), Some(a), Some(b)) if a != b => crate::git::RepoUrl::parse(repo)
+                .ok()
+                .and_then(|(url, _)| ForgeKind::guess(&url).compare_url(&url, a, b)),
             _ => None,
         };
         rows.push(Row {
@@ -693,11 +693,13 @@ fn body(reading: &Reading, now: Time) -> String {
                 short_tag(row.app_to.as_deref().unwrap_or_default())
             ),
             (None, Some(to), Some(repo)) => {
-                format!(
-                    "[{}]({}/commit/{to})",
-                    short_tag(to),
-                    repo.trim_end_matches('/')
-                )
+                match crate::git::RepoUrl::parse(repo)
+                    .ok()
+                    .and_then(|(url, _)| ForgeKind::guess(&url).commit_url(&url, to))
+                {
+                    Some(link) => format!("[{}]({link})", short_tag(to)),
+                    None => short_tag(to),
+                }
             }
             _ => "—".to_owned(),
         };

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::index::{Index, KeyPath, NodeKind};
 use super::{Config, FILE_NAME};
-use crate::render::yaml_string;
+use crate::yaml::scalar::double_quoted as yaml_string;
 
 /// `text` with environment `env` on hold for `reason`; the same text when it already is (with
 /// that reason, or with no reason given). An error says why the file could not be edited safely.

@@ -142,13 +142,15 @@ pub enum ForgeError {
         message: String,
         hint: String,
     },
-    /// The forge declined: validation (422), not mergeable (405), head moved (409).
+    /// The forge declined: validation (422), not mergeable (405), head moved (409); `why`
+    /// says which in ferry's terms.
     #[error("{forge} API `{call}` answered {status}: {message}")]
     Refused {
         forge: ForgeKind,
         call: String,
         status: u16,
         message: String,
+        why: Refusal,
     },
     #[error(
         "{forge} API `{call}` is rate limited for another {wait_secs} s, longer than the {max_wait_secs} s ferry waits\n  hint: rerun the job later, or use a token with its own quota (a GitHub App installation token, a project access token)"
@@ -189,7 +191,61 @@ pub enum ForgeError {
     Usage(String),
 }
 
+/// Why a forge declined a call, as far as ferry acts on it: the forge clients decide it from
+/// the forge's answer, commands match on it (never on statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The change request's head is no longer the one ferry checked and pinned the merge to:
+    /// GitHub's 409 `Head branch was modified`, GitLab's 409 `SHA does not match HEAD of
+    /// source branch`.
+    HeadMoved,
+    /// The forge will not merge it now: a merge check fails (405), or the merge itself failed
+    /// (GitLab's 406 and 422, GitHub's 422).
+    NotMergeable,
+    /// Any other refusal: validation, a duplicate, a request the forge does not take.
+    Other,
+}
+
 impl ForgeError {
+    /// A refusal of a merge call (merging, or asking the forge to merge by itself) read in
+    /// ferry's terms: 409 is the head having moved, 405, 406 and 422 a change request the
+    /// forge will not merge now. Other errors are returned as they are.
+    #[must_use]
+    pub fn of_merge(self) -> ForgeError {
+        match self {
+            ForgeError::Refused {
+                forge,
+                call,
+                status,
+                message,
+                why: Refusal::Other,
+            } => ForgeError::Refused {
+                why: match status {
+                    409 => Refusal::HeadMoved,
+                    405 | 406 | 422 => Refusal::NotMergeable,
+                    _ => Refusal::Other,
+                },
+                forge,
+                call,
+                status,
+                message,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether the forge refused because the change request's head moved.
+    #[must_use]
+    pub fn head_moved(&self) -> bool {
+        matches!(
+            self,
+            ForgeError::Refused {
+                why: Refusal::HeadMoved,
+                ..
+            }
+        )
+    }
+
     /// Whether a create that failed this way may nevertheless have happened (its answer was
     /// lost): then look before trying again.
     #[must_use]
@@ -434,6 +490,7 @@ impl<T: Transport> Api<T> {
                 call,
                 status,
                 message,
+                why: Refusal::Other,
             },
         }
     }
@@ -548,6 +605,37 @@ fn not_found_hint(forge: ForgeKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_refusals_are_typed_by_the_forge_layer() {
+        let refused = |status| ForgeError::Refused {
+            forge: ForgeKind::GitHub,
+            call: "PUT /repos/a/b/pulls/1/merge".to_owned(),
+            status,
+            message: "m".to_owned(),
+            why: Refusal::Other,
+        };
+        let why = |err: ForgeError| match err {
+            ForgeError::Refused { why, .. } => Some(why),
+            _ => None,
+        };
+        assert!(refused(409).of_merge().head_moved());
+        assert!(
+            !refused(409).head_moved(),
+            "only a merge call's 409 is the head moving"
+        );
+        for status in [405, 406, 422] {
+            assert_eq!(why(refused(status).of_merge()), Some(Refusal::NotMergeable));
+        }
+        assert_eq!(why(refused(400).of_merge()), Some(Refusal::Other));
+        // What the forge said is kept, and the message reads as before.
+        assert_eq!(
+            refused(409).of_merge().to_string(),
+            "GitHub API `PUT /repos/a/b/pulls/1/merge` answered 409: m"
+        );
+        let other = ForgeError::Usage("x".to_owned()).of_merge();
+        assert!(matches!(other, ForgeError::Usage(_)));
+    }
 
     fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> Response {
         let mut map = HeaderMap::new();

@@ -23,8 +23,9 @@ use super::api::{Api, Request, Response, Transport};
 use super::{
     Approvals, AutoMerge, ChangeRequest, ChangeRequestEdit, Check, CheckState, Comment,
     CommentAction, CommitStatus, CrState, Forge, ForgeAuth, ForgeError, ForgeKind, ForgeSettings,
-    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, StatusState,
+    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, Refusal, StatusState,
 };
+use crate::repo_url::encode_component as encode;
 
 const KIND: ForgeKind = ForgeKind::GitHub;
 
@@ -81,7 +82,8 @@ fn transport(settings: &ForgeSettings, auth: &ForgeAuth) -> Result<OctocrabTrans
     })
 }
 
-/// `scheme://host[:port]` of a URL.
+/// `scheme://host[:port]` of a URL, as written: the prefix requests to the server's root
+/// (GraphQL, the App's endpoints) are recognised by.
 fn origin(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
@@ -513,7 +515,7 @@ impl GitHub {
     }
 
     fn rules(&self, branch: &str) -> Result<Vec<Rule>, ForgeError> {
-        match self.pages(&self.repo_path(&format!("/rules/branches/{}", encode_path(branch)))) {
+        match self.pages(&self.repo_path(&format!("/rules/branches/{}", encode(branch)))) {
             Ok(rules) => Ok(rules),
             // Rules unreadable or absent: the counts are then unknown, not an error.
             Err(ForgeError::NotFound { .. } | ForgeError::Auth { status: 403, .. }) => {
@@ -588,7 +590,7 @@ impl GitHub {
         struct Reviews {
             required_approving_review_count: Option<u32>,
         }
-        let path = self.repo_path(&format!("/branches/{}", encode_path(branch)));
+        let path = self.repo_path(&format!("/branches/{}", encode(branch)));
         let request = self.request(Method::GET, &path);
         let answer: Branch = match self.api.call(&request) {
             Ok(response) => response.json(KIND, &request.call)?,
@@ -676,7 +678,7 @@ impl GitHub {
             conclusion: Option<String>,
             html_url: Option<String>,
         }
-        let filter = name.map_or_else(String::new, |n| format!("?check_name={}", encode_query(n)));
+        let filter = name.map_or_else(String::new, |n| format!("?check_name={}", encode(n)));
         let runs = self.pages_of(
             &self.repo_path(&format!("/commits/{sha}/check-runs{filter}")),
             |page: Runs| page.check_runs,
@@ -718,13 +720,10 @@ impl Forge for GitHub {
         };
         let mut path = self.repo_path(&format!("/pulls?state={state}&sort=created&direction=desc"));
         if let Some(head) = &filter.head {
-            path.push_str(&format!(
-                "&head={}",
-                encode_query(&format!("{}:{head}", self.owner))
-            ));
+            path.push_str(&format!("&head={}", head_filter(&self.owner, head)));
         }
         if let Some(base) = &filter.base {
-            path.push_str(&format!("&base={}", encode_query(base)));
+            path.push_str(&format!("&base={}", encode(base)));
         }
         let pulls: Vec<Pull> = self.pages(&path)?;
         Ok(pulls
@@ -1095,7 +1094,11 @@ impl Forge for GitHub {
                 &self.repo_path(&format!("/pulls/{number}/merge")),
             )
             .json(json!({ "sha": expected_head, "merge_method": method }));
-        let answer: Answer = self.api.call(&request)?.json(KIND, &request.call)?;
+        let answer: Answer = self
+            .api
+            .call(&request)
+            .map_err(ForgeError::of_merge)?
+            .json(KIND, &request.call)?;
         Ok(Merged { sha: answer.sha })
     }
 
@@ -1126,7 +1129,11 @@ impl Forge for GitHub {
             }))
             .idempotent();
         request.call = "POST graphql enablePullRequestAutoMerge".to_owned();
-        let answer: Answer = self.api.call(&request)?.json(KIND, &request.call)?;
+        let answer: Answer = self
+            .api
+            .call(&request)
+            .map_err(ForgeError::of_merge)?
+            .json(KIND, &request.call)?;
         let Some(errors) = answer.errors.filter(|e| !e.is_empty()) else {
             return Ok(AutoMerge::Enabled);
         };
@@ -1152,6 +1159,7 @@ impl Forge for GitHub {
             call: request.call,
             status: 200,
             message: format!("{message}{hint}"),
+            why: Refusal::Other,
         })
     }
 
@@ -1346,23 +1354,10 @@ fn next_link(response: &Response) -> Option<String> {
     })
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
-fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
-                out.push(byte as char);
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
-/// Percent-encodes a path segment that may contain `/` (a branch name).
-fn encode_path(value: &str) -> String {
-    encode_query(value)
+/// The `head` filter of the pulls list: `owner:branch`, each part encoded, the `:` GitHub reads
+/// between them kept.
+fn head_filter(owner: &str, head: &str) -> String {
+    format!("{}:{}", encode(owner), encode(head))
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -1419,7 +1414,7 @@ mod tests {
     #[test]
     fn query_values_are_encoded() {
         assert_eq!(
-            encode_query("acme:ferry/prod/cart+x"),
+            head_filter("acme", "ferry/prod/cart+x"),
             "acme:ferry%2Fprod%2Fcart%2Bx"
         );
         assert_eq!(truncate("abcdef", 4), "abc…");

@@ -34,8 +34,9 @@ use super::api::{Api, Request, Response, Transport, server_message};
 use super::{
     Approvals, AutoMerge, ChangeRequest, ChangeRequestEdit, Check, CheckState, Comment,
     CommentAction, CommitStatus, CrState, Forge, ForgeAuth, ForgeError, ForgeKind, ForgeSettings,
-    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, StatusState,
+    ListFilter, MergeMethod, Merged, NewChangeRequest, Readiness, Refusal, StatusState,
 };
+use crate::repo_url::{ServerUrl, encode_component as encode};
 
 const KIND: ForgeKind = ForgeKind::GitLab;
 
@@ -310,11 +311,15 @@ impl GitLab {
     ///   again and says what is missing (exit 11, waiting).
     fn merge_error(&self, request: &Request, response: &Response) -> ForgeError {
         let message = server_message(&response.body);
-        let refused = |hint: &str| ForgeError::Refused {
-            forge: KIND,
-            call: request.call.clone(),
-            status: response.status,
-            message: format!("{message}\n  hint: {hint}"),
+        let refused = |hint: &str| {
+            ForgeError::Refused {
+                forge: KIND,
+                call: request.call.clone(),
+                status: response.status,
+                message: format!("{message}\n  hint: {hint}"),
+                why: Refusal::Other,
+            }
+            .of_merge()
         };
         match response.status {
             401 if !self.api.job_token() => ForgeError::Auth {
@@ -913,36 +918,20 @@ fn client_host(api_url: &str) -> Result<(String, bool), ForgeError> {
             "--api-url `{api_url}` is not a GitLab REST API URL: it must be https://HOST/api/v4, or https://HOST/PREFIX/api/v4 for a GitLab served under a path"
         ))
     };
-    let (insecure, rest) = if let Some(rest) = api_url.strip_prefix("https://") {
-        (false, rest)
-    } else if let Some(rest) = api_url.strip_prefix("http://") {
-        (true, rest)
-    } else {
-        return Err(usage());
-    };
-    if rest.contains(['?', '#']) {
+    let server = ServerUrl::parse(api_url).ok_or_else(usage)?;
+    let url = server.as_url();
+    if url.query().is_some() || url.fragment().is_some() || server.has_credentials() {
         return Err(usage());
     }
-    let host = rest
+    let prefix = url
+        .path()
         .trim_end_matches('/')
         .strip_suffix("/api/v4")
-        .filter(|host| !host.is_empty() && !host.starts_with('/'))
         .ok_or_else(usage)?;
-    Ok((host.to_owned(), insecure))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters: project paths as `:id`,
-/// branch and label names in queries.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    Ok((
+        format!("{}{prefix}", server.authority()),
+        url.scheme() == "http",
+    ))
 }
 
 /// The list call's path and query for `filter`.

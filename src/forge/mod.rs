@@ -21,7 +21,9 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::Serialize;
 
-pub use api::{ApiOptions, ForgeError};
+use crate::repo_url::{RepoUrl, encode_component};
+
+pub use api::{ApiOptions, ForgeError, Refusal};
 pub use select::{ForgeArgs, ForgeAuth, ForgeSettings, connect, graphql_url_for, resolve_settings};
 
 /// Which forge hosts the environment repository.
@@ -60,6 +62,40 @@ impl ForgeKind {
             ForgeKind::GitHub => "github",
             ForgeKind::GitLab => "gitlab",
         }
+    }
+
+    /// The forge whose web pages a repository probably has when nothing else says: GitLab on
+    /// a host whose name says so, else GitHub.
+    #[must_use]
+    pub fn guess(repo: &RepoUrl) -> ForgeKind {
+        if repo.host_says_gitlab() {
+            ForgeKind::GitLab
+        } else {
+            ForgeKind::GitHub
+        }
+    }
+
+    /// The web page of commit `sha` of `repo` on this forge (`…/commit/SHA`, GitLab's
+    /// `…/-/commit/SHA`). `None` unless `repo` is an http(s) URL with a project path.
+    #[must_use]
+    pub fn commit_url(self, repo: &RepoUrl, sha: &str) -> Option<String> {
+        self.web_page(repo, &format!("commit/{}", encode_component(sha)))
+    }
+
+    /// The web page comparing `from` with `to` (`…/compare/FROM...TO`, GitLab's
+    /// `…/-/compare/FROM...TO`). `None` unless `repo` is an http(s) URL with a project path.
+    #[must_use]
+    pub fn compare_url(self, repo: &RepoUrl, from: &str, to: &str) -> Option<String> {
+        let (from, to) = (encode_component(from), encode_component(to));
+        self.web_page(repo, &format!("compare/{from}...{to}"))
+    }
+
+    fn web_page(self, repo: &RepoUrl, page: &str) -> Option<String> {
+        let base = repo.web_base()?;
+        Some(match self {
+            ForgeKind::GitHub => format!("{base}/{page}"),
+            ForgeKind::GitLab => format!("{base}/-/{page}"),
+        })
     }
 }
 
@@ -475,53 +511,48 @@ pub fn overall(checks: &[Check]) -> CheckState {
     }
 }
 
-/// The repository's path on the forge, from its git URL: `https://github.com/acme/env.git` →
-/// `acme/env`; `git@gitlab.com:group/sub/env.git` → `group/sub/env`.
-#[must_use]
-pub fn project_path(url: &str) -> Option<String> {
-    let rest = if let Some((_, rest)) = url.split_once("://") {
-        // scheme://[user@]host[:port]/path
-        let (_, path) = rest.split_once('/')?;
-        path
-    } else {
-        // scp-like: [user@]host:path
-        let (_, path) = url.split_once(':')?;
-        path
-    };
-    let path = rest.split(['?', '#']).next().unwrap_or_default();
-    let path = path.trim_matches('/');
-    let path = path
-        .strip_suffix(".git")
-        .unwrap_or(path)
-        .trim_end_matches('/');
-    let ok = !path.is_empty()
-        && path
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..");
-    ok.then(|| path.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Was `git::web_page`'s test: the same links, now from the forge's kind.
     #[test]
-    fn project_paths_come_from_every_url_form() {
-        for (url, path) in [
-            ("https://github.com/acme/env.git", Some("acme/env")),
-            ("https://github.com/acme/env", Some("acme/env")),
-            (
-                "https://gitlab.com/group/sub/env.git/",
-                Some("group/sub/env"),
-            ),
-            ("http://127.0.0.1:8080/acme/env.git", Some("acme/env")),
-            ("ssh://git@github.com/acme/env.git", Some("acme/env")),
-            ("git@gitlab.example.com:group/env.git", Some("group/env")),
-            ("https://github.com/", None),
-            ("https://github.com/acme/../env", None),
-        ] {
-            assert_eq!(project_path(url).as_deref(), path, "{url}");
-        }
+    fn web_pages_follow_the_forge_form_and_drop_credentials() {
+        let page = |repo: &str, kind: Option<ForgeKind>, sha: &str| {
+            let (url, _) = RepoUrl::parse(repo).expect("url");
+            kind.unwrap_or_else(|| ForgeKind::guess(&url))
+                .commit_url(&url, sha)
+        };
+        assert_eq!(
+            page("https://github.com/acme/env.git", None, "abc").as_deref(),
+            Some("https://github.com/acme/env/commit/abc")
+        );
+        let (gitlab, _) = RepoUrl::parse("https://oauth2@gitlab.example.com/g/env/").expect("url");
+        assert_eq!(
+            ForgeKind::guess(&gitlab)
+                .compare_url(&gitlab, "a", "b")
+                .as_deref(),
+            Some("https://gitlab.example.com/g/env/-/compare/a...b")
+        );
+        assert_eq!(page("git@github.com:acme/env.git", None, "abc"), None);
+        assert_eq!(page("file:///srv/env", None, "abc"), None);
+        assert_eq!(page("https://github.com", None, "abc"), None);
+        // The CI's word beats the host's name; a `.git` and a password never reach a link
+        // (bump's source commit link kept both).
+        assert_eq!(
+            page(
+                "https://u:SECRET@git.corp/acme/shop.git",
+                Some(ForgeKind::GitLab),
+                "abc"
+            )
+            .as_deref(),
+            Some("https://git.corp/acme/shop/-/commit/abc")
+        );
+        // A commit named by a trailer is data: it cannot add a path or a query.
+        assert_eq!(
+            page("https://github.com/a/b", None, "x/../y?z").as_deref(),
+            Some("https://github.com/a/b/commit/x%2F..%2Fy%3Fz")
+        );
     }
 
     fn readiness() -> Readiness {

@@ -13,9 +13,8 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::api::ApiOptions;
-use super::{Forge, ForgeError, ForgeKind, github, gitlab, project_path};
-use crate::git::RepoUrl;
-use crate::git::Transport;
+use super::{Forge, ForgeError, ForgeKind, github, gitlab};
+use crate::repo_url::{RepoUrl, ServerUrl, Transport};
 
 /// Forge flags shared by the commands that call a forge's API.
 #[derive(Debug, Clone, Default, Args)]
@@ -130,20 +129,9 @@ pub fn resolve_settings(
     let in_own_ci = ci
         .as_ref()
         .is_some_and(|ci| ci.kind == kind && ci.host.eq_ignore_ascii_case(host));
-    let scheme = match repo.as_str().split_once("://") {
-        Some(("http", _)) => "http",
-        _ => "https",
-    };
     let api_url = match &args.api_url {
         Some(url) => url.clone(),
-        None => {
-            // An ssh port is not the web server's: only an http(s) URL's port carries over.
-            let authority = match repo.transport() {
-                Transport::Http => repo.authority(),
-                _ => host.to_owned(),
-            };
-            default_api_url(kind, &authority, scheme, in_own_ci, env)
-        }
+        None => default_api_url(kind, repo, in_own_ci, env),
     };
     let api_url = check_url(&api_url, "--api-url")?;
     let graphql_url = match kind {
@@ -157,7 +145,7 @@ pub fn resolve_settings(
             },
         }),
     };
-    let project = project_path(repo.as_str()).ok_or_else(|| {
+    let project = repo.project().map(str::to_owned).ok_or_else(|| {
         ForgeError::Usage(format!(
             "cannot read the repository's path on {kind} from {repo}: give --repo as https://HOST/OWNER/REPO"
         ))
@@ -200,7 +188,7 @@ impl CiServer {
     fn detect(env: &dyn Fn(&str) -> Option<String>) -> Option<CiServer> {
         let server = |kind, variable| {
             env(variable).and_then(|url| {
-                let host = url_host(&url)?;
+                let host = ServerUrl::parse(&url)?.host();
                 Some(CiServer { kind, host })
             })
         };
@@ -224,11 +212,11 @@ fn infer(host: &str, ci: Option<&CiServer>) -> Option<ForgeKind> {
     }
 }
 
-/// The API URL for a repository on `authority` (`host` or `host:port`: the port is kept).
+/// The API URL for `repo`: the CI's when ferry runs in the CI of the repository's own server,
+/// else derived from the repository's URL (the port of an http(s) URL kept).
 fn default_api_url(
     kind: ForgeKind,
-    authority: &str,
-    scheme: &str,
+    repo: &RepoUrl,
     in_own_ci: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> String {
@@ -239,13 +227,9 @@ fn default_api_url(
     if in_own_ci && let Some(url) = env(from_ci).filter(|u| !u.is_empty()) {
         return url;
     }
-    match (kind, authority.to_ascii_lowercase().as_str()) {
-        (ForgeKind::GitHub, "github.com" | "www.github.com" | "ssh.github.com") => {
-            "https://api.github.com".to_owned()
-        }
-        (ForgeKind::GitHub, _) => format!("{scheme}://{authority}/api/v3"),
-        (ForgeKind::GitLab, "altssh.gitlab.com") => "https://gitlab.com/api/v4".to_owned(),
-        (ForgeKind::GitLab, _) => format!("{scheme}://{authority}/api/v4"),
+    match kind {
+        ForgeKind::GitHub => repo.github_api_base(),
+        ForgeKind::GitLab => repo.gitlab_api_base(),
     }
 }
 
@@ -263,36 +247,17 @@ pub fn graphql_url_for(api_url: &str) -> String {
 
 fn check_url(url: &str, what: &str) -> Result<String, ForgeError> {
     let trimmed = url.trim().trim_end_matches('/');
-    let ok = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
-        && url_host(trimmed).is_some()
-        && !trimmed.contains(char::is_whitespace);
-    if !ok {
+    let Some(parsed) = ServerUrl::parse(trimmed) else {
         return Err(ForgeError::Usage(format!(
             "{what} `{trimmed}` is not an http(s) URL"
         )));
-    }
-    if trimmed
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or_default().contains('@'))
-    {
+    };
+    if parsed.has_credentials() {
         return Err(ForgeError::Usage(format!(
             "{what} carries credentials; give the token in FERRY_TOKEN instead"
         )));
     }
     Ok(trimmed.to_owned())
-}
-
-/// The host (without port, lowercase) of an http(s) URL.
-fn url_host(url: &str) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = hostport.strip_prefix('[') {
-        v6.split(']').next()?
-    } else {
-        hostport.split(':').next()?
-    };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 fn auth(

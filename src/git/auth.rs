@@ -10,7 +10,7 @@ use std::rc::Rc;
 use git2::{Cred, CredentialType};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::url::{RepoUrl, Transport, UrlSecret};
+use crate::repo_url::{RepoUrl, Transport, UrlSecret};
 
 /// The environment variables a token is read from, in order of preference (after `--token`,
 /// which clap also fills from `FERRY_TOKEN`).
@@ -89,7 +89,7 @@ impl Credentials {
                 Some((_, TokenSource::Variable("GITHUB_TOKEN"))) => "x-access-token".to_owned(),
                 _ => match url.user() {
                     Some(user) if url.transport() == Transport::Http => user.to_owned(),
-                    _ if url.host().contains("gitlab") => "oauth2".to_owned(),
+                    _ if url.host_says_gitlab() => "oauth2".to_owned(),
                     _ => "x-access-token".to_owned(),
                 },
             });

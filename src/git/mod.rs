@@ -30,7 +30,6 @@ mod cache;
 mod cleanup;
 mod limits;
 pub mod sign;
-mod url;
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;
@@ -45,6 +44,7 @@ use git2::{
     Signature, TreeWalkMode, TreeWalkResult,
 };
 
+pub use crate::repo_url::{RepoUrl, Transport, UrlSecret};
 pub use auth::{Credentials, TOKEN_VARIABLES, TokenSource};
 pub use cleanup::install_signal_cleanup;
 pub use limits::{
@@ -52,7 +52,6 @@ pub use limits::{
     configure as configure_limits, limits, remaining as deadline_remaining,
 };
 pub use sign::Signer;
-pub use url::{RepoUrl, Transport, UrlSecret, web_page};
 
 /// The tip of a branch, as fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,6 +324,29 @@ impl GitError {
             detail: message_of(e),
         }
     }
+}
+
+/// The branch checked out in the working tree whose root is `dir`: `None` when `dir` is not the
+/// root of a git working tree (nothing is searched upwards) or its HEAD is no branch (CI
+/// checkouts are often detached).
+#[must_use]
+pub fn checked_out_branch(dir: &Path) -> Option<String> {
+    let repo = Repository::open(dir).ok()?;
+    let head = repo.find_reference("HEAD").ok()?;
+    let target = head.symbolic_target().ok().flatten()?;
+    target.strip_prefix("refs/heads/").map(str::to_owned)
+}
+
+/// Creates an empty working tree at `dir` whose HEAD names `branch`, for tests of
+/// [`checked_out_branch`]'s callers.
+///
+/// # Errors
+/// When libgit2 cannot create the repository or set its HEAD.
+#[cfg(test)]
+pub(crate) fn init_working_tree(dir: &Path, branch: &str) -> Result<(), GitError> {
+    let repo = Repository::init(dir).map_err(|e| GitError::local("creating a repository", &e))?;
+    repo.set_head(&format!("refs/heads/{branch}"))
+        .map_err(|e| GitError::local("setting HEAD", &e))
 }
 
 /// What a libgit2 error says, never its empty message or "no error": libgit2 returns some
@@ -876,7 +898,6 @@ fn http_status(lower: &str) -> Option<u16> {
 
 fn permission_hint(url: &RepoUrl, op: &str) -> String {
     let write = op.starts_with("push");
-    let host = url.host();
     if url.transport() == Transport::Ssh {
         return "Check that the SSH key (ssh-agent or FERRY_SSH_KEY) is a deploy key with write access".to_owned();
     }
@@ -885,9 +906,9 @@ fn permission_hint(url: &RepoUrl, op: &str) -> String {
         "GitLab: a project or group access token with the `write_repository` scope and at least the Developer role (CI_JOB_TOKEN can push only to its own project, when allowed)",
     );
     let need = if write { "push to" } else { "read" };
-    if host.contains("gitlab") {
+    if url.host_says_gitlab() {
         format!("The token must be able to {need} the repository. {gitlab}")
-    } else if host.contains("github") {
+    } else if url.host_says_github() {
         format!("The token must be able to {need} the repository. {github}")
     } else {
         format!("The token must be able to {need} the repository. {github}. {gitlab}")
@@ -1431,6 +1452,33 @@ fn update_local_branch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checked_out_branch_is_read_from_the_working_tree_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        init_working_tree(dir.path(), "production").expect("init");
+        assert_eq!(
+            checked_out_branch(dir.path()).as_deref(),
+            Some("production")
+        );
+        // Not a working tree's root: not searched upwards.
+        let below = dir.path().join("envs");
+        std::fs::create_dir(&below).expect("mkdir");
+        assert_eq!(checked_out_branch(&below), None);
+        // A detached HEAD is no branch.
+        let repo = Repository::open(dir.path()).expect("open");
+        let tree = repo
+            .treebuilder(None)
+            .and_then(|t| t.write())
+            .expect("tree");
+        let tree = repo.find_tree(tree).expect("tree");
+        let who = Signature::now("t", "t@example.com").expect("signature");
+        let commit = repo
+            .commit(None, &who, &who, "c", &tree, &[])
+            .expect("commit");
+        repo.set_head_detached(commit).expect("detach");
+        assert_eq!(checked_out_branch(dir.path()), None);
+    }
 
     #[test]
     fn http_statuses_are_read_from_libgit2_messages() {

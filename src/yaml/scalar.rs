@@ -11,14 +11,22 @@ use super::Style;
 pub fn render(value: &str, style: Style) -> String {
     match style {
         Style::Plain if plain_is_safe(value) => value.to_owned(),
-        Style::SingleQuoted if !value.contains(['\n', '\r', '\t']) => {
+        Style::SingleQuoted if !value.chars().any(needs_escape) => {
             format!("'{}'", value.replace('\'', "''"))
         }
         _ => double_quoted(value),
     }
 }
 
-/// `value` in double quotes with YAML escapes.
+/// `value` as a double-quoted YAML scalar that reads back as exactly `value`, whatever it
+/// contains: quotes, backslashes, line breaks (`\n`, `\r`, NEL, U+2028, U+2029), other control
+/// characters and invisible format characters ([`crate::ci::is_format`]: bidi overrides,
+/// zero-width characters, written as `\u202E` escapes), `---`, `{{ }}`, `#`.
+///
+/// The one YAML quoting of ferry: the edit engine's quoted values, `ferry.yaml` edits
+/// (`hold-reason`), and the `yaml` filter of templates (as [`crate::render::yaml_string`]).
+/// Untrusted text (branch names, titles) reaches YAML only through this.
+#[must_use]
 pub fn double_quoted(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -29,14 +37,38 @@ pub fn double_quoted(value: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if crate::ci::is_format(c) => {
+                // Shown escaped (bidi overrides, zero-width characters): the file shows them,
+                // the value reads back exactly.
+                let code = u32::from(c);
+                if code <= 0xffff {
+                    out.push_str(&format!("\\u{code:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{code:08X}"));
+                }
+            }
+            c if c.is_control() => {
+                let code = u32::from(c);
+                if code <= 0xff {
+                    out.push_str(&format!("\\x{code:02X}"));
+                } else {
+                    out.push_str(&format!("\\u{code:04X}"));
+                }
             }
             c => out.push(c),
         }
     }
     out.push('"');
     out
+}
+
+/// Whether `c` can only be written as an escape (in double quotes): what a single-quoted or
+/// plain scalar cannot carry and read back, or would carry invisibly.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || crate::ci::is_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Whether `value` can be written as a plain scalar and still read as this exact string under
@@ -52,7 +84,7 @@ pub fn plain_is_safe(value: &str) -> bool {
         || value.contains(": ")
         || value.contains(" #")
         || value.contains([',', '[', ']', '{', '}'])
-        || value.chars().any(char::is_control)
+        || value.chars().any(needs_escape)
     {
         return false;
     }
@@ -283,6 +315,26 @@ mod tests {
         ] {
             assert!(!plain_is_safe(v), "{v:?} must be quoted");
             assert_eq!(render(v, Style::Plain), double_quoted(v));
+        }
+    }
+
+    #[test]
+    fn one_quoting_escapes_what_no_style_could_carry() {
+        // Was two functions: the engine's wrote NEL, C1 controls and bidi overrides raw and
+        // `\x1b` in lowercase; the templates' escaped them all (`\x1B`). One now, the latter.
+        assert_eq!(double_quoted("a\u{1b}b"), "\"a\\x1Bb\"");
+        assert_eq!(double_quoted("a\u{85}b"), "\"a\\Nb\"");
+        assert_eq!(double_quoted("a\u{2028}b\u{2029}"), "\"a\\Lb\\P\"");
+        assert_eq!(double_quoted("a\u{9b}b"), "\"a\\x9Bb\"");
+        assert_eq!(double_quoted("x\u{202e}y"), "\"x\\u202Ey\"");
+        assert_eq!(
+            crate::render::yaml_string("x\u{202e}y"),
+            double_quoted("x\u{202e}y")
+        );
+        // A single-quoted or plain value that cannot carry such a character is double-quoted.
+        for v in ["a\u{85}b", "a\u{2028}b", "x\u{202e}y", "a\u{1b}b"] {
+            assert_eq!(render(v, Style::SingleQuoted), double_quoted(v), "{v:?}");
+            assert_eq!(render(v, Style::Plain), double_quoted(v), "{v:?}");
         }
     }
 
