@@ -223,15 +223,20 @@ impl RepoUrl {
 
     fn parse_file(spec: &str) -> Result<RepoUrl, String> {
         let url = Url::parse(spec).map_err(|err| format!("--repo `{spec}` is not a URL: {err}"))?;
-        Ok(RepoUrl {
-            url: url.to_string(),
+        Ok(RepoUrl::local(url.to_string()))
+    }
+
+    /// A repository on this machine (`file://` or a path), as `url` names it.
+    fn local(url: String) -> RepoUrl {
+        RepoUrl {
+            url,
             transport: Transport::Local,
             scheme: "file".to_owned(),
             host: String::new(),
             port: None,
             user: None,
             project: None,
-        })
+        }
     }
 
     fn parse_local(spec: &str) -> Result<RepoUrl, String> {
@@ -248,15 +253,7 @@ impl RepoUrl {
             .components()
             .filter(|c| !matches!(c, Component::CurDir))
             .collect();
-        Ok(RepoUrl {
-            url: absolute.display().to_string(),
-            transport: Transport::Local,
-            scheme: "file".to_owned(),
-            host: String::new(),
-            port: None,
-            user: None,
-            project: None,
-        })
+        Ok(RepoUrl::local(absolute.display().to_string()))
     }
 
     /// The URL, safe to show.
