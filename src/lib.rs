@@ -13,6 +13,8 @@
 //! - [`preview`]: preview environments' custom resources, rendered and checked;
 //! - [`render`]: templates (commit messages); [`ci`]: the CI that runs ferry, and its outputs;
 //! - [`cli`] and [`commands`]: the command line and what each command does;
+//! - [`outcome`]: what each command concluded, as typed values; [`present`]: how ferry tells
+//!   people (text, JSON, Markdown, summaries, CI outputs), over [`report`]'s plumbing;
 //! - [`report`]: text and JSON output, logging; [`slug`]: DNS-label names from untrusted text;
 //! - [`inventory`]: what an environment runs; [`history`]: when it changed, from commits;
 //! - [`window`]: promotion time windows; [`verdict`]: the agents' verdict on a change;
@@ -33,8 +35,10 @@ pub mod history;
 pub mod image;
 pub mod inventory;
 pub mod locate;
+pub mod outcome;
 pub mod plan;
 pub mod policy;
+pub mod present;
 pub mod preview;
 pub mod render;
 pub mod repo_url;
