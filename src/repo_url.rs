@@ -52,7 +52,9 @@ pub struct RepoUrl {
     project: Option<String>,
 }
 
-/// A secret found in `--repo` (`https://user:TOKEN@host/…`), removed from the URL.
+/// A secret found in `--repo` (`https://user:TOKEN@host/…`), removed from the URL. Its `Debug`
+/// shows no token.
+#[derive(Clone, Debug)]
 pub struct UrlSecret {
     pub user: String,
     pub token: SecretString,

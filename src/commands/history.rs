@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::Error;
-use super::site::Site;
+use super::site::{self, Site};
 use crate::cli::HistoryArgs;
 use crate::clock::Time;
 use crate::exit::Exit;
@@ -28,7 +28,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: &HistoryArgs, output: Output) -> Result<Exit, Error> {
-    let mut site = Site::open(&args.repo, None)?;
+    let mut site = Site::open(&site::Access::of(&args.repo)?)?;
     let env = site.environment(&args.env)?;
     let tip = site.tip_of(&env)?;
     let image = match &args.image {

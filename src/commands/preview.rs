@@ -29,7 +29,7 @@ use crate::cli::{
 use crate::clock::Time;
 use crate::config::{self, OnMax, Previews, Template as ConfigTemplate};
 use crate::exit::Exit;
-use crate::forge::{self, CrState, Forge, ForgeKind};
+use crate::forge::{self, CrState, Forge, ForgeArgs, ForgeKind};
 use crate::git::{Edit, Identity, Remote, RepoUrl, Store, Tip};
 use crate::preview::{
     self, Meta, PreviewChangeRequest, PreviewContext, PreviewDeploy, PreviewImage, PreviewSource,
@@ -81,12 +81,11 @@ impl Site {
             config_tip: tip,
             api_token,
             ..
-        } = site::fetch(
+        } = site::fetch(&site::Access::of_connection(
             connection,
-            &connection.repo,
-            connection.token.clone(),
-            args.config_branch.as_deref(),
-        )?;
+            args.config_branch.clone(),
+            ForgeArgs::default(),
+        )?)?;
         let config = config.unwrap_or_default();
         let template_file = match &config.previews.template {
             ConfigTemplate::File(path) => {

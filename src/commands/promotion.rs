@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::history::cell;
 use super::merging::{self, Item};
-use super::site::Site;
+use super::site::{self, Site};
 use super::{Error, bump, change_request};
 use crate::ci;
 use crate::cli::{BumpArgs, Cli, Command, MergeArgs, PromoteArgs};
@@ -158,7 +158,8 @@ struct Reading {
 /// Promotes (and merges with `--merge`); the report, its text and the exit code.
 pub(super) fn execute(args: &PromoteArgs) -> Result<(Report, String, Exit), Error> {
     let now = args.now.unwrap_or_else(Time::now);
-    let mut source = Site::open(&args.repo, None)?;
+    let access = site::Access::of(&args.repo)?;
+    let mut source = Site::open(&access)?;
     let config = source.config()?.clone();
     let from_name = match &args.from {
         Some(from) => from.clone(),
@@ -171,7 +172,7 @@ pub(super) fn execute(args: &PromoteArgs) -> Result<(Report, String, Exit), Erro
         )));
     }
     let mut target_site = match &args.to_repo {
-        Some(repo) => Some(Site::open(&args.repo, Some((repo, args.to_token.clone())))?),
+        Some(repo) => Some(Site::open(&access.other(repo, args.to_token.clone())?)?),
         None => None,
     };
     let reading = read(args, &mut source, target_site.as_mut(), &from_name)?;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::site::Site;
+use super::site::{self, Site};
 use super::{Error, bump, change_request};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::RollbackArgs;
@@ -34,7 +34,7 @@ struct Report {
 }
 
 pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
-    let mut site = Site::open(&args.repo, None)?;
+    let mut site = Site::open(&site::Access::of(&args.repo)?)?;
     let env = site.environment(&args.env)?;
     let tip = site.tip_of(&env)?;
     let image = super::image_flag(&args.image)?;

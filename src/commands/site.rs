@@ -25,26 +25,83 @@ pub(crate) struct Fetched {
     pub api_token: Option<(SecretString, bool)>,
 }
 
-/// Opens `given` (a URL or a path) with `token` and the other credentials of `connection`, and
-/// reads its `ferry.yaml` from `config_branch` or the default branch: how every command but
-/// bump first reaches the environment repository.
-pub(crate) fn fetch(
-    connection: &Connection,
-    given: &str,
-    token: Option<SecretString>,
-    config_branch: Option<&str>,
-) -> Result<Fetched, Error> {
-    let (url, url_secret) = RepoUrl::parse(given).map_err(Error::Usage)?;
+/// How to reach an environment repository, resolved from the command line with no network
+/// call: the repository (its URL parsed), the credentials to use for it, where to cache it,
+/// where its `ferry.yaml` is read, and the forge flags. Clap-free: commands build it from their
+/// arguments ([`Access::of`]) or from another command's request.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    /// The text given for the repository (a URL, a path), to hand on to a bump.
+    pub given: String,
+    pub url: RepoUrl,
+    /// The password the URL carried, if any (used, and warned about).
+    pub url_secret: Option<UrlSecret>,
+    pub token: Option<SecretString>,
+    pub username: Option<String>,
+    pub ssh_key: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    /// The branch `ferry.yaml` is read from (`None`: the default branch).
+    pub config_branch: Option<String>,
+    pub forge: forge::ForgeArgs,
+}
+
+impl Access {
+    /// The repository of `args`, its URL checked.
+    pub fn of(args: &RepoArgs) -> Result<Access, Error> {
+        Access::of_connection(
+            &args.connection,
+            args.config_branch.clone(),
+            args.forge.clone(),
+        )
+    }
+
+    /// The repository of `connection`, its URL checked.
+    pub fn of_connection(
+        connection: &Connection,
+        config_branch: Option<String>,
+        forge: forge::ForgeArgs,
+    ) -> Result<Access, Error> {
+        let (url, url_secret) = RepoUrl::parse(&connection.repo).map_err(Error::Usage)?;
+        Ok(Access {
+            given: connection.repo.clone(),
+            url,
+            url_secret,
+            token: connection.token.clone(),
+            username: connection.username.clone(),
+            ssh_key: connection.ssh_key.clone(),
+            cache_dir: connection.cache_dir.clone(),
+            config_branch,
+            forge,
+        })
+    }
+
+    /// Another repository `given` reached the same way, with `token` (else this one's token).
+    pub fn other(&self, given: &str, token: Option<SecretString>) -> Result<Access, Error> {
+        let (url, url_secret) = RepoUrl::parse(given).map_err(Error::Usage)?;
+        Ok(Access {
+            given: given.to_owned(),
+            url,
+            url_secret,
+            token: token.or_else(|| self.token.clone()),
+            ..self.clone()
+        })
+    }
+}
+
+/// Opens the repository of `access` and reads its `ferry.yaml` from its config branch or the
+/// default branch: how every command but bump first reaches the environment repository.
+pub(crate) fn fetch(access: &Access) -> Result<Fetched, Error> {
+    let url = access.url.clone();
     let credentials = credentials(
         &url,
-        url_secret,
-        token,
-        connection.username.clone(),
-        connection.ssh_key.clone(),
+        access.url_secret.clone(),
+        access.token.clone(),
+        access.username.clone(),
+        access.ssh_key.clone(),
     );
     let api_token = credentials.api_token();
-    let mut store = Remote::open(url.clone(), credentials, connection.cache_dir.as_deref())?;
-    let config_tip = store.fetch(config_branch)?;
+    let mut store = Remote::open(url.clone(), credentials, access.cache_dir.as_deref())?;
+    let config_tip = store.fetch(access.config_branch.as_deref())?;
     let config = read_config(&store, &config_tip)?;
     Ok(Fetched {
         store,
@@ -86,32 +143,23 @@ pub(crate) struct Site {
 }
 
 impl Site {
-    /// Opens `repo` (else `args`' repository) with `token` (else `args`' token) and reads its
-    /// `ferry.yaml` from `args.config_branch` or the default branch.
-    pub fn open(
-        args: &RepoArgs,
-        other: Option<(&str, Option<SecretString>)>,
-    ) -> Result<Site, Error> {
-        let connection = &args.connection;
-        let (given, token) = match other {
-            Some((repo, token)) => (repo.to_owned(), token.or_else(|| connection.token.clone())),
-            None => (connection.repo.clone(), connection.token.clone()),
-        };
+    /// Opens the repository of `access` and reads its `ferry.yaml`.
+    pub fn open(access: &Access) -> Result<Site, Error> {
         let Fetched {
             store,
             url,
             config,
             config_tip,
             api_token,
-        } = fetch(connection, &given, token, args.config_branch.as_deref())?;
+        } = fetch(access)?;
         Ok(Site {
             store,
             url,
-            given,
+            given: access.given.clone(),
             config,
             config_tip,
             api_token,
-            forge_args: args.forge.clone(),
+            forge_args: access.forge.clone(),
         })
     }
 

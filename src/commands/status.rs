@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Error;
 use super::history::cell;
-use super::site::Site;
+use super::site::{self, Site};
 use crate::cli::StatusArgs;
 use crate::clock::Time;
 use crate::exit::Exit;
@@ -53,7 +53,7 @@ struct Report {
 }
 
 pub fn run(args: &StatusArgs, output: Output) -> Result<Exit, Error> {
-    let mut site = Site::open(&args.repo, None)?;
+    let mut site = Site::open(&site::Access::of(&args.repo)?)?;
     let config = site.config()?.clone();
     let order: Vec<String> = config
         .promotion

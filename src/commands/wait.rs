@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Error;
-use super::site::Site;
+use super::site::{self, Site};
 use crate::ci::{self, Context, Outputs};
 use crate::cli::WaitArgs;
 use crate::exit::Exit;
@@ -42,7 +42,7 @@ struct Report {
 }
 
 pub fn run(args: &WaitArgs, output: Output) -> Result<Exit, Error> {
-    let mut site = Site::open(&args.repo, None)?;
+    let mut site = Site::open(&site::Access::of(&args.repo)?)?;
     let env = site.environment(&args.env)?;
     let mut tip = site.tip_of(&env)?;
     let commit = match &args.commit {
