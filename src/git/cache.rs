@@ -163,3 +163,43 @@ pub(super) fn sanitize(path: &Path) -> Result<(), GitError> {
         .map_err(|e| failed(&config, e))?;
     Ok(())
 }
+
+/// A stable directory name for a URL in the cache: its last path component and a hash.
+pub(super) fn cache_name(url: &str) -> String {
+    let last: String = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("repo")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect();
+    let last = last.trim_start_matches('.');
+    // FNV-1a: stable across runs and Rust versions.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!(
+        "{}-{hash:016x}",
+        if last.is_empty() { "repo" } else { last }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_names_are_stable_and_safe() {
+        let a = cache_name("https://github.com/acme/env.git");
+        assert!(a.starts_with("env.git-"), "{a}");
+        assert_eq!(a, cache_name("https://github.com/acme/env.git"));
+        assert_ne!(a, cache_name("https://github.com/other/env.git"));
+        let b = cache_name("/srv/../..");
+        assert!(!b.starts_with('.'), "{b}");
+        assert!(!b.contains('/'));
+    }
+}
