@@ -72,7 +72,7 @@ impl Remote {
                 (dir.path().join("repo.git"), Keep::Temp(Temp(dir)))
             }
             Some(dir) => {
-                let name = cache::cache_name(url.as_str());
+                let name = cache::cache_name(&url);
                 let lock = cache::prepare(dir, &name)?;
                 (dir.join(name), Keep::Cache(lock))
             }
