@@ -15,7 +15,9 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
-use super::GitError;
+use url::Url;
+
+use super::{GitError, RepoUrl};
 
 /// The only configuration a cached repository keeps.
 const CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n";
@@ -162,4 +164,69 @@ pub(super) fn sanitize(path: &Path) -> Result<(), GitError> {
     file.write_all(CONFIG.as_bytes())
         .map_err(|e| failed(&config, e))?;
     Ok(())
+}
+
+/// A stable directory name for a repository in the cache: the last segment of its path and a
+/// hash of the URL as [`RepoUrl`] shows it (never a password: `RepoUrl` holds none).
+pub(super) fn cache_name(url: &RepoUrl) -> String {
+    let last: String = last_segment(url)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect();
+    let last = last.trim_start_matches('.');
+    // FNV-1a: stable across runs and Rust versions.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.as_str().bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!(
+        "{}-{hash:016x}",
+        if last.is_empty() { "repo" } else { last }
+    )
+}
+
+/// The last segment of the repository's path as the `url` crate reads it (`env.git`): the
+/// directory's name for a local repository, the project's last segment for the scp-like form
+/// (`git@host:acme/env.git`, which is no URL).
+fn last_segment(url: &RepoUrl) -> Option<String> {
+    if let Some(path) = url.local_path() {
+        return path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+    }
+    match Url::parse(url.as_str()) {
+        Ok(parsed) => parsed
+            .path_segments()?
+            .rfind(|segment| !segment.is_empty())
+            .map(str::to_owned),
+        Err(_) => url.project()?.split('/').next_back().map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_names_are_stable_and_safe() {
+        let name = |spec: &str| cache_name(&RepoUrl::parse(spec).expect(spec).0);
+        let a = name("https://github.com/acme/env.git");
+        assert!(a.starts_with("env.git-"), "{a}");
+        assert_eq!(a, name("https://github.com/acme/env.git"));
+        assert_ne!(a, name("https://github.com/other/env.git"));
+        let b = name("/srv/../..");
+        assert!(!b.starts_with('.'), "{b}");
+        assert!(!b.contains('/'));
+        // The hash is of the URL as shown, the token taken out: the same directory with or
+        // without one.
+        assert_eq!(
+            a,
+            name("https://x-access-token:secret@github.com/acme/env.git")
+        );
+        assert!(name("git@github.com:acme/env.git").starts_with("env-"));
+        assert!(name("file:///srv/env.git").starts_with("env.git-"));
+    }
 }
