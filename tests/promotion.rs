@@ -4,7 +4,6 @@
 //! merging with and without approval, snapshots of status and history, the agents' verdict,
 //! and rollback with hold.
 
-use std::path::Path;
 use std::process::Output;
 
 use crate::support::forge::{CrState, LaterStatus};
@@ -521,22 +520,6 @@ fn a_promotion_into_another_repository_goes_through_its_change_request() {
     );
 }
 
-/// Compares `actual` with the snapshot `tests/fixtures/promotion/<name>`; `FERRY_BLESS=1`
-/// rewrites it.
-fn snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/promotion")
-        .join(name);
-    if std::env::var_os("FERRY_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (FERRY_BLESS=1 writes it)", path.display()));
-    assert_eq!(actual, expected, "{name} differs from its snapshot");
-}
-
 #[test]
 fn status_and_history_read_the_commits_and_match_their_snapshots() {
     let lab = new_lab(Kind::GitHub, CONFIG);
@@ -552,24 +535,28 @@ fn status_and_history_read_the_commits_and_match_their_snapshots() {
     );
     let stdout = |out: &Output| {
         assert_eq!(code(out), 0, "{}", text(out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // insta compares without trailing whitespace: the output ends with one line break.
+        assert_eq!(stdout.trim_end().len() + 1, stdout.len(), "{stdout:?}");
+        stdout
     };
-    snapshot("status.txt", &stdout(&lab.ferry(&["status"], None)));
-    snapshot(
+    // Snapshots in tests/snapshots/ (`cargo insta review`, or INSTA_UPDATE=always, writes them).
+    insta::assert_snapshot!("status.txt", stdout(&lab.ferry(&["status"], None)));
+    insta::assert_snapshot!(
         "status.md",
-        &stdout(&lab.ferry(&["status", "--output", "markdown"], None)),
+        stdout(&lab.ferry(&["status", "--output", "markdown"], None)),
     );
-    snapshot(
+    insta::assert_snapshot!(
         "status.json",
-        &stdout(&lab.ferry(&["status", "--output", "json"], None)),
+        stdout(&lab.ferry(&["status", "--output", "json"], None)),
     );
-    snapshot(
+    insta::assert_snapshot!(
         "history.txt",
-        &stdout(&lab.ferry(&["history", "--env", "staging"], None)),
+        stdout(&lab.ferry(&["history", "--env", "staging"], None)),
     );
-    snapshot(
+    insta::assert_snapshot!(
         "history.md",
-        &stdout(&lab.ferry(
+        stdout(&lab.ferry(
             &[
                 "history",
                 "--env",

@@ -5,64 +5,66 @@
 //! does for each change request, and `ferry promote --merge` for its promotion.
 
 use clap::Parser as _;
-
-use serde::Serialize;
+use secrecy::SecretString;
 
 use super::{Error, bump, change_request};
 use crate::ci;
 use crate::cli::{Cli, Command, MergeArgs};
 use crate::exit::Exit;
-use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, Readiness, Refusal};
+use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, MergeMethod, Readiness, Refusal};
 use crate::git::{Credentials, Remote, RepoUrl, Store};
+pub(crate) use crate::outcome::merge::{Item, Status};
 use crate::trailers;
 
-/// What happened to one change request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Merged,
-    AlreadyMerged,
-    /// The forge will merge it when approvals and checks are satisfied.
-    AutoMerge,
-    Waiting,
-    Closed,
+/// A merge to do, clap-free: which change requests, of which repository, how.
+#[derive(Debug, Clone)]
+pub(crate) struct MergeRequest {
+    pub which: Which,
+    /// The repository, as given (a URL, a path).
+    pub repo: String,
+    pub method: MergeMethod,
+    /// Hand the merge to the forge when approvals or checks are missing.
+    pub auto_merge: bool,
+    pub token: Option<SecretString>,
+    pub forge: forge::ForgeArgs,
 }
 
-impl Status {
-    pub(crate) fn exit(self) -> Exit {
-        match self {
-            Status::Merged | Status::AlreadyMerged | Status::AutoMerge => Exit::Done,
-            Status::Waiting => Exit::Waiting,
-            Status::Closed => Exit::Usage,
-        }
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Status::Merged => "merged",
-            Status::AlreadyMerged => "already-merged",
-            Status::AutoMerge => "auto-merge",
-            Status::Waiting => "waiting",
-            Status::Closed => "closed",
-        }
-    }
+/// Which change requests to merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Which {
+    Number(u64),
+    /// Every open ferry change request of this environment.
+    Environment(String),
 }
 
-/// One change request's result, as printed with `--output json`.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Item {
-    pub number: u64,
-    pub url: String,
-    pub status: Status,
-    pub head_sha: String,
-    /// The commit the merge made, when the forge reports it.
-    pub merge_sha: Option<String>,
-    /// What is missing before it can merge.
-    pub missing: Vec<String>,
+impl MergeRequest {
+    /// `ferry merge`'s arguments, checked: one change request or an environment, and the
+    /// repository's URL.
+    pub fn from_args(args: &MergeArgs) -> Result<MergeRequest, Error> {
+        let which = match (args.number, &args.env) {
+            (Some(number), _) => Which::Number(number),
+            (None, Some(env)) => Which::Environment(env.clone()),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "give the change request's NUMBER, or --env NAME for all of an environment's"
+                        .to_owned(),
+                ));
+            }
+        };
+        RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
+        Ok(MergeRequest {
+            which,
+            repo: args.repo.clone(),
+            method: args.method,
+            auto_merge: args.auto_merge,
+            token: args.token.clone(),
+            forge: args.forge.clone(),
+        })
+    }
 }
 
 /// The repository and the credentials for it, from `--repo` and the token.
-pub(super) fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Error> {
+pub(super) fn credentials(args: &MergeRequest) -> Result<(RepoUrl, Credentials), Error> {
     let (url, url_secret) = RepoUrl::parse(&args.repo).map_err(Error::Usage)?;
     let credentials = Credentials::resolve(
         &url,
@@ -76,14 +78,18 @@ pub(super) fn credentials(args: &MergeArgs) -> Result<(RepoUrl, Credentials), Er
 }
 
 /// Merges one change request if it is ready; else hands it to the forge or says what is missing.
-pub(crate) fn merge_one(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Item, Error> {
+pub(crate) fn merge_one(
+    forge: &dyn Forge,
+    args: &MergeRequest,
+    number: u64,
+) -> Result<Item, Error> {
     merge_ready(forge, args, &forge.readiness(number)?)
 }
 
 /// [`merge_one`] with the change request's readiness already read.
 pub(super) fn merge_ready(
     forge: &dyn Forge,
-    args: &MergeArgs,
+    args: &MergeRequest,
     readiness: &Readiness,
 ) -> Result<Item, Error> {
     let number = readiness.number;
@@ -127,33 +133,7 @@ pub(super) fn merge_ready(
     item.missing = readiness.missing(forge.words());
     let blocked_for_good = readiness.conflicts || readiness.draft;
     if args.auto_merge && !blocked_for_good {
-        let asked = match forge.enable_auto_merge(number, &readiness.head_sha, args.method) {
-            // The forge declined to merge by itself (the head moved, a check it cannot wait
-            // for, a branch it cannot merge): like a declined merge, the change request waits
-            // and the forge's words say why.
-            Err(ForgeError::Refused {
-                why: Refusal::HeadMoved | Refusal::NotMergeable,
-                message,
-                ..
-            }) => {
-                item.missing.push(format!(
-                    "{} declined to merge by itself: {message}",
-                    forge.words().forge
-                ));
-                return Ok(item);
-            }
-            other => other?,
-        };
-        match asked {
-            AutoMerge::Enabled => item.status = Status::AutoMerge,
-            AutoMerge::NothingPending => return merge_now(forge, args, readiness, item),
-            AutoMerge::Merged(merged) => {
-                item.status = Status::Merged;
-                item.merge_sha = merged.sha;
-                item.missing.clear();
-                return Ok(item);
-            }
-        }
+        return hand_to_forge(forge, args, readiness, item);
     }
     if readiness.conflicts {
         let cr = forge.get(number)?;
@@ -167,10 +147,48 @@ pub(super) fn merge_ready(
     Ok(item)
 }
 
+/// Asks the forge to merge the change request by itself once it is ready (`--auto-merge`).
+fn hand_to_forge(
+    forge: &dyn Forge,
+    args: &MergeRequest,
+    readiness: &Readiness,
+    mut item: Item,
+) -> Result<Item, Error> {
+    let number = readiness.number;
+    let asked = match forge.enable_auto_merge(number, &readiness.head_sha, args.method) {
+        // The forge declined to merge by itself (the head moved, a check it cannot wait
+        // for, a branch it cannot merge): like a declined merge, the change request waits
+        // and the forge's words say why.
+        Err(ForgeError::Refused {
+            why: Refusal::HeadMoved | Refusal::NotMergeable,
+            message,
+            ..
+        }) => {
+            item.missing.push(format!(
+                "{} declined to merge by itself: {message}",
+                forge.words().forge
+            ));
+            return Ok(item);
+        }
+        other => other?,
+    };
+    match asked {
+        // Not blocked for good, so not conflicting: nothing more to say.
+        AutoMerge::Enabled => item.status = Status::AutoMerge,
+        AutoMerge::NothingPending => return merge_now(forge, args, readiness, item),
+        AutoMerge::Merged(merged) => {
+            item.status = Status::Merged;
+            item.merge_sha = merged.sha;
+            item.missing.clear();
+        }
+    }
+    Ok(item)
+}
+
 /// Recomputes a ferry change request on the target branch's current tip from the updates its
 /// commit records (`Ferry-Path`, `Ferry-Update` trailers), and updates its branch: the bump
 /// that made it, run again. `None` when the change request is not one ferry can recompute.
-fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<String>, Error> {
+fn recompute(forge: &dyn Forge, args: &MergeRequest, number: u64) -> Result<Option<String>, Error> {
     let cr = forge.get(number)?;
     if !cr.head_branch.starts_with(change_request::BRANCH_PREFIX)
         || change_request::is_promotion_branch(&cr.head_branch)
@@ -248,7 +266,7 @@ fn recompute(forge: &dyn Forge, args: &MergeArgs, number: u64) -> Result<Option<
 }
 
 /// The message of the head commit of change request branch `branch` (a depth-1 fetch of it).
-pub(crate) fn head_message(args: &MergeArgs, branch: &str) -> Result<String, Error> {
+pub(crate) fn head_message(args: &MergeRequest, branch: &str) -> Result<String, Error> {
     let (url, credentials) = credentials(args)?;
     let mut store = Remote::open(url, credentials, None)?;
     let tip = store.fetch(Some(branch))?;
@@ -257,7 +275,7 @@ pub(crate) fn head_message(args: &MergeArgs, branch: &str) -> Result<String, Err
 
 fn merge_now(
     forge: &dyn Forge,
-    args: &MergeArgs,
+    args: &MergeRequest,
     readiness: &Readiness,
     mut item: Item,
 ) -> Result<Item, Error> {
@@ -289,32 +307,5 @@ fn merge_now(
             Ok(item)
         }
         Err(err) => Err(err.into()),
-    }
-}
-
-pub(crate) fn describe(item: &Item, words: forge::Words) -> String {
-    let name = if item.url.is_empty() {
-        format!("{} {}{}", words.change_request, words.sigil, item.number)
-    } else {
-        format!(
-            "{} {}{} ({})",
-            words.change_request, words.sigil, item.number, item.url
-        )
-    };
-    match item.status {
-        Status::Merged => format!(
-            "Merged {name}{}.",
-            item.merge_sha
-                .as_deref()
-                .map(|s| format!(" ({})", &s[..s.len().min(12)]))
-                .unwrap_or_default()
-        ),
-        Status::AlreadyMerged => format!("{name} is already merged: nothing to do."),
-        Status::AutoMerge => format!(
-            "{} will merge {name} once it is ready; waiting for:",
-            words.forge
-        ),
-        Status::Waiting => format!("{name} is not ready to merge; waiting for:"),
-        Status::Closed => format!("{name} is closed: nothing to merge."),
     }
 }

@@ -31,6 +31,7 @@ use crate::git::GitError;
 use crate::git::{Store, Tip};
 use crate::image::{Digest, ImageName, ImageUpdate};
 use crate::plan::PlanError;
+use crate::present;
 use crate::preview::PreviewError;
 use crate::render::RenderError;
 use crate::tree::TreeError;
@@ -152,10 +153,28 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
     match &cli.command {
         Command::SetImage(args) => set_image::run(args, cli.output),
         Command::Bump(args) => bump::run(args, cli.output),
-        Command::Merge(args) => merge::run(args, cli.output),
+        Command::Merge(args) => {
+            let request = merge::MergeRequest::from_args(args)?;
+            let outcome = merge::execute(&request)?;
+            present::merge::publish(&outcome)?;
+            present::merge::emit(&outcome, cli.output)?;
+            Ok(outcome.exit())
+        }
         Command::Preview(args) => preview::run(args, cli.output),
-        Command::Promote(args) => promote::run(args, cli.output),
-        Command::Rollback(args) => rollback::run(args, cli.output),
+        Command::Promote(args) => {
+            let request = promote::PromoteRequest::from_args(args)?;
+            let outcome = promote::execute(&request)?;
+            present::promotion::publish(&outcome)?;
+            present::promotion::emit(&outcome, cli.output)?;
+            Ok(outcome.exit)
+        }
+        Command::Rollback(args) => {
+            let request = rollback::RollbackRequest::from_args(args)?;
+            let outcome = rollback::execute(&request)?;
+            present::rollback::publish(&outcome)?;
+            present::rollback::emit(&outcome, cli.output)?;
+            Ok(outcome.exit)
+        }
         Command::Status(args) => status::run(args, cli.output),
         Command::History(args) => history::run(args, cli.output),
         Command::Wait(args) => wait::run(args, cli.output),

@@ -2,46 +2,125 @@
 //! the environment branch's history, through the environment's usual way (a push, or a change
 //! request of its own), with a message that says it is a rollback; `--hold` also puts the
 //! environment on hold in ferry.yaml, in the same commit, so that the next build's bump does not
-//! undo it.
-
-use std::fmt::Write as _;
-
-use serde::Serialize;
+//! undo it. What it concluded is an [`outcome::rollback::Rollback`], told by
+//! [`present::rollback`].
+//!
+//! [`outcome::rollback::Rollback`]: crate::outcome::rollback::Rollback
+//! [`present::rollback`]: crate::present::rollback
 
 use super::site::{self, Site};
 use super::{Error, bump, change_request};
-use crate::ci::{self, Context, Outputs};
-use crate::cli::RollbackArgs;
-use crate::exit::Exit;
+use crate::ci;
+use crate::cli::{RollbackArgs, WriteArgs};
+use crate::config::ResolvedEnvironment;
 use crate::history::{self, Change};
-use crate::image::ImageUpdate;
+use crate::image::{ImageName, ImageUpdate};
 use crate::inventory::{Inventory, short_tag};
-use crate::report::{self, Output};
+use crate::outcome::rollback::{Description, Rollback};
 use crate::trailers;
 
-#[derive(Debug, Serialize)]
-struct Report {
-    status: &'static str,
-    environment: String,
-    image: String,
-    from: String,
-    to: String,
-    held: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    commit: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    change_request: Option<(u64, String)>,
+/// A rollback to do, clap-free, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct RollbackRequest {
+    pub env: String,
+    pub image: ImageName,
+    pub back: Back,
+    pub hold: bool,
+    /// Why (`--reason`), on one line; empty for none.
+    pub reason: String,
+    pub max_commits: usize,
+    pub access: site::Access,
+    /// How the bump of the environment writes.
+    pub write: WriteArgs,
 }
 
-pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
-    let mut site = Site::open(&site::Access::of(&args.repo)?)?;
+/// How far back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Back {
+    /// To this tag (with or without its digest).
+    To(String),
+    /// This many versions back (at least one).
+    Steps(usize),
+}
+
+impl RollbackRequest {
+    /// `ferry rollback`'s arguments, checked: the repository's URL and the image's name.
+    pub fn from_args(args: &RollbackArgs) -> Result<RollbackRequest, Error> {
+        let access = site::Access::of(&args.repo)?;
+        let image = super::image_flag(&args.image)?;
+        Ok(RollbackRequest {
+            env: args.env.clone(),
+            image,
+            back: match &args.to {
+                Some(to) => Back::To(to.clone()),
+                None => Back::Steps(args.steps.unwrap_or(1).max(1)),
+            },
+            hold: args.hold,
+            reason: args.reason.as_deref().map(ci::one_line).unwrap_or_default(),
+            max_commits: args.max_commits,
+            access,
+            write: args.write.clone(),
+        })
+    }
+}
+
+/// Rolls the image back: finds the version, then writes it through a bump of the environment.
+pub(crate) fn execute(args: &RollbackRequest) -> Result<Rollback, Error> {
+    let mut site = Site::open(&args.access)?;
     let env = site.environment(&args.env)?;
-    let tip = site.tip_of(&env)?;
-    let image = super::image_flag(&args.image)?;
-    let name = image.to_string();
+    let name = args.image.to_string();
+    let (current, target) = versions(args, &mut site, &env)?;
+    let update = ImageUpdate::at_version(&name, &target).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}",
+            ci::one_line(&format!("{name}={target}"))
+        ))
+    })?;
+    let description = Description {
+        image: name.clone(),
+        environment: env.name.clone(),
+        from: current.clone(),
+        to: target.clone(),
+        reason: args.reason.clone(),
+        hold: args.hold,
+    };
+    let preset = preset(args, &env, &description)?;
+    let bump_args = bump::of_site(
+        &site,
+        &args.write,
+        Some(env.name.clone()),
+        vec![update],
+        args.write.via,
+    );
+    let executed = bump::execute(&bump_args, Some(preset))?;
+    let (line, proposed) = executed.summary();
+    Ok(Rollback {
+        status: executed.status_str(),
+        environment: env.name.clone(),
+        image: name,
+        from: current,
+        to: target,
+        held: args.hold,
+        commit: executed.commit(),
+        change_request: proposed
+            .map(|(n, _)| (n, executed.change_request_url().unwrap_or_default())),
+        summary: line,
+        url: executed.change_request_url(),
+        exit: executed.exit(),
+    })
+}
+
+/// The image's version now and the earlier one to go back to, from the environment's history.
+fn versions(
+    args: &RollbackRequest,
+    site: &mut Site,
+    env: &ResolvedEnvironment,
+) -> Result<(String, String), Error> {
+    let tip = site.tip_of(env)?;
+    let name = args.image.to_string();
     let inventory = Inventory::read(&site.store, &tip, &env.path)?;
     let current = inventory
-        .get(&image)
+        .get(&args.image)
         .ok_or_else(|| {
             Error::Usage(format!(
                 "`{}` does not reference {name} (in {}): nothing to roll back",
@@ -49,13 +128,12 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
             ))
         })?
         .version();
-    let steps = args.steps.unwrap_or(1).max(1);
     let wanted = |i: &str| i == name;
-    let found = |changes: &[Change]| match &args.to {
-        Some(to) => changes
+    let found = |changes: &[Change]| match &args.back {
+        Back::To(to) => changes
             .iter()
             .any(|c| c.from.as_deref().is_some_and(|f| same_tag(f, to))),
-        None => earlier_versions(changes, &current).len() >= steps,
+        Back::Steps(steps) => earlier_versions(changes, &current).len() >= *steps,
     };
     let walk = history::walk(
         &mut site.store,
@@ -66,8 +144,8 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
         &found,
     )?;
     let earlier = earlier_versions(&walk.changes, &current);
-    let target = match &args.to {
-        Some(to) => {
+    let target = match &args.back {
+        Back::To(to) => {
             if same_tag(&current, to) {
                 return Err(Error::Usage(format!(
                     "{name} already runs {current} in `{}`: nothing to roll back",
@@ -80,128 +158,50 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
                 .cloned()
                 .ok_or_else(|| not_found(&env.name, &name, &earlier, walk.cut, Some(to)))?
         }
-        None => earlier
+        Back::Steps(steps) => earlier
             .get(steps - 1)
             .cloned()
             .ok_or_else(|| not_found(&env.name, &name, &earlier, walk.cut, None))?,
     };
-    let reason = args.reason.as_deref().map(ci::one_line).unwrap_or_default();
-    let update = ImageUpdate::at_version(&name, &target).map_err(|e| {
-        Error::Usage(format!(
-            "{}: {e}",
-            ci::one_line(&format!("{name}={target}"))
-        ))
-    })?;
+    Ok((current, target))
+}
+
+/// The rollback's own words for its commit and change request.
+fn preset(
+    args: &RollbackRequest,
+    env: &ResolvedEnvironment,
+    description: &Description,
+) -> Result<change_request::Preset, Error> {
+    let (current, target) = (&description.from, &description.to);
     let mut trailers = vec![(
         trailers::ROLLBACK.to_owned(),
-        format!("{name} {current} -> {target}"),
+        format!("{} {current} -> {target}", description.image),
     )];
-    if !reason.is_empty() {
-        trailers.push((trailers::REASON.to_owned(), reason.clone()));
+    if !args.reason.is_empty() {
+        trailers.push((trailers::REASON.to_owned(), args.reason.clone()));
     }
-    let mut body = format!(
-        "Rolls {} in {} back from {} to {}, a version it ran before.\n",
-        crate::render::markdown_code(&name),
-        crate::render::markdown_code(&env.name),
-        crate::render::markdown_code(&current),
-        crate::render::markdown_code(&target),
-    );
-    if !reason.is_empty() {
-        let _ = write!(
-            body,
-            "\nReason: {}\n",
-            crate::render::markdown_code(&reason)
-        );
-    }
-    if args.hold {
-        let _ = write!(
-            body,
-            "\nIt also puts {} on hold in ferry.yaml: bumps are refused until someone removes `hold: true`.\n",
-            crate::render::markdown_code(&env.name)
-        );
-    }
-    let preset = change_request::Preset {
-        head: Some(change_request::rollback_branch(&env.name, &image)),
+    Ok(change_request::Preset {
+        head: Some(change_request::rollback_branch(&env.name, &args.image)),
         title: Some(format!(
             "Roll back {} in {} to {}",
-            image.last_component(),
+            args.image.last_component(),
             env.name,
-            short_tag(&target)
+            short_tag(target)
         )),
-        body: Some(body),
+        body: Some(crate::present::rollback::body(description)?),
         labels: vec!["ferry:rollback".to_owned(), format!("env:{}", env.name)],
         subject: Some(format!(
             "{}: roll back {} to {} (was {})",
             env.name,
-            image.last_component(),
-            short_tag(&target),
-            short_tag(&current)
+            args.image.last_component(),
+            short_tag(target),
+            short_tag(current)
         )),
         trailers,
-        hold: args.hold.then(|| reason.clone()),
+        hold: args.hold.then(|| args.reason.clone()),
         ignore_hold: true,
-    };
-    let bump_args = bump::of_site(
-        &site,
-        &args.write,
-        Some(env.name.clone()),
-        vec![update],
-        args.write.via,
-    );
-    let executed = bump::execute(&bump_args, Some(preset))?;
-    let (line, proposed) = executed.summary();
-    let exit = executed.exit();
-    let mut text = format!(
-        "Rollback of {name} in `{}`: {current} → {target}{}\n{line}\n",
-        env.name,
-        if args.hold { " (and on hold)" } else { "" }
-    );
-    if let Some(url) = executed.change_request_url() {
-        let _ = writeln!(text, "{url}");
-    }
-    let report = Report {
-        status: executed.status_str(),
-        environment: env.name.clone(),
-        image: name.clone(),
-        from: current.clone(),
-        to: target.clone(),
-        held: args.hold,
-        commit: executed.commit(),
-        change_request: proposed
-            .map(|(n, _)| (n, executed.change_request_url().unwrap_or_default())),
-    };
-    let mut outputs = Outputs::default();
-    outputs
-        .set("status", report.status)
-        .set(
-            "changed",
-            (exit == Exit::Done && report.status != "up-to-date" && report.status != "dry-run")
-                .to_string(),
-        )
-        .set("commit-sha", report.commit.clone().unwrap_or_default())
-        .set("rolled-back-to", target.clone())
-        .set(
-            "pr-number",
-            report
-                .change_request
-                .as_ref()
-                .map(|(n, _)| n.to_string())
-                .unwrap_or_default(),
-        )
-        .set(
-            "pr-url",
-            report
-                .change_request
-                .as_ref()
-                .map(|(_, u)| u.clone())
-                .unwrap_or_default(),
-        );
-    outputs.summary = format!("### ferry rollback\n\n{text}");
-    ci::publish_or_warn(Context::from_env().as_ref(), &outputs);
-    report::emit(output, &report, &text)?;
-    Ok(exit)
+    })
 }
-
 /// The versions the image ran before `current`, newest first, each once.
 fn earlier_versions(changes: &[Change], current: &str) -> Vec<String> {
     let mut versions: Vec<String> = Vec::new();
