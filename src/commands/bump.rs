@@ -1474,7 +1474,7 @@ fn finish(
             .set("head-sha", cr.head_sha.clone());
     }
     outputs.summary = summary(
-        store,
+        store.url(),
         status,
         target.as_ref(),
         commit.as_deref(),
@@ -1514,7 +1514,7 @@ fn finish(
 
 /// The Markdown step summary.
 fn summary(
-    store: &Remote,
+    url: &RepoUrl,
     status: Status,
     target: Option<&Target>,
     commit: Option<&str>,
@@ -1529,11 +1529,11 @@ fn summary(
     let line = match status {
         Status::Pushed => {
             let sha = commit.unwrap_or_default();
-            let shown = match ForgeKind::guess(store.url()).commit_url(store.url(), sha) {
+            let shown = match ForgeKind::guess(url).commit_url(url, sha) {
                 Some(link) => format!("[`{}`]({link})", short(sha)),
                 None => format!("`{}`", short(sha)),
             };
-            format!("Pushed {shown} to `{branch}` of {}.", store.url())
+            format!("Pushed {shown} to `{branch}` of {url}.")
         }
         Status::Proposed => match change_request {
             Some(cr) => format!(
@@ -1596,5 +1596,189 @@ mod tests {
             "main Signed-off-by: x"
         );
         assert_eq!(one_line("  a\u{2028}b "), "a b");
+    }
+
+    fn change(file: &str, line: usize, image: &str, old: Option<&str>, new: &str) -> Change {
+        Change {
+            file: file.to_owned(),
+            line,
+            column: 7,
+            image: image.to_owned(),
+            shape: crate::locate::Shape::Reference,
+            old: old.map(str::to_owned),
+            new: new.to_owned(),
+            removed: false,
+            note: None,
+            inserted: None,
+        }
+    }
+
+    /// Every status's line, reasons with a `|`, and a table whose rows group places.
+    #[test]
+    fn the_step_summary_is_markdown() {
+        let (url, _) = RepoUrl::parse("https://github.com/acme/env.git").expect("url");
+        let (local, _) = RepoUrl::parse("/srv/git/env").expect("url");
+        let target = Target {
+            label: "staging".to_owned(),
+            name: Some("staging".to_owned()),
+            path: "envs/staging".to_owned(),
+            branch: Some("main".to_owned()),
+            policy: Policy::default_for("staging"),
+            identity: Identity {
+                name: "ferry".to_owned(),
+                email: "ferry@example.com".to_owned(),
+            },
+            template: None,
+            title_template: None,
+            body_template: None,
+            config_on_branch: true,
+            update: Update::Push,
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            assignees: Vec::new(),
+            strict: false,
+        };
+        let plan = Plan {
+            changes: vec![
+                change(
+                    "envs/staging/a.yaml",
+                    3,
+                    "ghcr.io/acme/cart",
+                    Some("ghcr.io/acme/cart:1.0"),
+                    "ghcr.io/acme/cart:1.1",
+                ),
+                change(
+                    "envs/staging/b.yaml",
+                    9,
+                    "ghcr.io/acme/cart",
+                    Some("1.0"),
+                    "1.1",
+                ),
+                change(
+                    "envs/staging/b.yaml",
+                    12,
+                    "docker.io/library/nginx",
+                    None,
+                    "1.27@sha256:0123",
+                ),
+            ],
+            ..Plan::default()
+        };
+        let cr = ProposedReport {
+            number: 42,
+            url: "https://github.com/acme/env/pull/42".to_owned(),
+            head_branch: "ferry/staging/cart-1234".to_owned(),
+            head_sha: "0123456789abcdef0123".to_owned(),
+            pushed: true,
+            action: Action::Opened,
+        };
+        let sha = "fedcba9876543210fedc";
+        let reasons = vec!["staging is on hold: a | b".to_owned(), "second".to_owned()];
+        let mut all = String::new();
+        for (status, url, target, commit, plan, reasons, cr) in [
+            (
+                Status::Pushed,
+                &url,
+                Some(&target),
+                Some(sha),
+                &plan,
+                &[][..],
+                None,
+            ),
+            (
+                Status::Pushed,
+                &local,
+                Some(&target),
+                Some(sha),
+                &Plan::default(),
+                &[][..],
+                None,
+            ),
+            (
+                Status::Proposed,
+                &url,
+                Some(&target),
+                Some(sha),
+                &plan,
+                &[][..],
+                Some(&cr),
+            ),
+            (
+                Status::Proposed,
+                &url,
+                Some(&target),
+                Some(sha),
+                &plan,
+                &[][..],
+                None,
+            ),
+            (
+                Status::UpToDate,
+                &url,
+                Some(&target),
+                Some(sha),
+                &Plan::default(),
+                &[][..],
+                None,
+            ),
+            (
+                Status::DryRun,
+                &url,
+                Some(&target),
+                Some(sha),
+                &plan,
+                &[][..],
+                None,
+            ),
+            (
+                Status::NotFound,
+                &url,
+                None,
+                None,
+                &Plan::default(),
+                &[][..],
+                None,
+            ),
+            (
+                Status::Refused,
+                &url,
+                Some(&target),
+                None,
+                &Plan::default(),
+                &[][..],
+                None,
+            ),
+            (
+                Status::Held,
+                &url,
+                Some(&target),
+                None,
+                &Plan::default(),
+                &reasons[..],
+                None,
+            ),
+            (
+                Status::TagRefused,
+                &url,
+                Some(&target),
+                None,
+                &Plan::default(),
+                &reasons[..],
+                None,
+            ),
+            (
+                Status::Stale,
+                &url,
+                Some(&target),
+                None,
+                &plan,
+                &reasons[..],
+                None,
+            ),
+        ] {
+            all.push_str(&summary(url, status, target, commit, plan, reasons, cr));
+            all.push_str("<<<END>>>\n");
+        }
+        insta::assert_snapshot!("step_summary", all);
     }
 }
