@@ -16,7 +16,6 @@ pub mod set_image;
 pub mod shell;
 mod site;
 pub mod status;
-mod text;
 mod transaction;
 pub mod wait;
 
@@ -150,8 +149,19 @@ impl Error {
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
     crate::plan::set_max_file_size(cli.max_file_size);
     match &cli.command {
-        Command::SetImage(args) => set_image::run(args, cli.output),
-        Command::Bump(args) => bump::run(args, cli.output),
+        Command::SetImage(args) => {
+            let outcome = set_image::execute(args)?;
+            Ok(crate::present::set_image::report(&outcome, cli.output)?)
+        }
+        Command::Bump(args) => {
+            let request = bump::Request::resolve(args)?;
+            let outcome = bump::execute(&request)?;
+            Ok(crate::present::bump::report(
+                &outcome,
+                request.context(),
+                cli.output,
+            )?)
+        }
         Command::Merge(args) => merge::run(args, cli.output),
         Command::Preview(args) => preview::run(args, cli.output),
         Command::Promote(args) => promote::run(args, cli.output),

@@ -20,7 +20,7 @@ use super::merging::{self, Item};
 use super::site::{self, Site};
 use super::{Error, bump, change_request};
 use crate::ci;
-use crate::cli::{BumpArgs, Cli, Command, MergeArgs, PromoteArgs};
+use crate::cli::{Cli, Command, MergeArgs, PromoteArgs};
 use crate::clock::Time;
 use crate::config::{Config, Duration, ResolvedEnvironment};
 use crate::exit::Exit;
@@ -212,16 +212,19 @@ pub(super) fn execute(args: &PromoteArgs) -> Result<(Report, String, Exit), Erro
             "Waiting: not every gate is met; nothing was pushed or opened. Rerun later."
         );
     } else {
-        let (bump_args, preset) = bump_args(args, &source, target, &reading, now)?;
-        let executed = bump::execute(&bump_args, Some(preset))?;
-        let (line, proposed) = executed.summary();
+        let (request, preset) = bump_args(args, &source, target, &reading, now)?;
+        let executed = bump::execute(&request.with_preset(preset))?;
+        let (line, proposed) = (
+            crate::present::bump::one_line(&executed),
+            executed.proposed(),
+        );
         let _ = writeln!(text, "{line}");
         exit = executed.exit();
-        report.commit = executed.commit();
+        report.commit.clone_from(&executed.commit);
         report.status = match (exit, proposed.is_some(), args.write.dry_run) {
             (Exit::Done, _, true) => Status::DryRun,
             (Exit::Done, true, _) => Status::Proposed,
-            (Exit::Done, false, _) if executed.status_str() == "up-to-date" => Status::UpToDate,
+            (Exit::Done, false, _) if executed.status.as_str() == "up-to-date" => Status::UpToDate,
             (Exit::Done, false, _) => Status::Promoted,
             _ => Status::Refused,
         };
@@ -610,7 +613,7 @@ fn bump_args(
     target: &Site,
     reading: &Reading,
     now: Time,
-) -> Result<(BumpArgs, change_request::Preset), Error> {
+) -> Result<(bump::Request, change_request::Preset), Error> {
     let updates: Vec<ImageUpdate> = reading
         .rows
         .iter()
@@ -664,7 +667,7 @@ fn bump_args(
         Some(to.clone()),
         updates,
         args.write.via,
-    );
+    )?;
     Ok((bump, preset))
 }
 

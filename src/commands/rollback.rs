@@ -141,15 +141,18 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
         hold: args.hold.then(|| reason.clone()),
         ignore_hold: true,
     };
-    let bump_args = bump::of_site(
+    let request = bump::of_site(
         &site,
         &args.write,
         Some(env.name.clone()),
         vec![update],
         args.write.via,
+    )?;
+    let executed = bump::execute(&request.with_preset(preset))?;
+    let (line, proposed) = (
+        crate::present::bump::one_line(&executed),
+        executed.proposed(),
     );
-    let executed = bump::execute(&bump_args, Some(preset))?;
-    let (line, proposed) = executed.summary();
     let exit = executed.exit();
     let mut text = format!(
         "Rollback of {name} in `{}`: {current} → {target}{}\n{line}\n",
@@ -160,13 +163,13 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<Exit, Error> {
         let _ = writeln!(text, "{url}");
     }
     let report = Report {
-        status: executed.status_str(),
+        status: executed.status.as_str(),
         environment: env.name.clone(),
         image: name.clone(),
         from: current.clone(),
         to: target.clone(),
         held: args.hold,
-        commit: executed.commit(),
+        commit: executed.commit.clone(),
         change_request: proposed
             .map(|(n, _)| (n, executed.change_request_url().unwrap_or_default())),
     };

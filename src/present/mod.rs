@@ -12,3 +12,7 @@
 //! [`crate::outcome`] and those; nothing in [`crate::commands`] is imported here, so that
 //! commands may embed a rendered text (a promotion's description lists the bumps it made) without
 //! a cycle.
+
+pub mod bump;
+pub mod edits;
+pub mod set_image;
