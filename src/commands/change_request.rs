@@ -6,8 +6,6 @@
 //! commit (recomputed on the target branch's tip, force-pushed with a lease) and updates the
 //! change request that is open for it, so there is never more than one.
 
-use serde::Serialize;
-
 use crate::forge::{ChangeRequest, ChangeRequestEdit, Forge, ForgeError, NewChangeRequest};
 use crate::image::ImageName;
 use crate::slug::fnv1a;
@@ -133,24 +131,7 @@ pub struct Proposal {
 }
 
 /// What happened to the change request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Opened,
-    Updated,
-    Unchanged,
-}
-
-impl Action {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Opened => "opened",
-            Action::Updated => "updated",
-            Action::Unchanged => "unchanged",
-        }
-    }
-}
+pub use crate::outcome::bump::Action;
 
 /// Opens the change request for `proposal.head`, or brings the open one up to date (one list
 /// call, then a create or an edit only when something differs).

@@ -4,12 +4,11 @@
 //! trailers of its commit; with `--auto-merge`, the merge handed to the forge. What `ferry merge`
 //! does for each change request, and `ferry promote --merge` for its promotion.
 
-use clap::Parser as _;
 use secrecy::SecretString;
 
 use super::{Error, bump, change_request};
 use crate::ci;
-use crate::cli::{Cli, Command, MergeArgs};
+use crate::cli::MergeArgs;
 use crate::exit::Exit;
 use crate::forge::{self, AutoMerge, CrState, Forge, ForgeError, MergeMethod, Readiness, Refusal};
 use crate::git::{Credentials, Remote, RepoUrl, Store};
@@ -205,55 +204,35 @@ fn recompute(forge: &dyn Forge, args: &MergeRequest, number: u64) -> Result<Opti
     if updates.is_empty() {
         return Ok(None);
     }
-    let mut argv: Vec<String> = [
-        "ferry",
-        "bump",
-        "--repo",
-        args.repo.as_str(),
-        "--branch",
-        cr.base_branch.as_str(),
-        "--path",
-        path.as_str(),
-        "--via",
-        "pull-request",
-        // The guard passed when the change was first proposed; the same change is recomputed.
-        "--force",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    for (key, flag) in [
-        (trailers::SOURCE_REPO, "--source-repo"),
-        (trailers::SOURCE_COMMIT, "--source-commit"),
-        (trailers::SOURCE_REF, "--source-ref"),
-        (trailers::RUN_NUMBER, "--run-number"),
-    ] {
-        if let Some(value) = trailer(key).into_iter().next() {
-            argv.push(format!("{flag}={value}"));
-        }
-    }
-    argv.push("--".to_owned());
-    argv.extend(updates);
-    let cli = Cli::try_parse_from(&argv).map_err(|err| {
+    let first = |key: &str| trailer(key).into_iter().next();
+    let recorded = bump::Recorded {
+        repo: args.repo.clone(),
+        token: args.token.clone(),
+        forge: args.forge.clone(),
+        base_branch: cr.base_branch.clone(),
+        path,
+        updates,
+        source_repo: first(trailers::SOURCE_REPO),
+        source_commit: first(trailers::SOURCE_COMMIT),
+        source_ref: first(trailers::SOURCE_REF),
+        run_number: first(trailers::RUN_NUMBER),
+    };
+    let invalid = |detail: String| {
         Error::Usage(format!(
             "cannot recompute {} {}{number} from its commit's trailers: {}",
             forge.words().change_request,
             forge.words().sigil,
-            ci::one_line(&err.to_string())
+            ci::one_line(&detail)
         ))
-    })?;
-    let Command::Bump(mut bump_args) = cli.command else {
-        return Ok(None);
     };
-    bump_args.connection.token.clone_from(&args.token);
-    bump_args.forge = args.forge.clone();
+    let request = bump::Request::recompute(recorded, &invalid)?;
     tracing::info!(
         number,
         branch = cr.head_branch,
         "recomputing on the target's new tip"
     );
-    let executed = bump::execute(&bump_args, None)?;
-    let (line, _) = executed.summary();
+    let executed = bump::execute(&request)?;
+    let line = crate::present::bump::one_line(&executed);
     if executed.exit() != Exit::Done {
         return Err(Error::Usage(format!(
             "recomputing {} {}{number} on the new tip of `{}` did not propose it again: {line}",

@@ -16,7 +16,6 @@ pub mod set_image;
 pub mod shell;
 mod site;
 pub mod status;
-mod text;
 mod transaction;
 pub mod wait;
 
@@ -151,8 +150,19 @@ impl Error {
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
     crate::plan::set_max_file_size(cli.max_file_size);
     match &cli.command {
-        Command::SetImage(args) => set_image::run(args, cli.output),
-        Command::Bump(args) => bump::run(args, cli.output),
+        Command::SetImage(args) => {
+            let outcome = set_image::execute(args)?;
+            Ok(present::set_image::report(&outcome, cli.output)?)
+        }
+        Command::Bump(args) => {
+            let request = bump::Request::resolve(args)?;
+            let outcome = bump::execute(&request)?;
+            Ok(present::bump::report(
+                &outcome,
+                request.context(),
+                cli.output,
+            )?)
+        }
         Command::Merge(args) => {
             let request = merge::MergeRequest::from_args(args)?;
             let outcome = merge::execute(&request)?;

@@ -85,23 +85,26 @@ pub(crate) fn execute(args: &RollbackRequest) -> Result<Rollback, Error> {
         hold: args.hold,
     };
     let preset = preset(args, &env, &description)?;
-    let bump_args = bump::of_site(
+    let request = bump::of_site(
         &site,
         &args.write,
         Some(env.name.clone()),
         vec![update],
         args.write.via,
+    )?;
+    let executed = bump::execute(&request.with_preset(preset))?;
+    let (line, proposed) = (
+        crate::present::bump::one_line(&executed),
+        executed.proposed(),
     );
-    let executed = bump::execute(&bump_args, Some(preset))?;
-    let (line, proposed) = executed.summary();
     Ok(Rollback {
-        status: executed.status_str(),
+        status: executed.status.as_str(),
         environment: env.name.clone(),
         image: name,
         from: current,
         to: target,
         held: args.hold,
-        commit: executed.commit(),
+        commit: executed.commit.clone(),
         change_request: proposed
             .map(|(n, _)| (n, executed.change_request_url().unwrap_or_default())),
         summary: line,

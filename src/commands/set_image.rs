@@ -1,47 +1,22 @@
 //! `ferry set-image`: set image tags everywhere they are referenced in a local directory.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
-
 use super::Error;
-use super::missing::{Missing, closest_to};
-use super::text::{describe, list_changes, located, missing_text, refusal_text, unified_diff};
+use super::missing::closest_to;
 use crate::cli::SetImageArgs;
 use crate::config::{self, Config};
-use crate::exit::Exit;
 use crate::image::ImageName;
-use crate::plan::{self, Change, Notice, Planner, Verdict};
-use crate::report::{self, Output};
+use crate::outcome::missing::Missing;
+use crate::outcome::set_image::{SetImage, Status};
+use crate::plan::{self, Planner, Verdict};
 use crate::tree;
 
-/// The result, as printed with `--output json`.
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    status: Status,
-    dir: String,
-    changes: &'a [Change],
-    warnings: &'a [Notice],
-    #[serde(skip_serializing_if = "<[Notice]>::is_empty")]
-    notes: &'a [Notice],
-    refusals: &'a [Notice],
-    missing: Vec<Missing>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum Status {
-    Changed,
-    UpToDate,
-    DryRun,
-    NotFound,
-    Refused,
-}
-
-pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
+/// Plans the updates in the directory and writes them (unless a dry run): the outcome, which
+/// [`crate::present::set_image`] tells.
+pub fn execute(args: &SetImageArgs) -> Result<SetImage, Error> {
     let updates = super::requested_updates(&args.updates, args.digest.as_ref())?;
     let (dir, env_path, tree, strict) = target_dir(args)?;
     let planner = Planner::new(updates)?;
@@ -72,90 +47,32 @@ pub fn run(args: &SetImageArgs, output: Output) -> Result<Exit, Error> {
     for f in &plan.files {
         tracing::trace!(file = %f.path, bytes = f.after.len(), "verified edit");
     }
-
-    let dir_label = dir.display().to_string();
-    let mut text = String::new();
-    for w in &plan.warnings {
-        tracing::warn!("{}", located(&dir, w));
-    }
-    for n in &plan.notes {
-        tracing::info!("{}", located(&dir, n));
-    }
-    super::text::annotate(
-        crate::ci::Level::Warning,
-        "ferry: left as it is",
-        &plan.warnings,
-    );
-    let (status, exit, missing) = match plan.verdict() {
-        Verdict::Refused(refusals) => {
-            report::diagnostics(&refusal_text(&dir, &plan));
-            super::text::annotate(
-                crate::ci::Level::Error,
-                "ferry: refused, nothing written",
-                refusals,
-            );
-            (Status::Refused, Exit::Refused, Vec::new())
-        }
-        Verdict::Missing(images) => {
-            let missing = suggestions(&scanned, &files, images)?;
-            let label = scanned.display().to_string();
-            report::diagnostics(&missing_text(&label, files.len(), &missing));
-            (Status::NotFound, Exit::NotFound, missing)
-        }
-        Verdict::UpToDate { references } => {
-            let _ = writeln!(
-                text,
-                "Already up to date: {references} reference(s) to {} already set.",
-                describe(planner.updates())
-            );
-            (Status::UpToDate, Exit::Done, Vec::new())
-        }
-        Verdict::Changes { files, changes } if args.dry_run => {
-            for f in files {
-                text.push_str(&unified_diff(&f.path, &f.before, &f.after));
-            }
-            list_changes(&mut text, &dir, &plan);
-            let _ = writeln!(
-                text,
-                "Dry run: would make {} change(s) in {} file(s); nothing was written.",
-                changes.len(),
-                files.len()
-            );
-            (Status::DryRun, Exit::Done, Vec::new())
-        }
-        Verdict::Changes { files, changes } => {
+    let (status, missing) = match plan.verdict() {
+        Verdict::Refused(_) => (Status::Refused, Vec::new()),
+        Verdict::Missing(images) => (Status::NotFound, suggestions(&scanned, &files, images)?),
+        Verdict::UpToDate { .. } => (Status::UpToDate, Vec::new()),
+        Verdict::Changes { .. } if args.dry_run => (Status::DryRun, Vec::new()),
+        Verdict::Changes { files, .. } => {
             for f in files {
                 tree::write_atomic(&dir.join(&f.path), f.after.as_bytes())?;
             }
-            list_changes(&mut text, &dir, &plan);
-            let _ = writeln!(
-                text,
-                "Set {}: {} change(s) in {} file(s).",
-                describe(planner.updates()),
-                changes.len(),
-                files.len()
-            );
-            (Status::Changed, Exit::Done, Vec::new())
+            (Status::Changed, Vec::new())
         }
     };
-    if !plan.warnings.is_empty() && !matches!(plan.verdict(), Verdict::Refused(_)) {
-        let _ = writeln!(
-            text,
-            "Left as they are: {} mention(s) of the image(s), listed above with why and the fix (--strict refuses them).",
-            plan.warnings.len()
-        );
-    }
-    let report = Report {
+    Ok(SetImage {
         status,
-        dir: dir_label,
-        changes: &plan.changes,
-        warnings: &plan.warnings,
-        notes: &plan.notes,
-        refusals: &plan.refusals,
+        dir,
+        changes: plan.changes,
+        warnings: plan.warnings,
+        notes: plan.notes,
+        refusals: plan.refusals,
         missing,
-    };
-    report::emit(output, &report, &text)?;
-    Ok(exit)
+        scanned,
+        files_read: files.len(),
+        updates: planner.updates().to_vec(),
+        references: plan.references,
+        files: plan.files,
+    })
 }
 
 /// The root that reported paths are relative to (--dir, or the directory of ferry.yaml), the

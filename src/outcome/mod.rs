@@ -8,6 +8,9 @@
 //!
 //! Commands depend on this module; so does [`crate::present`]; this module depends on neither.
 
+pub mod bump;
 pub mod merge;
+pub mod missing;
 pub mod promotion;
 pub mod rollback;
+pub mod set_image;

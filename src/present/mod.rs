@@ -13,6 +13,9 @@
 //! commands may embed a rendered text (a promotion's description lists the bumps it made) without
 //! a cycle.
 
+pub mod bump;
+pub mod edits;
 pub mod merge;
 pub mod promotion;
 pub mod rollback;
+pub mod set_image;

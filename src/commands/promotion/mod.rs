@@ -21,7 +21,6 @@ pub(crate) use request::PromoteRequest;
 use super::site::Site;
 use super::{Error, bump, change_request};
 use crate::ci;
-use crate::cli::BumpArgs;
 use crate::clock::Time;
 use crate::config::Config;
 use crate::exit::Exit;
@@ -120,17 +119,20 @@ fn propose(
     now: Time,
     promotion: &mut Promotion,
 ) -> Result<(), Error> {
-    let (bump_args, preset) = bump_args(args, source, target, reading, promotion, now)?;
-    let executed = bump::execute(&bump_args, Some(preset))?;
-    let (line, proposed) = executed.summary();
+    let (request, preset) = bump_args(args, source, target, reading, promotion, now)?;
+    let executed = bump::execute(&request.with_preset(preset))?;
+    let (line, proposed) = (
+        crate::present::bump::one_line(&executed),
+        executed.proposed(),
+    );
     let exit = executed.exit();
     promotion.step = Step::Bumped { summary: line };
     promotion.exit = exit;
-    promotion.commit = executed.commit();
+    promotion.commit.clone_from(&executed.commit);
     promotion.status = match (exit, proposed.is_some(), args.write.dry_run) {
         (Exit::Done, _, true) => Status::DryRun,
         (Exit::Done, true, _) => Status::Proposed,
-        (Exit::Done, false, _) if executed.status_str() == "up-to-date" => Status::UpToDate,
+        (Exit::Done, false, _) if executed.status.as_str() == "up-to-date" => Status::UpToDate,
         (Exit::Done, false, _) => Status::Promoted,
         _ => Status::Refused,
     };
@@ -158,7 +160,7 @@ fn bump_args(
     reading: &Reading,
     promotion: &Promotion,
     now: Time,
-) -> Result<(BumpArgs, change_request::Preset), Error> {
+) -> Result<(bump::Request, change_request::Preset), Error> {
     let updates: Vec<ImageUpdate> = reading
         .rows
         .iter()
@@ -192,7 +194,7 @@ fn bump_args(
         Some(to.clone()),
         updates,
         args.write.via,
-    );
+    )?;
     Ok((bump, preset))
 }
 

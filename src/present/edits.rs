@@ -1,29 +1,30 @@
-//! Text shared by the commands that edit tags: change lists, refusals, diffs.
+//! Text shared by the commands that edit tags (`set-image`, `bump`): change lists, refusals,
+//! missing images, diffs, annotations.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::image::ImageUpdate;
-use crate::plan::{Notice, Plan};
+use crate::plan::{Change, Notice};
 
-use super::missing::Missing;
+use crate::outcome::missing::Missing;
 
-pub(super) fn describe(updates: &[ImageUpdate]) -> String {
+pub fn describe(updates: &[ImageUpdate]) -> String {
     let parts: Vec<String> = updates.iter().map(|u| u.argument(&u.written)).collect();
     parts.join(", ")
 }
 
 /// `path:line:column` of a place in a file below `dir`, as editors and terminals link it.
-pub(super) fn place(dir: &Path, file: &str, line: usize, column: usize) -> String {
+pub fn place(dir: &Path, file: &str, line: usize, column: usize) -> String {
     format!("{}:{line}:{column}", dir.join(file).display())
 }
 
-pub(super) fn located(dir: &Path, n: &Notice) -> String {
+pub fn located(dir: &Path, n: &Notice) -> String {
     format!("{}: {}", place(dir, &n.file, n.line, n.column), n.message)
 }
 
-pub(super) fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
-    for c in &plan.changes {
+pub fn list_changes(text: &mut String, dir: &Path, changes: &[Change]) {
+    for c in changes {
         let old = c
             .old
             .as_deref()
@@ -41,12 +42,12 @@ pub(super) fn list_changes(text: &mut String, dir: &Path, plan: &Plan) {
     }
 }
 
-pub(super) fn refusal_text(dir: &Path, plan: &Plan) -> String {
+pub fn refusal_text(dir: &Path, refusals: &[Notice]) -> String {
     let mut text = format!(
         "error: ferry will not edit {} reference(s); nothing was written:\n",
-        plan.refusals.len()
+        refusals.len()
     );
-    for r in &plan.refusals {
+    for r in refusals {
         let reason = r.reason.map_or("refused", |r| r.as_str());
         let _ = writeln!(
             text,
@@ -58,7 +59,7 @@ pub(super) fn refusal_text(dir: &Path, plan: &Plan) -> String {
     text
 }
 
-pub(super) fn missing_text(dir: &str, files: usize, missing: &[Missing]) -> String {
+pub fn missing_text(dir: &str, files: usize, missing: &[Missing]) -> String {
     let mut text = String::new();
     for m in missing {
         let _ = writeln!(
@@ -76,7 +77,7 @@ pub(super) fn missing_text(dir: &str, files: usize, missing: &[Missing]) -> Stri
 }
 
 /// A unified diff of one file, with `a/` and `b/` paths as git prints them.
-pub(super) fn unified_diff(path: &str, before: &str, after: &str) -> String {
+pub fn unified_diff(path: &str, before: &str, after: &str) -> String {
     let diff = similar::TextDiff::from_lines(before, after);
     let mut out = String::new();
     let _ = write!(
@@ -94,7 +95,7 @@ pub(super) fn unified_diff(path: &str, before: &str, after: &str) -> String {
 
 /// Each notice as a CI annotation at its file and line (GitHub Actions only; see
 /// [`crate::report::annotate`]).
-pub(super) fn annotate(level: crate::ci::Level, title: &str, notices: &[Notice]) {
+pub fn annotate(level: crate::ci::Level, title: &str, notices: &[Notice]) {
     for n in notices {
         crate::report::annotate(&crate::ci::Annotation {
             level,
