@@ -7,3 +7,8 @@
 //! field renamed here is a change of ferry's JSON contract.
 //!
 //! Commands depend on this module; so does [`crate::present`]; this module depends on neither.
+
+pub mod check;
+pub mod history;
+pub mod status;
+pub mod wait;

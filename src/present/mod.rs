@@ -12,3 +12,10 @@
 //! [`crate::outcome`] and those; nothing in [`crate::commands`] is imported here, so that
 //! commands may embed a rendered text (a promotion's description lists the bumps it made) without
 //! a cycle.
+
+pub mod check;
+pub mod history;
+pub mod markdown;
+pub mod status;
+pub mod text;
+pub mod wait;
