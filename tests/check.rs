@@ -1,6 +1,7 @@
 //! `ferry check` on environment repositories in `tests/fixtures/check/<case>/`: each folder is a
-//! small working tree and its `expected.txt` is what ferry prints (stdout, then the exit code).
-//! `FERRY_BLESS=1` rewrites the expected files after a deliberate change.
+//! small working tree, and its snapshot in `snapshots/` is what ferry prints (stdout, then the
+//! exit code). After a deliberate change, review and accept the new snapshots with
+//! `cargo insta review` (or `INSTA_UPDATE=always`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -44,27 +45,25 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Compares what ferry printed for `case` with `expected.txt` in its folder.
+/// Compares what ferry printed for `case` (stdout, then the exit code) with its insta snapshot,
+/// `tests/snapshots/ferry__check__<case>.snap`.
 fn snapshot(case: &str, output: &Output) {
     let actual = format!(
         "{}exit: {}\n",
         stdout(output),
         output.status.code().unwrap_or(-1)
     );
-    let path = fixtures().join(case).join("expected.txt");
-    if std::env::var_os("FERRY_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, &actual).expect("write snapshot");
-        return;
+    // The test harness captures this and shows it only when the snapshot differs.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("stderr of ferry check ({case}):\n{}", stderr(output));
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (FERRY_BLESS=1 writes it)", path.display()));
-    assert_eq!(
-        actual,
-        expected,
-        "{case} differs from its snapshot (FERRY_BLESS=1 accepts it); stderr:\n{}",
-        stderr(output)
-    );
+    insta::with_settings!({
+        description => format!("ferry check ({case}): stdout, then the exit code"),
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(case, actual);
+    });
 }
 
 /// Runs `ferry check` on the fixture `case` and compares with its snapshot.

@@ -185,10 +185,26 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             present::rollback::emit(&outcome, cli.output)?;
             Ok(outcome.exit)
         }
-        Command::Status(args) => status::run(args, cli.output),
-        Command::History(args) => history::run(args, cli.output),
-        Command::Wait(args) => wait::run(args, cli.output),
-        Command::Check(args) => check::run(args, cli.output),
+        Command::Status(args) => {
+            let status = status::run(&status::Request::resolve(args)?)?;
+            present::status::emit(cli.output, &status)?;
+            Ok(Exit::Done)
+        }
+        Command::History(args) => {
+            let history = history::run(&history::Request::resolve(args)?)?;
+            present::history::emit(cli.output, &history)?;
+            Ok(Exit::Done)
+        }
+        Command::Wait(args) => {
+            let waited = wait::run(&wait::Request::resolve(args)?)?;
+            present::wait::emit(cli.output, &waited)?;
+            Ok(waited.state.exit())
+        }
+        Command::Check(args) => {
+            let report = check::run(&check::Request::resolve(args))?;
+            present::check::emit(cli.output, &report)?;
+            Ok(report.exit())
+        }
         Command::Schema => schema::run(),
         Command::Completions(args) => shell::completions(args),
         Command::Man(args) => shell::man(args),

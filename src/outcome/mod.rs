@@ -9,8 +9,12 @@
 //! Commands depend on this module; so does [`crate::present`]; this module depends on neither.
 
 pub mod bump;
+pub mod check;
+pub mod history;
 pub mod merge;
 pub mod missing;
 pub mod promotion;
 pub mod rollback;
 pub mod set_image;
+pub mod status;
+pub mod wait;

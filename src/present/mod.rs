@@ -14,8 +14,13 @@
 //! a cycle.
 
 pub mod bump;
+pub mod check;
 pub mod edits;
+pub mod history;
+pub mod markdown;
 pub mod merge;
 pub mod promotion;
 pub mod rollback;
 pub mod set_image;
+pub mod status;
+pub mod wait;

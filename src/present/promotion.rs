@@ -12,10 +12,11 @@ use crate::forge::ForgeKind;
 use crate::inventory::short_tag;
 use crate::outcome::promotion::{Promotion, Row, Skipped, Status, Step};
 use crate::render::RenderError;
-use crate::render::{self, markdown_code};
+use crate::render;
 use crate::repo_url::RepoUrl;
 use crate::report::{self, Output};
 
+use super::markdown::cell;
 use super::merge::item_text;
 
 /// What a promotion read, checked and did, in words.
@@ -248,14 +249,6 @@ fn since(row: &Row, now: Time) -> String {
 /// The first 12 characters of a commit id.
 fn short_commit(commit: &str) -> &str {
     &commit[..12.min(commit.len())]
-}
-
-/// A Markdown table cell: code, with `|` escaped (as `commands::history::cell`).
-fn cell(text: &str) -> String {
-    if text.is_empty() {
-        return String::new();
-    }
-    markdown_code(text).replace('|', "\\|")
 }
 
 #[cfg(test)]
