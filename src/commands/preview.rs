@@ -885,10 +885,7 @@ fn notify_removed(apps: &mut Apps<'_>, gone: &Live, why: &str, now: Time) {
     if !apps.allows(project, &gone.slug) {
         return;
     }
-    let body = format!(
-        "### Preview {}\n\nRemoved at {now}: {why}.\n",
-        render::markdown_code(&gone.slug)
-    );
+    let body = removed_body(&gone.slug, why, now);
     let result = apps
         .forge(project)
         .and_then(|forge| comment(forge, number, &gone.slug, &body));
@@ -898,6 +895,14 @@ fn notify_removed(apps: &mut Apps<'_>, gone: &Live, why: &str, now: Time) {
             gone.slug
         );
     }
+}
+
+/// The sticky comment of a removed preview.
+fn removed_body(slug: &str, why: &str, now: Time) -> String {
+    format!(
+        "### Preview {}\n\nRemoved at {now}: {why}.\n",
+        render::markdown_code(slug)
+    )
 }
 
 fn publish(context: Option<&Context>, outputs: &Outputs) {
@@ -1312,4 +1317,84 @@ fn gc(args: &PreviewGcArgs, output: Output) -> Result<Exit, Error> {
     };
     report::emit(output, &report, &text)?;
     Ok(Exit::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageName;
+
+    /// A live preview's context, as `up` renders it.
+    fn rendered(url: bool, images: &[(&str, &str, Option<&str>)]) -> PreviewContext {
+        let (slug, namespace, release) = preview::names("feature/new-cart", "preview-", 63, 53);
+        PreviewContext {
+            name: "feature/new-cart".to_owned(),
+            url: url.then(|| format!("https://{slug}.preview.example.com")),
+            slug,
+            namespace,
+            release,
+            agent_namespace: "argocd".to_owned(),
+            prefix: "preview-".to_owned(),
+            reserved: Vec::new(),
+            change_request: Some(PreviewChangeRequest {
+                number: 42,
+                project: Some("https://gitlab.example.com/acme/shop".to_owned()),
+                url: None,
+                title: Some("Add the new cart".to_owned()),
+                author: None,
+            }),
+            source: PreviewSource::default(),
+            deploy: PreviewDeploy {
+                repo: "https://gitlab.example.com/acme/env.git".to_owned(),
+                revision: "main".to_owned(),
+                path: "previews/base".to_owned(),
+                images: "kustomize".to_owned(),
+            },
+            images: images
+                .iter()
+                .map(|(name, tag, digest)| {
+                    PreviewImage::new(&ImageName::parse(name).expect("name"), tag, *digest)
+                })
+                .collect(),
+            values: BTreeMap::new(),
+            expires_at: "2026-11-30T12:00:00Z".to_owned(),
+            updated_at: "2026-11-23T12:00:00Z".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_up_comment_and_step_summary() {
+        let one = rendered(true, &[("ghcr.io/acme/cart", "9d8c7b6", None)]);
+        insta::assert_snapshot!(
+            "up_comment_gitlab",
+            up_comment(&one, ForgeKind::GitLab.words())
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let two = rendered(
+            false,
+            &[
+                ("ghcr.io/acme/cart", "1.2.3", Some(&digest)),
+                ("nginx", "", Some(&digest)),
+                ("registry.example.com:5000/acme/web", "v1", None),
+            ],
+        );
+        insta::assert_snapshot!(
+            "up_comment_github",
+            up_comment(&two, ForgeKind::GitHub.words())
+        );
+    }
+
+    #[test]
+    fn the_removed_comment() {
+        let now = Time::parse("2026-11-23T12:00:00Z").expect("time");
+        let gone = "preview-feature-new-cart-1a2b3c4d";
+        insta::assert_snapshot!(
+            "removed_comment",
+            format!(
+                "{}\n{}",
+                marker(gone),
+                removed_body(gone, "change request 42 is closed", now)
+            )
+        );
+    }
 }
