@@ -153,7 +153,12 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::SetImage(args) => set_image::run(args, cli.output),
         Command::Bump(args) => bump::run(args, cli.output),
         Command::Merge(args) => merge::run(args, cli.output),
-        Command::Preview(args) => preview::run(args, cli.output),
+        Command::Preview(args) => {
+            let request = preview::Request::from_args(args)?;
+            let outcome = preview::run(&request.command)?;
+            crate::present::preview::show(&outcome, request.ci.as_ref(), cli.output)?;
+            Ok(Exit::Done)
+        }
         Command::Promote(args) => promote::run(args, cli.output),
         Command::Rollback(args) => rollback::run(args, cli.output),
         Command::Status(args) => status::run(args, cli.output),

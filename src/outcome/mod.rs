@@ -7,3 +7,4 @@
 //! field renamed here is a change of ferry's JSON contract.
 //!
 //! Commands depend on this module; so does [`crate::present`]; this module depends on neither.
+pub mod preview;

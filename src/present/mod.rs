@@ -12,3 +12,4 @@
 //! [`crate::outcome`] and those; nothing in [`crate::commands`] is imported here, so that
 //! commands may embed a rendered text (a promotion's description lists the bumps it made) without
 //! a cycle.
+pub mod preview;
