@@ -630,25 +630,6 @@ mod tests {
         assert!(undefined.contains("line 4"), "{undefined}");
     }
 
-    /// The snapshot of a built-in template's output for a fixed context, in
-    /// `tests/fixtures/preview/`. `FERRY_BLESS=1` rewrites them after a deliberate change.
-    fn snapshot(file: &str, text: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/preview")
-            .join(file);
-        if std::env::var_os("FERRY_BLESS").is_some() {
-            std::fs::write(&path, text).expect("bless");
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (FERRY_BLESS=1 writes it)", path.display()));
-        assert_eq!(
-            text,
-            expected,
-            "{} changed (FERRY_BLESS=1 accepts it)",
-            path.display()
-        );
-    }
-
     fn kinds_of(text: &str) -> Vec<serde_json::Value> {
         serde_saphyr::from_multiple(text).expect("yaml")
     }
@@ -891,7 +872,7 @@ mod tests {
     fn built_in_templates_match_their_snapshots_and_the_agents_layouts() {
         let mut argocd = context("feature/new-cart");
         let kustomize = render(&Template::Argocd, &argocd).expect("argocd");
-        snapshot("argocd-kustomize.yaml", &kustomize);
+        insta::assert_snapshot!("argocd-kustomize.yaml", kustomize);
 
         argocd.deploy.images = "helm".to_owned();
         argocd.images.push(PreviewImage::new(
@@ -900,18 +881,18 @@ mod tests {
             None,
         ));
         let helm = render(&Template::Argocd, &argocd).expect("argocd helm");
-        snapshot("argocd-helm.yaml", &helm);
+        insta::assert_snapshot!("argocd-helm.yaml", helm);
 
         let mut flux = context("feature/new-cart");
         flux.agent_namespace = "flux-system".to_owned();
         flux.images[0].digest = Some(format!("sha256:{}", "a".repeat(64)));
         let flux_text = render(&Template::Flux, &flux).expect("flux");
-        snapshot("flux.yaml", &flux_text);
+        insta::assert_snapshot!("flux.yaml", flux_text);
 
         flux.deploy.images = "helm".to_owned();
         flux.deploy.path = "charts/shop".to_owned();
         let flux_helm = render(&Template::Flux, &flux).expect("flux helm");
-        snapshot("flux-helm.yaml", &flux_helm);
+        insta::assert_snapshot!("flux-helm.yaml", flux_helm);
 
         for text in [&kustomize, &helm, &flux_text, &flux_helm] {
             for document in kinds_of(text) {

@@ -170,7 +170,12 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             present::merge::emit(&outcome, cli.output)?;
             Ok(outcome.exit())
         }
-        Command::Preview(args) => preview::run(args, cli.output),
+        Command::Preview(args) => {
+            let request = preview::Request::from_args(args)?;
+            let outcome = preview::run(&request.command)?;
+            present::preview::show(&outcome, request.ci.as_ref(), cli.output)?;
+            Ok(Exit::Done)
+        }
         Command::Promote(args) => {
             let request = promote::PromoteRequest::from_args(args)?;
             let outcome = promote::execute(&request)?;

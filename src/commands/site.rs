@@ -1,6 +1,5 @@
 //! An environment repository opened for reading: its `ferry.yaml`, its environments' tips, and
-//! its forge, as `promote`, `rollback`, `status`, `history` and `wait` need them; [`fetch`] also
-//! opens it for `preview`.
+//! its forge, as `promote`, `rollback`, `status`, `history`, `wait` and `preview` need them.
 
 use std::path::{Path, PathBuf};
 
@@ -13,17 +12,6 @@ use crate::config::{self, Config, ResolvedEnvironment};
 use crate::forge::{self, Forge};
 use crate::git::{Credentials, Remote, RepoUrl, Store, Tip, UrlSecret};
 use crate::report;
-
-/// An environment repository opened and its `ferry.yaml` read.
-pub(crate) struct Fetched {
-    pub store: Remote,
-    pub url: RepoUrl,
-    pub config: Option<Config>,
-    /// Where `ferry.yaml` was read.
-    pub config_tip: Tip,
-    /// The token for the forge's API, and whether it is a CI job token.
-    pub api_token: Option<(SecretString, bool)>,
-}
 
 /// How to reach an environment repository, resolved from the command line with no network
 /// call: the repository (its URL parsed), the credentials to use for it, where to cache it,
@@ -88,30 +76,6 @@ impl Access {
     }
 }
 
-/// Opens the repository of `access` and reads its `ferry.yaml` from its config branch or the
-/// default branch: how every command but bump first reaches the environment repository.
-pub(crate) fn fetch(access: &Access) -> Result<Fetched, Error> {
-    let url = access.url.clone();
-    let credentials = credentials(
-        &url,
-        access.url_secret.clone(),
-        access.token.clone(),
-        access.username.clone(),
-        access.ssh_key.clone(),
-    );
-    let api_token = credentials.api_token();
-    let mut store = Remote::open(url.clone(), credentials, access.cache_dir.as_deref())?;
-    let config_tip = store.fetch(access.config_branch.as_deref())?;
-    let config = read_config(&store, &config_tip)?;
-    Ok(Fetched {
-        store,
-        url,
-        config,
-        config_tip,
-        api_token,
-    })
-}
-
 /// The credentials for `url` (see [`Credentials::resolve`]), their secret registered so that
 /// no output shows it.
 pub(crate) fn credentials(
@@ -143,15 +107,22 @@ pub(crate) struct Site {
 }
 
 impl Site {
-    /// Opens the repository of `access` and reads its `ferry.yaml`.
+    /// Opens the repository of `access` and reads its `ferry.yaml` from its config branch or
+    /// the default branch: how every command but bump first reaches the environment
+    /// repository.
     pub fn open(access: &Access) -> Result<Site, Error> {
-        let Fetched {
-            store,
-            url,
-            config,
-            config_tip,
-            api_token,
-        } = fetch(access)?;
+        let url = access.url.clone();
+        let credentials = credentials(
+            &url,
+            access.url_secret.clone(),
+            access.token.clone(),
+            access.username.clone(),
+            access.ssh_key.clone(),
+        );
+        let api_token = credentials.api_token();
+        let mut store = Remote::open(url.clone(), credentials, access.cache_dir.as_deref())?;
+        let config_tip = store.fetch(access.config_branch.as_deref())?;
+        let config = read_config(&store, &config_tip)?;
         Ok(Site {
             store,
             url,
@@ -210,5 +181,11 @@ impl Site {
     /// The token given for this repository, to hand on to a bump.
     pub fn token(&self) -> Option<SecretString> {
         self.api_token.as_ref().map(|(t, _)| t.clone())
+    }
+
+    /// The token for the forge's API, and whether it is a CI job token: what an application
+    /// repository's forge falls back to (`ferry preview`).
+    pub fn api_token(&self) -> Option<&(SecretString, bool)> {
+        self.api_token.as_ref()
     }
 }

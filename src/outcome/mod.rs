@@ -13,6 +13,7 @@ pub mod check;
 pub mod history;
 pub mod merge;
 pub mod missing;
+pub mod preview;
 pub mod promotion;
 pub mod rollback;
 pub mod set_image;

@@ -61,6 +61,9 @@ impl Status {
     }
 }
 
-fn as_display<S: serde::Serializer>(dir: &std::path::Path, serializer: S) -> Result<S::Ok, S::Error> {
+fn as_display<S: serde::Serializer>(
+    dir: &std::path::Path,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_str(&dir.display())
 }

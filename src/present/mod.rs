@@ -19,6 +19,7 @@ pub mod edits;
 pub mod history;
 pub mod markdown;
 pub mod merge;
+pub mod preview;
 pub mod promotion;
 pub mod rollback;
 pub mod set_image;

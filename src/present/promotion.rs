@@ -11,8 +11,8 @@ use crate::config::Duration;
 use crate::forge::ForgeKind;
 use crate::inventory::short_tag;
 use crate::outcome::promotion::{Promotion, Row, Skipped, Status, Step};
-use crate::render::RenderError;
 use crate::render;
+use crate::render::RenderError;
 use crate::repo_url::RepoUrl;
 use crate::report::{self, Output};
 
