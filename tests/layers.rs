@@ -97,6 +97,130 @@ fn paths_are_read_from_use_trees_and_expressions() {
     assert_eq!(found, ["a", "b::c", "b::d", "h::i", "m::f::G"]);
 }
 
+/// The longest function `src/commands` may hold (issue 21: commands are short orchestrations).
+const LONGEST_COMMAND_FN: usize = 80;
+
+/// No function of `src/commands` is longer than [`LONGEST_COMMAND_FN`] lines, from its `fn`
+/// line to its closing brace (tests left out).
+#[test]
+fn command_functions_are_short() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let long: Vec<String> = sources(&src)
+        .iter()
+        .filter(|s| s.module.first().is_some_and(|m| m == "commands"))
+        .flat_map(|s| {
+            functions(&s.text)
+                .into_iter()
+                .filter(|f| f.lines > LONGEST_COMMAND_FN)
+                .map(|f| format!("{}:{} fn {} is {} lines", s.shown, f.line, f.name, f.lines))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "functions in src/commands over {LONGEST_COMMAND_FN} lines (split them: a command \
+         orchestrates, the work lives in the planners, the effect layers and present/):\n{}",
+        long.join("\n")
+    );
+}
+
+/// Commands decide; `present` tells: no text is built with `write!` or `writeln!` in
+/// `src/commands` (tests left out).
+#[test]
+fn commands_build_no_text() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found: Vec<String> = sources(&src)
+        .iter()
+        .filter(|s| s.module.first().is_some_and(|m| m == "commands"))
+        .flat_map(|s| {
+            let tokens = tokens(&s.text);
+            tokens
+                .windows(2)
+                .filter_map(|pair| match pair {
+                    [(Token::Ident(name), line), (Token::Punct('!'), _)]
+                        if name == "write" || name == "writeln" =>
+                    {
+                        Some(format!("{}:{line} {name}!", s.shown))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "text built in src/commands (render it in src/present from the command's outcome):\n{}",
+        found.join("\n")
+    );
+}
+
+/// The checkers above see what they must: a long function, a short one, a body-less trait
+/// method and a `fn` pointer type.
+#[test]
+fn functions_are_measured() {
+    let body = "    let x = 1;\n".repeat(81);
+    let text = format!(
+        "trait T {{ fn decl(&self); }}\nfn short(f: fn(u8) -> u8) {{ f(1); }}\nfn long() {{\n{body}}}\n"
+    );
+    let found: Vec<(String, usize, usize)> = functions(&text)
+        .into_iter()
+        .map(|f| (f.name, f.line, f.lines))
+        .collect();
+    assert_eq!(
+        found,
+        vec![("short".to_owned(), 2, 1), ("long".to_owned(), 3, 83)]
+    );
+}
+
+/// A function with a body: its name, the line of its `fn`, and its length in lines.
+struct Function {
+    name: String,
+    line: usize,
+    lines: usize,
+}
+
+/// The functions with a body in `text` (stripped), nested ones included.
+fn functions(text: &str) -> Vec<Function> {
+    let tokens = tokens(text);
+    let mut out = Vec::new();
+    for (i, (token, line)) in tokens.iter().enumerate() {
+        let (Token::Ident(keyword), Some((Token::Ident(name), _))) = (token, tokens.get(i + 1))
+        else {
+            continue;
+        };
+        if keyword != "fn" {
+            continue;
+        }
+        // The body is the first `{` before any `;` (a declaration has none).
+        let Some(open) = tokens[i..]
+            .iter()
+            .position(|(t, _)| matches!(t, Token::Punct('{' | ';')))
+            .map(|at| i + at)
+            .filter(|&at| tokens[at].0 == Token::Punct('{'))
+        else {
+            continue;
+        };
+        let mut depth = 0usize;
+        for (t, end) in &tokens[open..] {
+            match t {
+                Token::Punct('{') => depth += 1,
+                Token::Punct('}') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(Function {
+                            name: name.clone(),
+                            line: *line,
+                            lines: end - line + 1,
+                        });
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// Every module of the crate (test code left out) with the paths it names.
 struct CrateGraph {
     /// Module path (`["commands", "bump"]`) to the paths it names.
@@ -115,41 +239,64 @@ struct Reference {
     line: usize,
 }
 
-impl CrateGraph {
-    fn read(src: &Path) -> CrateGraph {
-        let mut files = Vec::new();
-        walk(src, &mut files);
-        let mut texts = BTreeMap::new();
-        let mut test_files = BTreeSet::new();
-        for file in &files {
-            // The binary is another crate: its `crate::` is not the library's.
-            if file.ends_with("main.rs") && file.parent() == Some(src) {
-                continue;
-            }
-            let module = module_of(src, file);
-            let text = strip(&fs::read_to_string(file).expect("read a source file"));
-            // `#[cfg(test)] mod tests;` declares a file that only tests compile.
-            for name in test_module_declarations(&text) {
-                let mut child = module.clone();
-                child.push(name);
-                test_files.insert(child);
-            }
-            texts.insert(module, (file.clone(), text));
+/// One production source file: its module, its path as shown (`src/a/b.rs`), and its text with
+/// comments, literals and test items blanked.
+struct Source {
+    module: Vec<String>,
+    shown: String,
+    text: String,
+}
+
+/// Every production source file of the library under `src` (the binary and the files only
+/// tests compile left out).
+fn sources(src: &Path) -> Vec<Source> {
+    let mut files = Vec::new();
+    walk(src, &mut files);
+    let mut texts = BTreeMap::new();
+    let mut test_files = BTreeSet::new();
+    for file in &files {
+        // The binary is another crate: its `crate::` is not the library's.
+        if file.ends_with("main.rs") && file.parent() == Some(src) {
+            continue;
         }
-        let mut modules = BTreeMap::new();
-        let mut aliases = BTreeMap::new();
-        for (module, (file, text)) in &texts {
-            if test_files.iter().any(|t| module.starts_with(t)) {
-                continue;
-            }
-            let shown = file
+        let module = module_of(src, file);
+        let text = strip(&fs::read_to_string(file).expect("read a source file"));
+        // `#[cfg(test)] mod tests;` declares a file that only tests compile.
+        for name in test_module_declarations(&text) {
+            let mut child = module.clone();
+            child.push(name);
+            test_files.insert(child);
+        }
+        texts.insert(module, (file.clone(), text));
+    }
+    texts
+        .into_iter()
+        .filter(|(module, _)| !test_files.iter().any(|t| module.starts_with(t)))
+        .map(|(module, (file, text))| Source {
+            module,
+            shown: file
                 .strip_prefix(src.parent().expect("src has a parent"))
                 .expect("under the crate")
                 .display()
-                .to_string();
+                .to_string(),
+            text,
+        })
+        .collect()
+}
+
+impl CrateGraph {
+    fn read(src: &Path) -> CrateGraph {
+        let mut modules = BTreeMap::new();
+        let mut aliases = BTreeMap::new();
+        for Source {
+            module,
+            shown,
+            text,
+        } in &sources(src)
+        {
             let mut refs = references(text, module);
             for r in &mut refs {
-                r.file.clone_from(&shown);
+                r.file.clone_from(shown);
                 if let Some(alias) = &r.alias {
                     let mut key = module.clone();
                     key.push(alias.clone());
