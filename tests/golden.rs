@@ -1,7 +1,10 @@
 //! Golden fixtures for `ferry set-image`: `tests/fixtures/set-image/<case>/` holds the input tree
 //! (`before/`), the expected tree (`after/`, absent when nothing may change) and `case.yaml`
 //! (arguments, exit code, and the changes, refusals and warnings the JSON output must list).
-//! `FERRY_BLESS=1 cargo test golden` rewrites `after/` from what ferry does, for review.
+//! The `after/` trees are data (whole directory trees, compared byte for byte), not `insta`
+//! snapshots; but they are accepted the way every snapshot of this project is:
+//! `INSTA_UPDATE=always cargo test golden` rewrites `after/` from what ferry does, for review
+//! with `git diff`.
 //!
 //! Every case is also run a second time, with the same arguments, on the tree the first run
 //! left (issue 18 rule 7, idempotency): the second run must not change a byte; a case that
@@ -158,7 +161,9 @@ fn run_case(dir: &Path) -> Result<(), String> {
     }
     let after_dir = dir.join("after");
     let actual = read_tree(&tree);
-    if std::env::var_os("FERRY_BLESS").is_some() && out.status.code() == Some(case.exit) {
+    if std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always")
+        && out.status.code() == Some(case.exit)
+    {
         let _ = std::fs::remove_dir_all(&after_dir);
         if actual != before {
             copy_tree(&tree, &after_dir);
