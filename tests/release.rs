@@ -517,13 +517,25 @@ fn the_release_workflow_pins_its_actions_limits_its_permissions_and_packs_with_t
     );
 }
 
-/// Every CI output a command publishes (`.set("key", …)` in `src/commands/`) is declared in
-/// `action.yml`, so a workflow can read it as `steps.<id>.outputs.<key>`.
+/// Every CI output ferry publishes (`.set("key", …)` in `src/present/` and `src/commands/`) is
+/// declared in `action.yml`, so a workflow can read it as `steps.<id>.outputs.<key>`.
 #[test]
 fn the_action_declares_every_output_ferry_publishes() {
+    fn sources(dir: &Path, into: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("a source directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources(&path, into);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                into.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&root().join("src/present"), &mut files);
+    sources(&root().join("src/commands"), &mut files);
     let mut published = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(root().join("src/commands")).expect("src/commands") {
-        let path = entry.expect("entry").path();
+    for path in files {
         let text = std::fs::read_to_string(&path).expect("source");
         let mut rest = text.as_str();
         while let Some(at) = rest.find(".set(") {
