@@ -37,7 +37,7 @@ impl Provider {
 
 /// What the CI tells us about the run that invoked ferry. All optional except provider.
 ///
-/// See the [module documentation](self) for the variables behind each field.
+/// See the [module documentation](crate::ci) for the variables behind each field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Context {
     /// The CI running ferry.
@@ -92,7 +92,7 @@ impl Context {
 
 /// Looks a variable up in the process environment; unset or non-UTF-8 values are `None`.
 ///
-/// This is the lookup to hand to [`Context::detect`] and [`publish`] outside tests.
+/// This is the lookup to hand to [`Context::detect`] and [`publish`](crate::ci::publish) outside tests.
 #[must_use]
 pub fn process_env(key: &str) -> Option<String> {
     std::env::var(key).ok()

@@ -55,7 +55,7 @@ impl Outputs {
 /// - Not in CI (`ctx` is `None`): writes nothing and returns an empty list.
 ///
 /// Relative paths from the environment are resolved against `cwd`. See the
-/// [module documentation](self) for the exact formats.
+/// [module documentation](crate::ci) for the exact formats.
 ///
 /// # Errors
 ///

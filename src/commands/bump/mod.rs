@@ -6,8 +6,8 @@
 //! first the attempt is thrown away and the next one starts from the new tip (never a rebase of
 //! text), after a jittered exponential backoff.
 //!
-//! [`Request`] (`request.rs`) is what a bump is asked, checked before any network call;
-//! [`execute`] runs it and returns the outcome ([`crate::outcome::bump`]), which
+//! `Request` (`request.rs`) is what a bump is asked, checked before any network call;
+//! `execute` runs it and returns the outcome ([`crate::outcome::bump`]), which
 //! [`crate::present::bump`] tells. `target.rs` resolves where the change goes on a tip,
 //! `attempt.rs` is one attempt (checks, plan, guard, commit), `propose.rs` the change-request
 //! path, `scan.rs` the files read across attempts.

@@ -12,7 +12,7 @@
 //! preview only if its name is the slug of its `ferry.dev/name`, and the forge a file names is
 //! asked only when it is the run's application repository or listed in `previews.projects`.
 //!
-//! [`Request::from_args`] resolves the command line; [`run`] does the work and returns an
+//! `Request::from_args` resolves the command line; `run` does the work and returns an
 //! [`Outcome`], which [`crate::present::preview`] tells.
 
 mod apps;

@@ -26,7 +26,7 @@ const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
 
 impl GitLab {
     /// Connects to the GitLab of `settings` and checks the token with one call
-    /// (`GET /user`, or `GET /job` for `CI_JOB_TOKEN`), counted in [`Forge::calls`].
+    /// (`GET /user`, or `GET /job` for `CI_JOB_TOKEN`), counted in [`Forge::calls`](crate::forge::Forge::calls).
     ///
     /// # Errors
     /// [`ForgeError::Usage`] when the API URL does not end in `/api/v4` or there is no token;
